@@ -1,0 +1,249 @@
+//! The policy: JSON from the Wasm filter's `configuration`, parsed once in
+//! `on_configure` and compiled into a validated [`Policy`].
+//!
+//! Parsing is strict: unknown fields are errors, and every error names the
+//! field path (`limits.max_body_bytes`) so an operator can fix it from the one
+//! log line Envoy prints before refusing the plugin.
+
+use serde::Deserialize;
+use std::fmt;
+
+/// The most a policy may ask Envoy to buffer for one body: bodies are held in
+/// the worker's memory while they are scanned.
+pub const MAX_BODY_BYTES_CEILING: u64 = 64 * 1024 * 1024;
+
+/// Whether decisions are carried out or only logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Decisions are carried out: requests are refused, bodies rewritten.
+    #[default]
+    Enforce,
+    /// Decisions are logged but never block or rewrite: how a policy is rolled out.
+    Monitor,
+}
+
+/// What to do with a body larger than `limits.max_body_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnOversize {
+    /// Refuse with 413: a body that cannot be scanned is never passed on.
+    #[default]
+    Deny,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyDoc {
+    #[serde(default)]
+    mode: Mode,
+    #[serde(default = "default_true")]
+    require_tls: bool,
+    #[serde(default)]
+    limits: LimitsDoc,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsDoc {
+    #[serde(default = "default_max_body_bytes")]
+    max_body_bytes: u64,
+    #[serde(default)]
+    on_oversize: OnOversize,
+}
+
+impl Default for LimitsDoc {
+    fn default() -> Self {
+        LimitsDoc {
+            max_body_bytes: default_max_body_bytes(),
+            on_oversize: OnOversize::default(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_max_body_bytes() -> u64 {
+    1024 * 1024
+}
+
+/// A compiled, validated policy, shared by every HTTP context of a worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub mode: Mode,
+    pub require_tls: bool,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub max_body_bytes: u64,
+    pub on_oversize: OnOversize,
+}
+
+/// Why a policy was refused: the field path and the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyError {
+    /// Dotted path to the offending field (`limits.max_body_bytes`; for an
+    /// unknown field, the unknown field's own path), or `.` for the document.
+    pub path: String,
+    pub reason: String,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid policy at {}: {}", self.path, self.reason)
+    }
+}
+
+impl std::error::Error for PolicyError {}
+
+impl PolicyError {
+    fn at(path: &str, reason: impl Into<String>) -> Self {
+        PolicyError {
+            path: path.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl Policy {
+    /// Parses and validates a policy document.
+    pub fn from_json(text: &[u8]) -> Result<Policy, PolicyError> {
+        if text.iter().all(u8::is_ascii_whitespace) {
+            return Err(PolicyError::at(
+                ".",
+                "the plugin configuration is empty; transit-guard needs a policy",
+            ));
+        }
+        let mut de = serde_json::Deserializer::from_slice(text);
+        let doc: PolicyDoc = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            // A syntax error has no field to blame: serde_path_to_error says `?`.
+            let path = match e.path().to_string() {
+                p if p == "?" || p.is_empty() => ".".to_string(),
+                p => p,
+            };
+            PolicyError::at(&path, strip_position(&e.inner().to_string()))
+        })?;
+        de.end()
+            .map_err(|e| PolicyError::at(".", strip_position(&e.to_string())))?;
+        Policy::compile(doc)
+    }
+
+    fn compile(doc: PolicyDoc) -> Result<Policy, PolicyError> {
+        let max = doc.limits.max_body_bytes;
+        if max == 0 || max > MAX_BODY_BYTES_CEILING {
+            return Err(PolicyError::at(
+                "limits.max_body_bytes",
+                format!("must be between 1 and {MAX_BODY_BYTES_CEILING}, got {max}"),
+            ));
+        }
+        Ok(Policy {
+            mode: doc.mode,
+            require_tls: doc.require_tls,
+            limits: Limits {
+                max_body_bytes: max,
+                on_oversize: doc.limits.on_oversize,
+            },
+        })
+    }
+}
+
+/// serde_json appends " at line L column C"; keep it only when the path alone
+/// would not locate the problem (syntax errors).
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) if !msg.starts_with("expected") && !msg.contains("EOF") => {
+            msg.get(..i).unwrap_or(msg).to_string()
+        }
+        _ => msg.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(json: &str) -> PolicyError {
+        Policy::from_json(json.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn minimal_policy_gets_secure_defaults() {
+        let p = Policy::from_json(b"{}").unwrap();
+        assert_eq!(p.mode, Mode::Enforce);
+        assert!(p.require_tls);
+        assert_eq!(p.limits.max_body_bytes, 1024 * 1024);
+        assert_eq!(p.limits.on_oversize, OnOversize::Deny);
+    }
+
+    #[test]
+    fn full_policy_parses() {
+        let p = Policy::from_json(
+            br#"{"mode":"monitor","require_tls":false,
+                 "limits":{"max_body_bytes":4096,"on_oversize":"deny"}}"#,
+        )
+        .unwrap();
+        assert_eq!(p.mode, Mode::Monitor);
+        assert!(!p.require_tls);
+        assert_eq!(p.limits.max_body_bytes, 4096);
+    }
+
+    #[test]
+    fn unknown_field_is_refused_and_named() {
+        let e = err(r#"{"mdoe":"enforce"}"#);
+        assert_eq!(e.path, "mdoe");
+        assert!(e.reason.contains("unknown field `mdoe`"), "{e}");
+    }
+
+    #[test]
+    fn nested_unknown_field_is_named_by_its_path() {
+        let e = err(r#"{"limits":{"max_bytes":1}}"#);
+        assert_eq!(e.path, "limits.max_bytes");
+        assert!(e.reason.contains("unknown field `max_bytes`"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_field() {
+        let e = err(r#"{"limits":{"max_body_bytes":"lots"}}"#);
+        assert_eq!(e.path, "limits.max_body_bytes");
+        assert!(e.reason.contains("expected u64"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "invalid policy at limits.max_body_bytes: invalid type: string \"lots\", expected u64"
+        );
+    }
+
+    #[test]
+    fn bad_enum_value_lists_the_choices() {
+        let e = err(r#"{"mode":"block"}"#);
+        assert_eq!(e.path, "mode");
+        assert!(
+            e.reason.contains("`enforce`") && e.reason.contains("`monitor`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn out_of_range_limit_is_refused() {
+        assert_eq!(
+            err(r#"{"limits":{"max_body_bytes":0}}"#).path,
+            "limits.max_body_bytes"
+        );
+        let e = err(r#"{"limits":{"max_body_bytes":1000000000}}"#);
+        assert_eq!(e.path, "limits.max_body_bytes");
+        assert!(e.reason.contains("between 1 and"), "{e}");
+    }
+
+    #[test]
+    fn empty_and_malformed_documents_are_refused() {
+        assert!(err("  ").reason.contains("empty"));
+        let e = err(r#"{"mode":"enforce""#);
+        assert_eq!(e.path, ".");
+        assert!(e.reason.contains("EOF"), "{e}");
+        let e = err(r#"{} trailing"#);
+        assert!(e.reason.contains("trailing"), "{e}");
+    }
+}

@@ -1,0 +1,15 @@
+//! transit-guard: a proxy-wasm HTTP filter that governs what AI agents send and
+//! receive, in transit, inside Envoy.
+//!
+//! The crate is split the way Kuadrant's wasm-shim is: everything outside
+//! [`host`] is plain Rust with no proxy-wasm import, unit-tested on the native
+//! target (and compiled to `wasm32-wasip1` and run under V8 by `cargo xtask
+//! test`). `host` is the thin adapter that reads from Envoy, asks the core, and
+//! writes back.
+
+pub mod config;
+pub mod reply;
+pub mod request;
+
+#[cfg(all(target_arch = "wasm32", not(test)))]
+mod host;

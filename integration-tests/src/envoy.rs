@@ -1,0 +1,293 @@
+//! One real Envoy process per test: its own config, ports, base id and log.
+//!
+//! Ports are chosen by the kernel (`port_value: 0`) and read back from the
+//! admin API, so parallel tests never collide. Dropping an [`Envoy`] kills the
+//! process and fails the test if the log shows a wasm panic (`[critical][wasm]`).
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::paths;
+use crate::template;
+
+/// How long Envoy may take to load the module and open its listeners.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Envoy {
+    child: Child,
+    pub log_path: PathBuf,
+    pub admin: SocketAddr,
+    listeners: BTreeMap<String, SocketAddr>,
+}
+
+/// What to run: a config template and the values for its placeholders.
+pub struct EnvoyConfig {
+    pub template: PathBuf,
+    pub vars: BTreeMap<&'static str, String>,
+    /// Folder for the rendered config, the log and the admin address file.
+    pub dir: PathBuf,
+}
+
+impl EnvoyConfig {
+    pub fn render(&self) -> Result<PathBuf> {
+        let text = std::fs::read_to_string(&self.template)
+            .with_context(|| format!("reading {}", self.template.display()))?;
+        let rendered = template::render(&text, &self.vars)
+            .with_context(|| format!("rendering {}", self.template.display()))?;
+        let out = self.dir.join("envoy.yaml");
+        std::fs::write(&out, rendered)?;
+        Ok(out)
+    }
+}
+
+/// The Envoy command line shared by tests and the demo.
+pub fn command(config: &Path, log_path: &Path, admin_file: &Path) -> Result<Command> {
+    let mut cmd = Command::new(paths::envoy_bin()?);
+    cmd.arg("-c")
+        .arg(config)
+        .args(["--use-dynamic-base-id", "--concurrency", "1"])
+        .args(["--log-level", "info", "--component-log-level", "wasm:debug"])
+        // Envoy flushes its log file every 10 s by default; tests read it.
+        .args(["--file-flush-interval-msec", "100"])
+        .arg("--log-path")
+        .arg(log_path)
+        .arg("--admin-address-path")
+        .arg(admin_file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    Ok(cmd)
+}
+
+impl Envoy {
+    /// Starts Envoy and waits until it is ready to serve.
+    pub fn start(config: &EnvoyConfig) -> Result<Envoy> {
+        let rendered = config.render()?;
+        let log_path = config.dir.join("envoy.log");
+        let admin_file = config.dir.join("admin.address");
+        let child = command(&rendered, &log_path, &admin_file)?
+            .spawn()
+            .context("starting envoy")?;
+        let mut envoy = Envoy {
+            child,
+            log_path,
+            admin: SocketAddr::from(([127, 0, 0, 1], 0)),
+            listeners: BTreeMap::new(),
+        };
+        envoy.wait_ready(&admin_file)?;
+        Ok(envoy)
+    }
+
+    /// Starts Envoy with a config it must refuse; returns its log once it has
+    /// exited. Fails if Envoy becomes ready instead.
+    pub fn expect_refusal(config: &EnvoyConfig) -> Result<String> {
+        let rendered = config.render()?;
+        let log_path = config.dir.join("envoy.log");
+        let admin_file = config.dir.join("admin.address");
+        let mut child = command(&rendered, &log_path, &admin_file)?.spawn()?;
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                if status.success() {
+                    bail!("envoy exited 0 with a config it should refuse");
+                }
+                return Ok(std::fs::read_to_string(&log_path).unwrap_or_default());
+            }
+            if let Ok(addr) = read_admin_address(&admin_file) {
+                if admin_get(addr, "/ready")
+                    .map(|b| b.contains("LIVE"))
+                    .unwrap_or(false)
+                {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    bail!("envoy became ready with a config it should refuse");
+                }
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                bail!("envoy neither started nor exited within {READY_TIMEOUT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_ready(&mut self, admin_file: &Path) -> Result<()> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!(
+                    "envoy exited ({status}) before it was ready:\n{}",
+                    self.log()
+                );
+            }
+            if let Ok(addr) = read_admin_address(admin_file) {
+                self.admin = addr;
+                if admin_get(addr, "/ready")
+                    .map(|b| b.contains("LIVE"))
+                    .unwrap_or(false)
+                {
+                    self.listeners = self.read_listeners()?;
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "envoy was not ready within {READY_TIMEOUT:?}:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn read_listeners(&self) -> Result<BTreeMap<String, SocketAddr>> {
+        let body = admin_get(self.admin, "/listeners?format=json")?;
+        let v: serde_json::Value = serde_json::from_str(&body)?;
+        let mut out = BTreeMap::new();
+        for l in v["listener_statuses"].as_array().into_iter().flatten() {
+            let sa = &l["local_address"]["socket_address"];
+            let addr: SocketAddr = format!(
+                "{}:{}",
+                sa["address"].as_str().unwrap_or("127.0.0.1"),
+                sa["port_value"].as_u64().unwrap_or(0)
+            )
+            .parse()?;
+            out.insert(l["name"].as_str().unwrap_or_default().to_string(), addr);
+        }
+        Ok(out)
+    }
+
+    /// The bound address of the named listener.
+    pub fn listener(&self, name: &str) -> SocketAddr {
+        self.listeners
+            .get(name)
+            .copied()
+            .unwrap_or_else(|| panic!("no listener {name:?}; have {:?}", self.listeners.keys()))
+    }
+
+    /// Envoy's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Waits (up to 5 s, for the log file to be flushed) for a log line
+    /// containing `needle`; returns it.
+    pub fn wait_for_log(&self, needle: &str) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(line) = self.log().lines().find(|l| l.contains(needle)) {
+                return Some(line.to_string());
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// GET on the admin API.
+    pub fn admin_get(&self, path: &str) -> Result<String> {
+        admin_get(self.admin, path)
+    }
+
+    /// A counter or gauge from `/stats`, by its full name.
+    pub fn stat(&self, name: &str) -> Result<u64> {
+        let body = self.admin_get(&format!("/stats?filter=^{}$", name.replace('.', "\\.")))?;
+        body.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| anyhow!("no stat {name} in {body:?}"))
+    }
+}
+
+/// Fails when the log shows the filter panicked or its VM failed.
+pub fn check_log_for_wasm_crash(log: &str) -> Result<()> {
+    match log.lines().find(|l| l.contains("[critical][wasm]")) {
+        Some(line) => bail!("envoy log shows a wasm crash: {line}"),
+        None => Ok(()),
+    }
+}
+
+impl Drop for Envoy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if !std::thread::panicking() {
+            if let Err(e) = check_log_for_wasm_crash(&self.log()) {
+                panic!("{e} (log: {})", self.log_path.display());
+            }
+        }
+    }
+}
+
+fn read_admin_address(file: &Path) -> Result<SocketAddr> {
+    let text = std::fs::read_to_string(file)?;
+    Ok(text.trim().parse()?)
+}
+
+/// A minimal HTTP/1.1 GET, so the harness needs no async runtime to poll
+/// Envoy (whose admin refuses HTTP/1.0 and answers chunked).
+pub fn admin_get(addr: SocketAddr, path: &str) -> Result<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    let (head, body) = out
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| anyhow!("malformed admin reply"))?;
+    if !head.starts_with("HTTP/1.1 200") {
+        bail!("admin {path}: {}", head.lines().next().unwrap_or_default());
+    }
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return dechunk(body);
+    }
+    Ok(body.to_string())
+}
+
+fn dechunk(mut body: &str) -> Result<String> {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = body
+            .split_once("\r\n")
+            .ok_or_else(|| anyhow!("malformed chunk"))?;
+        let size = usize::from_str_radix(size.trim(), 16)?;
+        if size == 0 {
+            return Ok(out);
+        }
+        out.push_str(rest.get(..size).ok_or_else(|| anyhow!("short chunk"))?);
+        body = rest.get(size + 2..).unwrap_or_default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunked_bodies_are_decoded() {
+        assert_eq!(
+            dechunk("4\r\nLIVE\r\n3\r\n ok\r\n0\r\n\r\n").unwrap(),
+            "LIVE ok"
+        );
+    }
+
+    #[test]
+    fn wasm_crash_lines_are_caught() {
+        assert!(check_log_for_wasm_crash("[info][main] ok\n").is_ok());
+        let log = "[2026-11-21 10:00:00.000][1][critical][wasm] [source/extensions/common/wasm/context.cc:1] panicked at src/x.rs";
+        assert!(check_log_for_wasm_crash(log).is_err());
+    }
+}

@@ -1,0 +1,122 @@
+//! The whole stack for one test or the demo: a run-time PKI, a recording TLS
+//! upstream and Envoy with the filter in front of it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::certs::{Pki, UPSTREAM_NAME};
+use crate::envoy::{Envoy, EnvoyConfig};
+use crate::paths;
+use crate::template::policy_literal;
+use crate::upstream::Upstream;
+
+/// The shipped gateway config.
+pub fn gateway_template() -> PathBuf {
+    paths::workspace_root().join("envoy/gateway.yaml")
+}
+
+pub struct Options {
+    /// Folder for certificates, the rendered config and logs.
+    pub dir: PathBuf,
+    pub policy_json: String,
+    pub template: PathBuf,
+    /// 0 lets the kernel choose (tests); the demo uses fixed ports.
+    pub listen_port: u16,
+    pub admin_port: u16,
+    pub upstream_port: u16,
+}
+
+impl Options {
+    /// A test's stack: its own folder under `target/it/`, ephemeral ports.
+    pub fn for_test(name: &str, policy_json: &str) -> Result<Options> {
+        Ok(Options {
+            dir: paths::scratch_dir(name)?,
+            policy_json: policy_json.to_string(),
+            template: gateway_template(),
+            listen_port: 0,
+            admin_port: 0,
+            upstream_port: 0,
+        })
+    }
+}
+
+/// The values for the placeholders of the configs in `envoy/`.
+pub fn template_vars(
+    pki_dir: &Path,
+    policy_json: &str,
+    listen_port: u16,
+    admin_port: u16,
+    upstream: SocketAddr,
+) -> Result<BTreeMap<&'static str, String>> {
+    Ok(BTreeMap::from([
+        ("LISTEN_PORT", listen_port.to_string()),
+        ("ADMIN_PORT", admin_port.to_string()),
+        ("CERT_DIR", pki_dir.display().to_string()),
+        ("UPSTREAM_HOST", upstream.ip().to_string()),
+        ("UPSTREAM_PORT", upstream.port().to_string()),
+        ("UPSTREAM_SNI", UPSTREAM_NAME.to_string()),
+        ("WASM", paths::wasm_module()?.display().to_string()),
+        ("POLICY", policy_literal(policy_json)),
+    ]))
+}
+
+pub struct Gateway {
+    // Field order is drop order: Envoy stops before its upstream.
+    pub envoy: Envoy,
+    pub upstream: Upstream,
+    pub pki: Pki,
+    pub dir: PathBuf,
+}
+
+impl Gateway {
+    pub async fn start(opts: Options) -> Result<Gateway> {
+        let pki = Pki::generate(&opts.dir.join("certs"))?;
+        let upstream =
+            Upstream::start_on(&pki, SocketAddr::from(([127, 0, 0, 1], opts.upstream_port)))
+                .await?;
+        let config = EnvoyConfig {
+            template: opts.template.clone(),
+            vars: template_vars(
+                &pki.dir,
+                &opts.policy_json,
+                opts.listen_port,
+                opts.admin_port,
+                upstream.addr,
+            )?,
+            dir: opts.dir.clone(),
+        };
+        let envoy = tokio::task::block_in_place(|| Envoy::start(&config))?;
+        Ok(Gateway {
+            envoy,
+            upstream,
+            pki,
+            dir: opts.dir,
+        })
+    }
+
+    /// A test's stack with the shipped gateway config and this policy.
+    pub async fn for_test(name: &str, policy_json: &str) -> Result<Gateway> {
+        Gateway::start(Options::for_test(name, policy_json)?).await
+    }
+
+    /// The first listener's address (the agent-facing port).
+    pub fn listen_addr(&self, listener: &str) -> SocketAddr {
+        self.envoy.listener(listener)
+    }
+
+    /// `https://localhost:PORT{path}` on the agent-facing TLS listener.
+    pub fn url(&self, path: &str) -> String {
+        format!(
+            "https://localhost:{}{path}",
+            self.listen_addr("https").port()
+        )
+    }
+
+    /// An HTTPS client that trusts only this run's CA.
+    pub fn client(&self) -> Result<reqwest::Client> {
+        crate::client::https_client(&self.pki.ca_pem, self.listen_addr("https"))
+    }
+}

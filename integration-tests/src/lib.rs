@@ -1,0 +1,11 @@
+//! Test harness for transit-guard: runs the real wasm module in the real Envoy
+//! binary, with TLS on both legs, against upstreams that record what reached
+//! them. `cargo xtask demo` uses the same pieces.
+
+pub mod certs;
+pub mod client;
+pub mod envoy;
+pub mod gateway;
+pub mod paths;
+pub mod template;
+pub mod upstream;

@@ -1,0 +1,177 @@
+//! A TLS upstream that records every request it receives, so tests can assert
+//! what did, and did not, reach the target behind the gateway.
+//!
+//! `GET /customers` serves demo customer records full of personal data;
+//! every other path echoes what it received as JSON.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Request, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::certs::Pki;
+
+/// One request as the upstream saw it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+type Log = Arc<Mutex<Vec<Recorded>>>;
+
+pub struct Upstream {
+    pub addr: SocketAddr,
+    log: Log,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Upstream {
+    /// Starts on an ephemeral loopback port with the PKI's upstream certificate.
+    pub async fn start(pki: &Pki) -> Result<Upstream> {
+        Self::start_on(pki, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    pub async fn start_on(pki: &Pki, addr: SocketAddr) -> Result<Upstream> {
+        let tls = tls_acceptor(pki)?;
+        let listener = TcpListener::bind(addr).await.context("binding upstream")?;
+        let addr = listener.local_addr()?;
+        let log: Log = Arc::default();
+        let app = Router::new()
+            .route("/customers", get(customers))
+            .fallback(echo)
+            .with_state(log.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let tls = tls.clone();
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let Ok(stream) = tls.accept(tcp).await else {
+                        return;
+                    };
+                    let svc = TowerToHyperService::new(app);
+                    let _ = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Ok(Upstream { addr, log, task })
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn tls_acceptor(pki: &Pki) -> Result<TlsAcceptor> {
+    let certs =
+        CertificateDer::pem_file_iter(pki.path("upstream.pem"))?.collect::<Result<Vec<_>, _>>()?;
+    let key = PrivateKeyDer::from_pem_file(pki.path("upstream-key.pem"))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+fn record(log: &Log, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) {
+    let rec = Recorded {
+        method: method.to_string(),
+        path: uri
+            .path_and_query()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: body.to_vec(),
+    };
+    if let Ok(mut l) = log.lock() {
+        l.push(rec);
+    }
+}
+
+async fn customers(State(log): State<Log>, req: Request<Body>) -> Response {
+    let (parts, _) = req.into_parts();
+    record(&log, &parts.method, &parts.uri, &parts.headers, b"");
+    (
+        [("content-type", "application/json")],
+        DEMO_CUSTOMERS.to_string(),
+    )
+        .into_response()
+}
+
+async fn echo(State(log): State<Log>, req: Request<Body>) -> Response {
+    let (parts, body) = req.into_parts();
+    let body: Bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(_) => return StatusCode::BAD_REQUEST.into_response(),
+    };
+    record(&log, &parts.method, &parts.uri, &parts.headers, &body);
+    let reply = serde_json::json!({
+        "upstream": "echo",
+        "method": parts.method.as_str(),
+        "path": parts.uri.path(),
+        "body_bytes": body.len(),
+    });
+    axum::Json(reply).into_response()
+}
+
+/// Demo customer records: every sensitive kind the masking engine must catch.
+/// Card numbers are the card networks' Luhn-valid test numbers.
+pub const DEMO_CUSTOMERS: &str = r#"{
+  "customers": [
+    {"id": "c-1001", "name": "Ada Lovelace", "email": "ada.lovelace@example.com",
+     "phone": "+1 415 555 0132", "card": "4111 1111 1111 1111", "ssn": "123-45-6789",
+     "note": "prefers email; card on file"},
+    {"id": "c-1002", "name": "Grace Hopper", "email": "grace@navy.example.org",
+     "phone": "+44 20 7946 0958", "card": "5555-5555-5555-4444", "ssn": "219-09-9999",
+     "note": "call +44 20 7946 0958 before shipping"},
+    {"id": "c-1003", "name": "Alan Turing", "email": "alan.turing@example.co.uk",
+     "phone": "(212) 555-0199", "card": "378282246310005", "ssn": "078-05-1120",
+     "note": "backup contact alan@bletchley.example"}
+  ]
+}"#;

