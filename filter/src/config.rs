@@ -101,7 +101,8 @@ impl fmt::Display for PolicyError {
 impl std::error::Error for PolicyError {}
 
 impl PolicyError {
-    fn at(path: &str, reason: impl Into<String>) -> Self {
+    /// An error at `path` (dotted, with `[i]` for list items: `rules[2].match`).
+    pub fn at(path: &str, reason: impl Into<String>) -> Self {
         PolicyError {
             path: path.to_string(),
             reason: reason.into(),

@@ -8,6 +8,7 @@
 //! writes back.
 
 pub mod config;
+pub mod identity;
 pub mod reply;
 pub mod request;
 
