@@ -62,7 +62,20 @@ pub fn command(config: &Path, log_path: &Path, admin_file: &Path) -> Result<Comm
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    die_with_parent(&mut cmd);
     Ok(cmd)
+}
+
+/// A killed test run or demo must not leave an Envoy behind holding its ports.
+fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
 }
 
 impl Envoy {

@@ -48,7 +48,11 @@ pub fn run() -> Result<()> {
             &shown(&gw.envoy.log_path),
             &shown(&policy_path),
         );
-        tokio::signal::ctrl_c().await?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r?,
+            _ = term.recv() => {}
+        }
         eprintln!("\nxtask: stopping Envoy and the demo upstream");
         drop(gw);
         Ok(())
@@ -85,7 +89,8 @@ Try:
   curl --cacert {ca} https://localhost:{LISTEN_PORT}/v1/echo -d 'hello from an agent'
 
   # a body over limits.max_body_bytes (1 MiB) is refused with 413 and a JSON error
-  head -c 2000000 /dev/zero | curl --cacert {ca} https://localhost:{LISTEN_PORT}/upload --data-binary @-
+  # (HTTP/1.1: over HTTP/2 curl reports the early reply's stream reset as an error)
+  head -c 2000000 /dev/zero | curl --http1.1 --cacert {ca} https://localhost:{LISTEN_PORT}/upload --data-binary @-
 
   # Envoy's view: the filter's log lines and the stats
   grep transit-guard {log}
