@@ -3,6 +3,7 @@
 //! The host adapter gathers [`RequestHead`] from Envoy and carries out the
 //! [`Verdict`]; every decision is made here so it is unit-tested natively.
 
+use crate::audit::Decision;
 use crate::config::{Mode, OnOversize, Policy};
 use crate::reply::LocalReply;
 
@@ -20,16 +21,16 @@ pub struct RequestHead<'a> {
 pub enum Verdict {
     Continue,
     /// Refuse with this local reply; the upstream sees nothing more.
-    Refuse(LocalReply),
+    Refuse(Decision, LocalReply),
     /// Monitor mode: the policy would have refused; log it and let it pass.
-    WouldRefuse(LocalReply),
+    WouldRefuse(Decision, LocalReply),
 }
 
 impl Verdict {
-    fn refuse(policy: &Policy, reply: LocalReply) -> Verdict {
+    fn refuse(policy: &Policy, decision: Decision, reply: LocalReply) -> Verdict {
         match policy.mode {
-            Mode::Enforce => Verdict::Refuse(reply),
-            Mode::Monitor => Verdict::WouldRefuse(reply),
+            Mode::Enforce => Verdict::Refuse(decision, reply),
+            Mode::Monitor => Verdict::WouldRefuse(decision, reply),
         }
     }
 }
@@ -37,14 +38,14 @@ impl Verdict {
 /// Decides on a request from its headers alone.
 pub fn check_head(policy: &Policy, head: &RequestHead<'_>) -> Verdict {
     if policy.require_tls && !head.downstream_tls {
-        return Verdict::refuse(policy, tls_required());
+        return Verdict::refuse(policy, Decision::TlsRequired, tls_required());
     }
     let declared = head
         .content_length
         .and_then(|v| v.trim().parse::<u64>().ok());
     if let Some(len) = declared {
         if len > policy.limits.max_body_bytes {
-            return Verdict::refuse(policy, too_large(policy));
+            return Verdict::refuse(policy, Decision::Oversize, too_large(policy));
         }
     }
     Verdict::Continue
@@ -54,7 +55,7 @@ pub fn check_head(policy: &Policy, head: &RequestHead<'_>) -> Verdict {
 /// a body without `content-length` is counted as it flows.
 pub fn check_body_progress(policy: &Policy, seen: u64) -> Verdict {
     if seen > policy.limits.max_body_bytes {
-        return Verdict::refuse(policy, too_large(policy));
+        return Verdict::refuse(policy, Decision::Oversize, too_large(policy));
     }
     Verdict::Continue
 }
@@ -105,7 +106,7 @@ mod tests {
     #[test]
     fn plaintext_is_refused_with_426() {
         let v = check_head(&policy("{}"), &RequestHead::default());
-        let Verdict::Refuse(r) = v else {
+        let Verdict::Refuse(Decision::TlsRequired, r) = v else {
             panic!("{v:?}")
         };
         assert_eq!(r.status, 426);
@@ -124,7 +125,7 @@ mod tests {
         let p = policy(r#"{"mode":"monitor"}"#);
         let v = check_head(&p, &RequestHead::default());
         assert!(
-            matches!(v, Verdict::WouldRefuse(ref r) if r.status == 426),
+            matches!(v, Verdict::WouldRefuse(Decision::TlsRequired, ref r) if r.status == 426),
             "{v:?}"
         );
     }
@@ -138,7 +139,7 @@ mod tests {
         };
         let v = check_head(&p, &head);
         assert!(
-            matches!(v, Verdict::Refuse(ref r) if r.status == 413),
+            matches!(v, Verdict::Refuse(Decision::Oversize, ref r) if r.status == 413),
             "{v:?}"
         );
         let head = RequestHead {
@@ -152,6 +153,8 @@ mod tests {
     fn streamed_body_is_counted() {
         let p = policy(r#"{"limits":{"max_body_bytes":10}}"#);
         assert_eq!(check_body_progress(&p, 10), Verdict::Continue);
-        assert!(matches!(check_body_progress(&p, 11), Verdict::Refuse(ref r) if r.status == 413));
+        assert!(
+            matches!(check_body_progress(&p, 11), Verdict::Refuse(Decision::Oversize, ref r) if r.status == 413)
+        );
     }
 }

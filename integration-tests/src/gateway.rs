@@ -43,7 +43,8 @@ impl Options {
     }
 }
 
-/// The values for the placeholders of the configs in `envoy/`.
+/// The values for the placeholders of the configs in `envoy/`. Files Envoy
+/// writes (the audit log) go next to the certificates' folder.
 pub fn template_vars(
     pki_dir: &Path,
     policy_json: &str,
@@ -60,7 +61,13 @@ pub fn template_vars(
         ("UPSTREAM_SNI", UPSTREAM_NAME.to_string()),
         ("WASM", paths::wasm_module()?.display().to_string()),
         ("POLICY", policy_literal(policy_json)),
+        ("AUDIT_LOG", audit_log_path(pki_dir).display().to_string()),
     ]))
+}
+
+/// Where Envoy writes the audit trail for a run whose certificates are in `pki_dir`.
+pub fn audit_log_path(pki_dir: &Path) -> PathBuf {
+    pki_dir.parent().unwrap_or(pki_dir).join("audit.log")
 }
 
 pub struct Gateway {
@@ -115,8 +122,37 @@ impl Gateway {
         )
     }
 
+    /// The audit records written so far, parsed.
+    pub fn audit_records(&self) -> Vec<serde_json::Value> {
+        read_audit_log(&audit_log_path(&self.pki.dir))
+    }
+
+    /// Waits (up to 5 s, for Envoy to flush) until `n` audit records exist.
+    pub fn wait_for_audit_records(&self, n: usize) -> Vec<serde_json::Value> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let records = self.audit_records();
+            if records.len() >= n || std::time::Instant::now() > deadline {
+                return records;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     /// An HTTPS client that trusts only this run's CA.
     pub fn client(&self) -> Result<reqwest::Client> {
         crate::client::https_client(&self.pki.ca_pem, self.listen_addr("https"))
     }
+}
+
+/// Parses an audit log; a line that is not JSON is kept as a JSON string so
+/// tests see (and fail on) it.
+pub fn read_audit_log(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|_| serde_json::Value::String(l.to_string()))
+        })
+        .collect()
 }

@@ -63,6 +63,7 @@ impl Upstream {
         let log: Log = Arc::default();
         let app = Router::new()
             .route("/customers", get(customers))
+            .route("/slow", get(slow))
             .fallback(echo)
             .with_state(log.clone());
         let task = tokio::spawn(async move {
@@ -142,6 +143,20 @@ async fn customers(State(log): State<Log>, req: Request<Body>) -> Response {
         DEMO_CUSTOMERS.to_string(),
     )
         .into_response()
+}
+
+/// Answers after `?ms=N` milliseconds (default 2000): for client-abort tests.
+async fn slow(State(log): State<Log>, req: Request<Body>) -> Response {
+    let (parts, _) = req.into_parts();
+    record(&log, &parts.method, &parts.uri, &parts.headers, b"");
+    let ms = parts
+        .uri
+        .query()
+        .and_then(|q| q.strip_prefix("ms="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    axum::Json(serde_json::json!({"upstream": "slow", "ms": ms})).into_response()
 }
 
 async fn echo(State(log): State<Log>, req: Request<Body>) -> Response {

@@ -43,9 +43,11 @@ pub fn run() -> Result<()> {
             .context("starting the demo (are ports 10443, 9901 and 18443 free?)")?;
         let ca = dir.join("ca.pem");
         std::fs::copy(gw.pki.path("ca.pem"), &ca)?;
+        let audit = integration_tests::gateway::audit_log_path(&gw.pki.dir);
         print_banner(
             &shown(&ca),
             &shown(&gw.envoy.log_path),
+            &shown(&audit),
             &shown(&policy_path),
         );
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -70,7 +72,7 @@ fn shown(path: &Path) -> String {
     }
 }
 
-fn print_banner(ca: &str, log: &str, policy: &str) {
+fn print_banner(ca: &str, log: &str, audit: &str, policy: &str) {
     println!(
         "
 transit-guard demo is running. Ctrl-C stops it.
@@ -80,6 +82,7 @@ transit-guard demo is running. Ctrl-C stops it.
   admin     http://127.0.0.1:{ADMIN_PORT}
   policy    {policy}
   logs      {log}
+  audit     {audit}   one JSON record per request
 
 Try:
   # customer records through both TLS legs
@@ -92,9 +95,9 @@ Try:
   # (HTTP/1.1: over HTTP/2 curl reports the early reply's stream reset as an error)
   head -c 2000000 /dev/zero | curl --http1.1 --cacert {ca} https://localhost:{LISTEN_PORT}/upload --data-binary @-
 
-  # Envoy's view: the filter's log lines and the stats
-  grep transit-guard {log}
-  curl -s http://127.0.0.1:{ADMIN_PORT}/stats | grep -E 'wasm|gateway.downstream_rq_[0-9]xx'
+  # the audit trail, and the same outcomes as Prometheus counters
+  tail -f {audit}
+  curl -s http://127.0.0.1:{ADMIN_PORT}/stats/prometheus | grep ^transit_guard
 "
     );
 }

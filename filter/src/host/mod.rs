@@ -6,6 +6,8 @@
 //! the worker's VM on an unexpected host status.
 
 mod http;
+mod metrics;
+mod props;
 mod root;
 
 use proxy_wasm::types::LogLevel;

@@ -1,0 +1,249 @@
+//! The audit trail: exactly one schema-valid record per request, for every
+//! outcome, with nothing sensitive in it.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use integration_tests::envoy::{Envoy, EnvoyConfig};
+use integration_tests::gateway::{audit_log_path, read_audit_log, template_vars, Gateway};
+use integration_tests::paths;
+
+const POLICY: &str = r#"{"mode":"enforce","limits":{"max_body_bytes":1024}}"#;
+
+fn schema() -> jsonschema::Validator {
+    let text =
+        std::fs::read_to_string(paths::workspace_root().join("docs/audit.schema.json")).unwrap();
+    jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap()
+}
+
+fn assert_valid(schema: &jsonschema::Validator, record: &serde_json::Value) {
+    let errors: Vec<String> = schema
+        .iter_errors(record)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "record {record} breaks the schema: {errors:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn allowed_and_oversize_requests_each_get_one_valid_record() {
+    let gw = Gateway::for_test("audit-outcomes", POLICY).await.unwrap();
+    let client = gw.client().unwrap();
+    let ok = client
+        .get(gw.url("/customers?limit=2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let ok_id = ok.headers()["x-request-id"].to_str().unwrap().to_string();
+    let big = client
+        .post(gw.url("/upload"))
+        .body(vec![b'x'; 2000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big.status(), 413);
+
+    let records = gw.wait_for_audit_records(2);
+    assert_eq!(records.len(), 2, "{records:?}");
+    let schema = schema();
+    records.iter().for_each(|r| assert_valid(&schema, r));
+    let allowed = &records[0];
+    assert_eq!(allowed["decision"], "allowed");
+    assert_eq!(allowed["request_id"], ok_id.as_str());
+    assert_eq!(allowed["method"], "GET");
+    assert_eq!(allowed["path"], "/customers?limit=2");
+    assert_eq!(allowed["status"], 200);
+    assert!(allowed["bytes_out"].as_u64().unwrap() > 100);
+    let oversize = &records[1];
+    assert_eq!(oversize["decision"], "oversize");
+    assert_eq!(oversize["reason"], "body_too_large");
+    assert_eq!(oversize["status"], 413);
+
+    // The same outcomes as labelled Prometheus counters.
+    let prom = gw.envoy.admin_get("/stats/prometheus").unwrap();
+    assert!(
+        prom.contains("transit_guard_requests{decision=\"allowed\"} 1"),
+        "{prom}"
+    );
+    assert!(
+        prom.contains("transit_guard_requests{decision=\"oversize\"} 1"),
+        "{prom}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plaintext_refusal_is_audited() {
+    let dir = paths::scratch_dir("audit-plaintext").unwrap();
+    let pki = integration_tests::certs::Pki::generate(&dir.join("certs")).unwrap();
+    let upstream = integration_tests::upstream::Upstream::start(&pki)
+        .await
+        .unwrap();
+    let config = EnvoyConfig {
+        template: paths::workspace_root().join("integration-tests/envoy/plaintext-listener.yaml"),
+        vars: template_vars(&pki.dir, POLICY, 0, 0, upstream.addr).unwrap(),
+        dir,
+    };
+    let envoy = tokio::task::block_in_place(|| Envoy::start(&config)).unwrap();
+    let url = format!("http://127.0.0.1:{}/x", envoy.listener("plaintext").port());
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 426);
+    let log = audit_log_path(&pki.dir);
+    let records = wait_for(|| read_audit_log(&log), 1);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_valid(&schema(), &records[0]);
+    assert_eq!(records[0]["decision"], "tls_required");
+    assert_eq!(records[0]["status"], 426);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_failure_is_audited_as_upstream_error() {
+    let gw = Gateway::for_test("audit-upstream-down", POLICY)
+        .await
+        .unwrap();
+    let Gateway {
+        envoy,
+        upstream,
+        pki,
+        ..
+    } = gw;
+    // Stop the upstream before any request: Envoy's connection to it fails.
+    drop(upstream);
+    let gateway = envoy.listener("https");
+    let client = integration_tests::client::https_client(&pki.ca_pem, gateway).unwrap();
+    let url = format!("https://localhost:{}/customers", gateway.port());
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 503);
+    let log = audit_log_path(&pki.dir);
+    let records = wait_for(|| read_audit_log(&log), 1);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_valid(&schema(), &records[0]);
+    assert_eq!(records[0]["decision"], "upstream_error");
+    assert_eq!(records[0]["status"], 503);
+    assert!(
+        records[0]["reason"].as_str().unwrap().contains("upstream"),
+        "{}",
+        records[0]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_abort_is_audited() {
+    let gw = Gateway::for_test("audit-abort", POLICY).await.unwrap();
+    let client = gw.client().unwrap();
+    let r = client
+        .get(gw.url("/slow?ms=1500"))
+        .timeout(std::time::Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(r.is_err(), "the slow request should time out on the client");
+    let records = wait_for(|| gw.audit_records(), 1);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_valid(&schema(), &records[0]);
+    assert_eq!(records[0]["decision"], "client_abort");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn planted_secrets_never_reach_the_audit_trail_or_envoy_log() {
+    let gw = Gateway::for_test("audit-secrets", POLICY).await.unwrap();
+    let secret_header = "sk-proj-PLANTEDheaderSECRET0123456789abcdef";
+    let secret_query = "PLANTEDquerySECRET0123456789";
+    let secret_body = "PLANTEDbodySECRET0123456789";
+    let resp = gw
+        .client()
+        .unwrap()
+        .post(gw.url(&format!("/v1/echo?access_token={secret_query}&page=2")))
+        .header("authorization", format!("Bearer {secret_header}"))
+        .header("x-api-key", secret_header)
+        .body(format!("{{\"prompt\":\"my password is {secret_body}\"}}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let records = gw.wait_for_audit_records(1);
+    assert_eq!(records.len(), 1);
+    assert_eq!(
+        records[0]["path"],
+        "/v1/echo?access_token=[REDACTED]&page=2"
+    );
+    let audit = std::fs::read_to_string(audit_log_path(&gw.pki.dir)).unwrap();
+    let envoy_log = gw.envoy.log();
+    for secret in [secret_header, secret_query, secret_body] {
+        assert!(!audit.contains(secret), "{secret} in the audit log");
+        assert!(!envoy_log.contains(secret), "{secret} in Envoy's log");
+    }
+}
+
+/// 20,000 requests at concurrency 32, mixed outcomes: exactly one record
+/// each, unique request ids, every record valid, decisions matching what the
+/// agents saw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_of_a_load_run_has_exactly_one_record() {
+    const REQUESTS: usize = 20_000;
+    const CONCURRENCY: usize = 32;
+    let gw = Arc::new(Gateway::for_test("audit-load", POLICY).await.unwrap());
+    let client = gw.client().unwrap();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..CONCURRENCY {
+        let (gw, client, next) = (gw.clone(), client.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut seen: Vec<(String, u16)> = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= REQUESTS {
+                    return seen;
+                }
+                let req = match i % 4 {
+                    0 => client.get(gw.url("/customers")),
+                    1 | 2 => client.post(gw.url("/v1/echo")).body(format!("n={i}")),
+                    _ => client.post(gw.url("/upload")).body(vec![b'z'; 1500]),
+                };
+                let resp = req.send().await.unwrap();
+                let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+                seen.push((id, resp.status().as_u16()));
+                let _ = resp.bytes().await;
+            }
+        }));
+    }
+    let mut sent: BTreeMap<String, u16> = BTreeMap::new();
+    for t in tasks {
+        for (id, status) in t.await.unwrap() {
+            assert!(sent.insert(id, status).is_none(), "duplicate request id");
+        }
+    }
+    assert_eq!(sent.len(), REQUESTS);
+
+    let records = wait_for(|| gw.audit_records(), REQUESTS);
+    assert_eq!(records.len(), REQUESTS, "records != requests");
+    let schema = schema();
+    let mut ids = HashSet::new();
+    for r in &records {
+        assert_valid(&schema, r);
+        let id = r["request_id"].as_str().unwrap();
+        assert!(ids.insert(id.to_string()), "two records for {id}");
+        let status = sent
+            .get(id)
+            .unwrap_or_else(|| panic!("record for unknown request {id}"));
+        let expected = if *status == 413 {
+            "oversize"
+        } else {
+            "allowed"
+        };
+        assert_eq!(r["decision"], expected, "{r}");
+        assert_eq!(r["status"], *status);
+    }
+}
+
+/// Polls until `read` returns at least `n` items or 10 s pass (Envoy flushes
+/// its access log on an interval).
+fn wait_for(read: impl Fn() -> Vec<serde_json::Value>, n: usize) -> Vec<serde_json::Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let items = read();
+        if items.len() >= n || std::time::Instant::now() > deadline {
+            return items;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
