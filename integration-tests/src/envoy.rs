@@ -66,8 +66,9 @@ pub fn command(config: &Path, log_path: &Path, admin_file: &Path) -> Result<Comm
     Ok(cmd)
 }
 
-/// A killed test run or demo must not leave an Envoy behind holding its ports.
-fn die_with_parent(cmd: &mut Command) {
+/// A killed test run or demo must not leave a child (Envoy, an IdP) behind
+/// holding its ports.
+pub fn die_with_parent(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
     // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
     unsafe {

@@ -6,6 +6,7 @@ pub mod certs;
 pub mod client;
 pub mod envoy;
 pub mod gateway;
+pub mod oidc;
 pub mod paths;
 pub mod template;
 pub mod upstream;

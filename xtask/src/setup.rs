@@ -8,12 +8,13 @@ use integration_tests::paths::workspace_root;
 
 pub const ENVOY_VERSION: &str = "1.40.0";
 
-/// Runs a command from the workspace root, failing on a non-zero exit.
+/// Runs a command (from the workspace root unless it has its own folder),
+/// failing on a non-zero exit.
 pub fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd
-        .current_dir(workspace_root())
-        .status()
-        .with_context(|| format!("running {cmd:?}"))?;
+    if cmd.get_current_dir().is_none() {
+        cmd.current_dir(workspace_root());
+    }
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed ({status})");
     }
@@ -104,4 +105,16 @@ pub fn build_wasm() -> Result<PathBuf> {
     let size = std::fs::metadata(&wasm)?.len();
     eprintln!("xtask: built {} ({} KiB)", wasm.display(), size / 1024);
     Ok(wasm)
+}
+
+/// Installs a folder's npm packages from its lockfile when they are missing.
+pub fn ensure_npm(dir: &str) -> Result<()> {
+    let path = workspace_root().join(dir);
+    if path.join("node_modules").exists() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing npm packages in {dir} (npm ci)");
+    run(Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(&path))
 }
