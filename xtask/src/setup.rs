@@ -118,3 +118,16 @@ pub fn ensure_npm(dir: &str) -> Result<()> {
         .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
         .current_dir(&path))
 }
+
+/// wrk, the load generator of `cargo xtask bench`: from Debian's packages.
+pub fn ensure_wrk() -> Result<()> {
+    if output(Command::new("wrk").arg("--version")).is_some()
+        || Command::new("wrk").arg("--version").output().is_ok()
+    {
+        return Ok(());
+    }
+    eprintln!("xtask: installing wrk (apt-get install wrk)");
+    let _ = run(Command::new("apt-get").args(["update", "-qq"]));
+    run(Command::new("apt-get").args(["install", "-y", "-qq", "wrk"]))
+        .context("wrk is missing and could not be installed with apt-get: install wrk and rerun")
+}
