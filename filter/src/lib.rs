@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod identity;
+pub mod mask;
 pub mod reply;
 pub mod request;
 
