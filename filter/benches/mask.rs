@@ -4,6 +4,14 @@
 //!
 //! `cargo bench -p transit-guard --bench mask -- --measurement-time 3`
 
+// Bench code, like tests, may panic: it never runs inside Envoy.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use transit_guard::mask::{compile, Masker, MaskingDoc};
