@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod config;
 pub mod identity;
+pub mod mask;
 pub mod reply;
 pub mod request;
 

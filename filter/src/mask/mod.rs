@@ -1,0 +1,292 @@
+//! Masking sensitive values in request and response bodies.
+//!
+//! The host compiles the policy's `masking` section once ([`compile`], the
+//! shape is in [`config`]) and, per body, picks a profile and calls
+//! [`Masker::mask`] with the body's content type and bytes:
+//!
+//! ```
+//! use transit_guard::mask::{compile, BodyKind, MaskingDoc};
+//! let doc: MaskingDoc = serde_json::from_str(r#"{"profiles":{"pii":{}}}"#).unwrap();
+//! let masking = compile(&doc).unwrap();
+//! let out = masking.profile("pii").unwrap()
+//!     .mask(Some("application/json"), br#"{"email":"alice@example.com"}"#);
+//! assert_eq!(out.kind, BodyKind::Json);
+//! assert_eq!(out.body.as_deref(), Some(&br#"{"email":"[REDACTED:email]"}"#[..]));
+//! assert_eq!(out.counts.get("email"), Some(&1));
+//! ```
+//!
+//! How a body is read, by content type (parameters and case ignored):
+//! - `application/json`, `*/*+json`: JSON ([`json`]); if it does not parse,
+//!   the whole body is scanned as text ([`BodyKind::InvalidJson`]).
+//! - `application/x-www-form-urlencoded`: form pairs ([`text`]).
+//! - `text/*` (SSE included, when buffered), XML, JavaScript, YAML, NDJSON,
+//!   GraphQL, `multipart/form-data`, and a missing content type: text.
+//! - anything else (images, `application/octet-stream`, ...): passed through
+//!   unscanned, reported as [`BodyKind::Passthrough`] for the audit record.
+//!
+//! The host must decompress first: compressed bytes are not text.
+//!
+//! Scanning ([`scan`]) is one multi-pattern regex pass, then per-candidate
+//! checks ([`checks`]: Luhn, mod-97, SSN ranges, ...). Detectors are listed
+//! in [`detectors`]; replacements in [`strategy`].
+
+pub mod config;
+pub mod strategy;
+
+mod checks;
+mod detectors;
+mod json;
+mod scan;
+mod text;
+
+use std::collections::BTreeMap;
+
+pub use config::{compile, MaskingDoc};
+pub use strategy::Strategy;
+
+use json::{pointer_matches, Step};
+use scan::{Hit, Scanner};
+
+/// The compiled `masking` section: profiles by name.
+#[derive(Debug, Clone, Default)]
+pub struct Masking {
+    profiles: BTreeMap<String, Masker>,
+}
+
+impl Masking {
+    pub fn profile(&self, name: &str) -> Option<&Masker> {
+        self.profiles.get(name)
+    }
+
+    pub fn profile_names(&self) -> impl Iterator<Item = &str> {
+        self.profiles.keys().map(String::as_str)
+    }
+}
+
+/// How a body was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    Json,
+    /// Declared JSON that does not parse: scanned as text.
+    InvalidJson,
+    Text,
+    Form,
+    /// A content type that is not scanned (binary): passed on unchanged.
+    Passthrough,
+}
+
+impl BodyKind {
+    /// The kind a content type is read as.
+    pub fn of(content_type: Option<&str>) -> BodyKind {
+        let Some(ct) = content_type else {
+            return BodyKind::Text;
+        };
+        let essence = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        let (top, sub) = essence.split_once('/').unwrap_or((essence.as_str(), ""));
+        match (top, sub) {
+            ("application", "json") => BodyKind::Json,
+            (_, s) if s.ends_with("+json") => BodyKind::Json,
+            ("application", "x-www-form-urlencoded") => BodyKind::Form,
+            ("text", _) | ("multipart", "form-data") => BodyKind::Text,
+            ("application", s)
+                if s.ends_with("+xml")
+                    || matches!(
+                        s,
+                        "xml"
+                            | "javascript"
+                            | "x-ndjson"
+                            | "ndjson"
+                            | "jsonl"
+                            | "x-jsonlines"
+                            | "yaml"
+                            | "x-yaml"
+                            | "graphql"
+                            | "sql"
+                    ) =>
+            {
+                BodyKind::Text
+            }
+            _ => BodyKind::Passthrough,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BodyKind::Json => "json",
+            BodyKind::InvalidJson => "invalid_json",
+            BodyKind::Text => "text",
+            BodyKind::Form => "form",
+            BodyKind::Passthrough => "passthrough",
+        }
+    }
+}
+
+/// What [`Masker::mask`] did to one body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaskOutcome {
+    /// The masked body; `None` when it is unchanged (nothing found, or passthrough).
+    pub body: Option<Vec<u8>>,
+    /// Masked values by detector name, `json_fields` entry or `json_pointers`
+    /// entry. Never the values themselves.
+    pub counts: BTreeMap<String, u32>,
+    pub kind: BodyKind,
+}
+
+impl MaskOutcome {
+    /// How many values were masked in all.
+    pub fn total(&self) -> u32 {
+        self.counts.values().sum()
+    }
+}
+
+/// What values are masked under: a detector, a field or a pointer.
+#[derive(Debug, Clone)]
+pub(crate) struct Label {
+    name: String,
+    strategy: Strategy,
+}
+
+/// A compiled `json_pointers` segment: `*`, or a key (and the index it names, if numeric).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Seg {
+    Any,
+    Token(String, Option<usize>),
+}
+
+/// One compiled masking profile.
+#[derive(Debug, Clone)]
+pub struct Masker {
+    scanner: Scanner,
+    /// Detectors first (custom, then built-in), then fields, then pointers.
+    labels: Vec<Label>,
+    /// `json_fields` entries (matched in any ASCII case) and their label.
+    fields: Vec<(String, usize)>,
+    pointers: Vec<(Vec<Seg>, usize)>,
+    /// Normalized secret key names (`awssecretaccesskey`) and their detector.
+    secret_keys: Vec<(&'static str, usize)>,
+    hash_key: Vec<u8>,
+}
+
+impl Masker {
+    /// Masks one whole body. Never panics, whatever the bytes.
+    pub fn mask(&self, content_type: Option<&str>, body: &[u8]) -> MaskOutcome {
+        let mut kind = BodyKind::of(content_type);
+        let mut counts = vec![0u32; self.labels.len()];
+        let masked = match kind {
+            _ if body.is_empty() => None,
+            BodyKind::Passthrough => None,
+            BodyKind::Json | BodyKind::InvalidJson => {
+                match json::mask(self, body, &mut counts) {
+                    Ok(m) => m,
+                    Err(_) => {
+                        kind = BodyKind::InvalidJson;
+                        // Whatever the walk counted before failing is discarded.
+                        counts.iter_mut().for_each(|c| *c = 0);
+                        text::mask_text(self, body, &mut counts)
+                    }
+                }
+            }
+            BodyKind::Text => text::mask_text(self, body, &mut counts),
+            BodyKind::Form => text::mask_form(self, body, &mut counts),
+        };
+        let mut by_name = BTreeMap::new();
+        for (label, n) in self.labels.iter().zip(counts) {
+            if n > 0 {
+                *by_name.entry(label.name.clone()).or_insert(0) += n;
+            }
+        }
+        MaskOutcome {
+            body: masked,
+            counts: by_name,
+            kind,
+        }
+    }
+
+    /// Masks plain text (a header value, a log line): `None` if unchanged.
+    pub fn mask_text(&self, text: &str) -> (Option<String>, BTreeMap<String, u32>) {
+        let out = self.mask(Some("text/plain"), text.as_bytes());
+        let masked = out.body.map(|b| String::from_utf8_lossy(&b).into_owned());
+        (masked, out.counts)
+    }
+
+    /// The names of the detectors this profile runs, in priority order.
+    pub fn detector_names(&self) -> impl Iterator<Item = &str> {
+        let n = self.labels.len() - self.fields.len() - self.pointers.len();
+        self.labels.iter().take(n).map(|l| l.name.as_str())
+    }
+
+    /// `value` masked whole under `label`.
+    fn whole(&self, label: usize, value: &[u8], counts: &mut [u32]) -> Vec<u8> {
+        let mut out = String::new();
+        if let (Some(l), Some(c)) = (self.labels.get(label), counts.get_mut(label)) {
+            *c += 1;
+            l.strategy.apply(&l.name, value, &self.hash_key, &mut out);
+        } else {
+            out.push_str("[REDACTED]");
+        }
+        out.into_bytes()
+    }
+
+    /// `hay` with every hit replaced.
+    fn render(&self, hay: &[u8], hits: &[Hit], counts: &mut [u32]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(hay.len());
+        let mut copied = 0;
+        for h in hits {
+            out.extend_from_slice(hay.get(copied..h.start).unwrap_or_default());
+            out.extend(self.whole(h.label, hay.get(h.start..h.end).unwrap_or_default(), counts));
+            copied = h.end;
+        }
+        out.extend_from_slice(hay.get(copied..).unwrap_or_default());
+        out
+    }
+
+    /// The label masking a value under `key` whole: a `json_fields` entry, else a secret key.
+    fn key_label(&self, key: &str) -> Option<usize> {
+        if let Some((_, l)) = self
+            .fields
+            .iter()
+            .find(|(f, _)| f.eq_ignore_ascii_case(key))
+        {
+            return Some(*l);
+        }
+        if self.secret_keys.is_empty() || key.len() > 40 {
+            return None;
+        }
+        self.secret_keys
+            .iter()
+            .find(|(k, _)| secret_key_eq(key, k))
+            .map(|(_, l)| *l)
+    }
+
+    fn has_pointers(&self) -> bool {
+        !self.pointers.is_empty()
+    }
+
+    fn pointer_label(&self, path: &[Step<'_>]) -> Option<usize> {
+        self.pointers
+            .iter()
+            .find(|(p, _)| pointer_matches(p, path))
+            .map(|(_, l)| *l)
+    }
+}
+
+/// `key` equals the normalized name `norm` once lowercased without `_` and `-`.
+fn secret_key_eq(key: &str, norm: &str) -> bool {
+    let mut k = key.bytes().filter(|b| *b != b'_' && *b != b'-');
+    let mut n = norm.bytes();
+    loop {
+        match (k.next(), n.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) if a.to_ascii_lowercase() == b => {}
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

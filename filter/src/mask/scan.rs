@@ -1,0 +1,160 @@
+//! Finding sensitive values in bytes: every pattern of every enabled detector
+//! in one multi-pattern regex (one lazy-DFA pass over the input, whatever the
+//! number of detectors), then the detector's check on each candidate.
+//!
+//! Built on `regex-automata`'s meta regex, the engine inside the `regex`
+//! crate, used directly because it reports *which* pattern matched and can
+//! retry one pattern anchored at a position: when a candidate fails its check
+//! (a Luhn-invalid card), the lower-priority patterns get their turn at the
+//! same start before the search moves on.
+
+use regex_automata::meta::Regex;
+use regex_automata::util::syntax;
+use regex_automata::{Anchored, Input, PatternID};
+
+use super::checks::{Check, Span};
+
+/// A value to mask: byte span in the scanned input, and the label (detector) index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Hit {
+    pub start: usize,
+    pub end: usize,
+    pub label: usize,
+}
+
+/// One pattern of the combined regex.
+#[derive(Debug, Clone)]
+pub(crate) struct PatternInfo {
+    pub label: usize,
+    pub check: Check,
+    pub value_group: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Scanner {
+    re: Option<Regex>,
+    patterns: Vec<PatternInfo>,
+}
+
+/// ASCII classes, byte-oriented: see `detectors`.
+pub(crate) fn syntax_config() -> syntax::Config {
+    syntax::Config::new().unicode(false).utf8(false)
+}
+
+/// Builds one regex (for checking a custom detector on its own).
+pub(crate) fn build_one(pattern: &str) -> Result<Regex, String> {
+    Regex::builder()
+        .syntax(syntax_config())
+        .configure(Regex::config().utf8_empty(false))
+        .build(pattern)
+        .map_err(|e| e.to_string())
+}
+
+impl Scanner {
+    pub(crate) fn new(patterns: Vec<(String, PatternInfo)>) -> Result<Scanner, String> {
+        if patterns.is_empty() {
+            return Ok(Scanner {
+                re: None,
+                patterns: Vec::new(),
+            });
+        }
+        let regexes: Vec<&str> = patterns.iter().map(|(r, _)| r.as_str()).collect();
+        let re = Regex::builder()
+            .syntax(syntax_config())
+            .configure(
+                Regex::config()
+                    .utf8_empty(false)
+                    // Many patterns make many DFA states: room for them, so the
+                    // lazy DFA does not thrash and fall back to the slow engine.
+                    .hybrid_cache_capacity(8 * 1024 * 1024),
+            )
+            .build_many(&regexes)
+            .map_err(|e| e.to_string())?;
+        Ok(Scanner {
+            re: Some(re),
+            patterns: patterns.into_iter().map(|(_, i)| i).collect(),
+        })
+    }
+
+    /// Appends the values found in `hay` to `hits`, in order, never overlapping.
+    pub(crate) fn scan(&self, hay: &[u8], hits: &mut Vec<Hit>) {
+        let Some(re) = &self.re else {
+            return;
+        };
+        let mut at = 0;
+        while at < hay.len() {
+            let Some(m) = re.search(&Input::new(hay).span(at..hay.len())) else {
+                break;
+            };
+            let start = m.start();
+            match self.confirm(re, hay, start, m.pattern().as_usize(), m.end()) {
+                Some(hit) => {
+                    at = hit.end.max(start + 1);
+                    hits.push(hit);
+                }
+                None => at = start + 1,
+            }
+        }
+    }
+
+    /// The candidate at `start` by pattern `pid`, else a lower-priority
+    /// pattern matching at the same start, checked.
+    fn confirm(&self, re: &Regex, hay: &[u8], start: usize, pid: usize, end: usize) -> Option<Hit> {
+        if let Some(hit) = self.check(re, hay, start, end, pid) {
+            return Some(hit);
+        }
+        for q in pid + 1..self.patterns.len() {
+            let Ok(qid) = PatternID::new(q) else { break };
+            let input = Input::new(hay)
+                .span(start..hay.len())
+                .anchored(Anchored::Pattern(qid));
+            if let Some(m) = re.search(&input) {
+                if let Some(hit) = self.check(re, hay, start, m.end(), q) {
+                    return Some(hit);
+                }
+            }
+        }
+        None
+    }
+
+    fn check(&self, re: &Regex, hay: &[u8], start: usize, end: usize, pid: usize) -> Option<Hit> {
+        let info = self.patterns.get(pid)?;
+        let (s, e) = if info.value_group {
+            value_span(re, hay, start, pid)?
+        } else {
+            (start, end)
+        };
+        let (s, e) = info.check.run(hay, s, e)?;
+        let (s, e) = widen_to_chars(hay, s, e);
+        (e > s).then_some(Hit {
+            start: s,
+            end: e,
+            label: info.label,
+        })
+    }
+}
+
+/// Capture group 1 of pattern `pid` matched at `start`.
+fn value_span(re: &Regex, hay: &[u8], start: usize, pid: usize) -> Option<Span> {
+    let qid = PatternID::new(pid).ok()?;
+    let mut caps = re.create_captures();
+    let input = Input::new(hay)
+        .span(start..hay.len())
+        .anchored(Anchored::Pattern(qid));
+    re.search_captures(&input, &mut caps);
+    let g = caps.get_group(1)?;
+    Some((g.start, g.end))
+}
+
+/// A custom pattern may start or end inside a multi-byte character (`.`
+/// matches one byte here): mask whole characters.
+fn widen_to_chars(hay: &[u8], mut s: usize, mut e: usize) -> Span {
+    let cont = |i: usize| hay.get(i).is_some_and(|b| b & 0xC0 == 0x80);
+    while s > 0 && cont(s) {
+        s -= 1;
+    }
+    while cont(e) {
+        e += 1;
+    }
+    (s, e)
+}

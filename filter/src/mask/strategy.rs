@@ -1,0 +1,85 @@
+//! What a masked value becomes.
+
+/// How one detector's (or field's) values are replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// `[REDACTED:email]`.
+    Redact,
+    /// Every character but the last N becomes `*`: `************1111`. Never
+    /// keeps more than half the value, so a short value is not shown whole.
+    Partial(usize),
+    /// `tok_` and 16 hex digits of HMAC-SHA256(hash_key, value): equal values
+    /// give equal tokens, so they can be correlated without being exposed.
+    Hash,
+}
+
+impl Strategy {
+    /// Appends the replacement for `value` (found by `label`) to `out`.
+    /// `key` is present whenever a profile uses `Hash` (checked at compile).
+    pub(crate) fn apply(self, label: &str, value: &[u8], key: &[u8], out: &mut String) {
+        match self {
+            Strategy::Redact => {
+                out.push_str("[REDACTED:");
+                out.push_str(label);
+                out.push(']');
+            }
+            Strategy::Partial(n) => {
+                let text = String::from_utf8_lossy(value);
+                let total = text.chars().count();
+                let keep = n.min(total / 2);
+                out.extend(std::iter::repeat_n('*', total - keep));
+                out.extend(text.chars().skip(total - keep));
+            }
+            Strategy::Hash => {
+                let mac = hmac_sha256::HMAC::mac(value, key);
+                out.push_str("tok_");
+                for b in mac.iter().take(8) {
+                    out.push(hex(b >> 4));
+                    out.push(hex(b & 0xF));
+                }
+            }
+        }
+    }
+}
+
+fn hex(n: u8) -> char {
+    char::from(if n < 10 { b'0' + n } else { b'a' + n - 10 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(s: Strategy, v: &str) -> String {
+        let mut out = String::new();
+        s.apply("card", v.as_bytes(), b"0123456789abcdef0123", &mut out);
+        out
+    }
+
+    #[test]
+    fn redact_names_the_label() {
+        assert_eq!(run(Strategy::Redact, "x"), "[REDACTED:card]");
+    }
+
+    #[test]
+    fn partial_keeps_last_n_but_never_half() {
+        assert_eq!(
+            run(Strategy::Partial(4), "4111111111111111"),
+            "************1111"
+        );
+        assert_eq!(run(Strategy::Partial(4), "abcd"), "**cd");
+        assert_eq!(run(Strategy::Partial(4), "é1234567"), "****4567");
+        assert_eq!(run(Strategy::Partial(0), "secret"), "******");
+    }
+
+    #[test]
+    fn hash_is_stable_keyed_and_short() {
+        let a = run(Strategy::Hash, "alice@example.com");
+        assert_eq!(a, run(Strategy::Hash, "alice@example.com"));
+        assert_ne!(a, run(Strategy::Hash, "bob@example.com"));
+        assert!(a.starts_with("tok_") && a.len() == 20, "{a}");
+        let mut other = String::new();
+        Strategy::Hash.apply("x", b"alice@example.com", b"another key 123456", &mut other);
+        assert_ne!(a, other);
+    }
+}
