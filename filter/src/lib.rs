@@ -11,6 +11,7 @@ pub mod config;
 pub mod identity;
 pub mod reply;
 pub mod request;
+pub mod rules;
 
 #[cfg(all(target_arch = "wasm32", not(test)))]
 mod host;
