@@ -109,6 +109,9 @@ pub struct MatchDoc {
     pub openai: Option<OpenAiDoc>,
     #[serde(default)]
     pub mcp: Option<McpDoc>,
+    /// Holds when this nested `match` does not (it must not be empty).
+    #[serde(default)]
+    pub not: Option<Box<MatchDoc>>,
 }
 
 /// On the normalised path (see [`super::path`]). Every field given must hold.

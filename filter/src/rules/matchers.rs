@@ -214,10 +214,15 @@ pub(crate) enum Cond {
     OpenAiTextKeywords(Vec<String>, Regex),
     OpenAiTools(Names),
     Mcp(McpCond),
+    /// A nested `match` that must not hold.
+    Not(Vec<Cond>),
 }
 
 impl Cond {
     pub(crate) fn needs_body(&self) -> bool {
+        if let Cond::Not(inner) = self {
+            return inner.iter().any(Cond::needs_body);
+        }
         matches!(
             self,
             Cond::BodyRegex(_)
@@ -239,6 +244,13 @@ impl Cond {
                 MatchResult::NoMatch
             }
         };
+        if let Cond::Not(inner) = self {
+            return match all(inner, ctx) {
+                MatchResult::Match => MatchResult::NoMatch,
+                MatchResult::NoMatch => MatchResult::Match,
+                MatchResult::NeedsBody => MatchResult::NeedsBody,
+            };
+        }
         if self.needs_body() {
             let Some(body) = &ctx.body else {
                 return MatchResult::NeedsBody;
@@ -341,7 +353,29 @@ impl Cond {
             }
             Cond::OpenAiTools(n) => format!("OpenAI tool/function in {:?}", n.list),
             Cond::Mcp(c) => c.describe(),
+            Cond::Not(inner) => {
+                let parts: Vec<String> = inner.iter().map(Cond::describe).collect();
+                format!("not ({})", parts.join(" and "))
+            }
         }
+    }
+}
+
+/// Whether every condition holds: the first `NoMatch` decides; otherwise a
+/// condition that needs the body makes the whole need it.
+pub(crate) fn all(conds: &[Cond], ctx: &Ctx<'_, '_>) -> MatchResult {
+    let mut needs_body = false;
+    for c in conds {
+        match c.eval(ctx) {
+            MatchResult::NoMatch => return MatchResult::NoMatch,
+            MatchResult::NeedsBody => needs_body = true,
+            MatchResult::Match => {}
+        }
+    }
+    if needs_body {
+        MatchResult::NeedsBody
+    } else {
+        MatchResult::Match
     }
 }
 
@@ -513,6 +547,14 @@ pub(crate) fn compile_match(m: &MatchDoc, path: &str) -> Result<Vec<Cond>, Polic
     }
     if let Some(mcp) = &m.mcp {
         out.push(compile_mcp(mcp, &format!("{path}.mcp"))?);
+    }
+    if let Some(not) = &m.not {
+        let p = format!("{path}.not");
+        let inner = compile_match(not, &p)?;
+        if inner.is_empty() {
+            return Err(PolicyError::at(&p, "an empty `not` would never match"));
+        }
+        out.push(Cond::Not(inner));
     }
     Ok(out)
 }

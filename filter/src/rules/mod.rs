@@ -225,19 +225,7 @@ impl Rule {
     }
 
     fn eval(&self, ctx: &Ctx<'_, '_>) -> MatchResult {
-        let mut needs_body = false;
-        for c in &self.conds {
-            match c.eval(ctx) {
-                MatchResult::NoMatch => return MatchResult::NoMatch,
-                MatchResult::NeedsBody => needs_body = true,
-                MatchResult::Match => {}
-            }
-        }
-        if needs_body {
-            MatchResult::NeedsBody
-        } else {
-            MatchResult::Match
-        }
+        matchers::all(&self.conds, ctx)
     }
 }
 

@@ -494,6 +494,32 @@ fn mcp_batch_needs_one_message_to_match_every_condition() {
     assert_eq!(post("/mcp", hit.to_string()).kind(&r), "deny");
 }
 
+#[test]
+fn not_negates_a_nested_match() {
+    let r =
+        deny_if(json!({"openai": {}, "not": {"openai": {"models": ["gpt-4o-mini", "gpt-4.1*"]}}}));
+    assert_eq!(chat("gpt-4o-mini", "x", &[]).kind(&r), "allow");
+    assert_eq!(chat("gpt-4.1-nano", "x", &[]).kind(&r), "allow");
+    assert_eq!(chat("o1-pro", "x", &[]).kind(&r), "deny");
+    // Decidable from headers when the nested part already fails on them.
+    let r = deny_if(json!({"not": {"methods": ["GET"], "body": {"keywords": ["x"]}}}));
+    let e = post("/", "").no_body().eval(&r);
+    assert!(!e.needs_body);
+    assert_eq!(e.decision.kind(), "deny");
+    let e = get("/").eval(&r);
+    assert!(e.needs_body);
+    assert_eq!(get("/").kind(&r), "deny");
+    assert_eq!(post("/", "x").method("GET").kind(&r), "allow");
+    let e = err(
+        json!({"default_action": "allow", "rules": [{"name": "a", "action": "deny", "match": {"not": {}}}]}),
+    );
+    assert_eq!(e.path, "rules[0].match.not");
+    let e = err(
+        json!({"default_action": "allow", "rules": [{"name": "a", "action": "deny", "match": {"not": {"path": {"regex": "("}}}}]}),
+    );
+    assert_eq!(e.path, "rules[0].match.not.path.regex");
+}
+
 // ---- combination ----
 
 fn four() -> Rules {
