@@ -14,6 +14,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use input::InputError;
+use transit_guard::config::Mode;
+use transit_guard::rules::DefaultAction;
 
 #[derive(Parser)]
 #[command(
@@ -62,12 +64,18 @@ fn run(cmd: Command) -> Result<ExitCode, InputError> {
             let text = input::read(&policy)?;
             match input::load_policy(&text) {
                 Ok((base, rules)) => {
+                    let mode = match base.mode {
+                        Mode::Enforce => "enforce",
+                        Mode::Monitor => "monitor",
+                    };
+                    let default = match rules.default_action() {
+                        DefaultAction::Allow => "allow",
+                        DefaultAction::Deny => "deny",
+                    };
                     println!(
-                        "{}: valid (mode {:?}, {} rules, default_action {:?})",
+                        "{}: valid (mode {mode}, {} rules, default_action {default})",
                         policy.display(),
-                        base.mode,
                         rules.len(),
-                        rules.default_action()
                     );
                     Ok(ExitCode::SUCCESS)
                 }

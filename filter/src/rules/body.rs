@@ -168,29 +168,41 @@ pub(crate) enum JsonTest {
 pub(crate) struct JsonCond {
     pub(crate) pointer: Pointer,
     pub(crate) test: JsonTest,
+    /// Every reached value must pass (`equals`/`regex`), not just one.
+    pub(crate) all: bool,
 }
 
 impl JsonCond {
     /// Whether the condition holds on `root`.
     pub(crate) fn matches(&self, root: &Value) -> bool {
         let found = self.pointer.resolve(root);
-        match &self.test {
-            JsonTest::Exists(want) => found.is_empty() != *want,
-            JsonTest::Equals(want) => found.contains(&want),
-            JsonTest::Regex(re) => found.iter().any(|v| match v {
+        let pass = |v: &&Value| match &self.test {
+            JsonTest::Exists(_) => true,
+            JsonTest::Equals(want) => *v == want,
+            JsonTest::Regex(re) => match v {
                 Value::String(s) => re.is_match(s),
                 other => re.is_match(&other.to_string()),
-            }),
+            },
+        };
+        match &self.test {
+            JsonTest::Exists(want) => found.is_empty() != *want,
+            _ if self.all => !found.is_empty() && found.iter().all(pass),
+            _ => found.iter().any(pass),
         }
     }
 
     pub(crate) fn describe(&self) -> String {
         let p = self.pointer.as_str();
+        let p = if self.all {
+            format!("every {p:?}")
+        } else {
+            format!("{p:?}")
+        };
         match &self.test {
-            JsonTest::Exists(true) => format!("{p:?} exists"),
-            JsonTest::Exists(false) => format!("{p:?} does not exist"),
-            JsonTest::Equals(v) => format!("{p:?} equals {v}"),
-            JsonTest::Regex(re) => format!("{p:?} matches /{}/", re.as_str()),
+            JsonTest::Exists(true) => format!("{p} exists"),
+            JsonTest::Exists(false) => format!("{p} does not exist"),
+            JsonTest::Equals(v) => format!("{p} equals {v}"),
+            JsonTest::Regex(re) => format!("{p} matches /{}/", re.as_str()),
         }
     }
 }
@@ -223,6 +235,7 @@ mod tests {
         let c = |p: &str, test| JsonCond {
             pointer: ptr(p),
             test,
+            all: false,
         };
         assert!(c("/n", JsonTest::Equals(json!(5))).matches(&doc));
         assert!(!c("/n", JsonTest::Equals(json!("5"))).matches(&doc));
@@ -232,6 +245,20 @@ mod tests {
         assert!(c("/b", JsonTest::Exists(true)).matches(&doc));
         assert!(c("/zz", JsonTest::Exists(false)).matches(&doc));
         assert!(!c("/zz", JsonTest::Exists(true)).matches(&doc));
+    }
+
+    #[test]
+    fn all_requires_every_value_and_at_least_one() {
+        let doc = json!({"to": ["a@corp.example", "b@gmail.example"], "cc": []});
+        let c = |p: &str, all| JsonCond {
+            pointer: ptr(p),
+            test: JsonTest::Regex(Regex::new("@corp[.]example$").unwrap()),
+            all,
+        };
+        assert!(c("/to/*", false).matches(&doc));
+        assert!(!c("/to/*", true).matches(&doc));
+        assert!(c("/to/0", true).matches(&doc));
+        assert!(!c("/cc/*", true).matches(&doc));
     }
 
     #[test]

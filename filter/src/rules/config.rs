@@ -194,6 +194,10 @@ pub struct JsonDoc {
     pub regex: Option<String>,
     #[serde(default)]
     pub exists: Option<bool>,
+    /// With `equals`/`regex`: every value the pointer reaches must pass (and
+    /// there must be one), instead of any one of them.
+    #[serde(default)]
+    pub all: bool,
 }
 
 /// OpenAI Chat Completions and Responses requests.

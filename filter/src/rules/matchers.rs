@@ -495,7 +495,17 @@ fn json_cond(doc: &JsonDoc, path: &str) -> Result<JsonCond, PolicyError> {
     let test = tests
         .pop()
         .ok_or_else(|| PolicyError::at(path, "no test"))?;
-    Ok(JsonCond { pointer, test })
+    if doc.all && matches!(test, JsonTest::Exists(_)) {
+        return Err(PolicyError::at(
+            &format!("{path}.all"),
+            "`all` applies to `equals` and `regex`",
+        ));
+    }
+    Ok(JsonCond {
+        pointer,
+        test,
+        all: doc.all,
+    })
 }
 
 /// Compiles a rule's `match` (at `path`, e.g. `rules[2].match`).
