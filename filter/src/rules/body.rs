@@ -18,7 +18,6 @@ pub(crate) struct Body<'a> {
     raw: &'a [u8],
     text: OnceCell<Cow<'a, str>>,
     json: OnceCell<Option<Value>>,
-    strings: OnceCell<Vec<String>>,
 }
 
 impl<'a> Body<'a> {
@@ -27,7 +26,6 @@ impl<'a> Body<'a> {
             raw,
             text: OnceCell::new(),
             json: OnceCell::new(),
-            strings: OnceCell::new(),
         }
     }
 
@@ -43,34 +41,18 @@ impl<'a> Body<'a> {
             .as_ref()
     }
 
-    /// Every string (keys and values) in the JSON body; empty if not JSON.
-    fn strings(&self) -> &[String] {
-        self.strings.get_or_init(|| {
-            let mut out = Vec::new();
-            if let Some(v) = self.json() {
-                collect_strings(v, &mut out);
-            }
-            out
-        })
-    }
-
-    /// Whether `re` matches the raw text or any decoded JSON string.
+    /// Whether `re` matches the raw text or any decoded JSON string (key or value).
     pub(crate) fn text_matches(&self, re: &Regex) -> bool {
-        re.is_match(self.text()) || self.strings().iter().any(|s| re.is_match(s))
+        re.is_match(self.text()) || self.json().is_some_and(|v| any_string(v, re))
     }
 }
 
-fn collect_strings(v: &Value, out: &mut Vec<String>) {
+fn any_string(v: &Value, re: &Regex) -> bool {
     match v {
-        Value::String(s) => out.push(s.clone()),
-        Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
-        Value::Object(m) => {
-            for (k, x) in m {
-                out.push(k.clone());
-                collect_strings(x, out);
-            }
-        }
-        _ => {}
+        Value::String(s) => re.is_match(s),
+        Value::Array(a) => a.iter().any(|x| any_string(x, re)),
+        Value::Object(m) => m.iter().any(|(k, x)| re.is_match(k) || any_string(x, re)),
+        _ => false,
     }
 }
 

@@ -882,6 +882,13 @@ fn config_errors_name_the_field() {
             "unknown variant",
         ),
     ];
+    let mut cases = cases.to_vec();
+    cases.push((
+        json!({"default_action": "allow", "rules": [{"name": "a", "action": "deny",
+            "match": {"body": {"json": [{"pointer": "/a", "exists": true, "all": true}]}}}]}),
+        "rules[0].match.body.json[0].all",
+        "applies to",
+    ));
     for (doc, path, reason) in cases {
         let e = err(doc.clone());
         assert_eq!(e.path, path, "{doc} -> {e}");
