@@ -982,3 +982,111 @@ impl Req {
         })
     }
 }
+
+/// Deterministic pseudo-random inputs: no path, header or body makes any
+/// matcher panic (a panic would kill the Envoy worker's VM).
+#[test]
+fn arbitrary_inputs_never_panic() {
+    let r = rules(json!({"default_action": "deny", "rules": [
+        {"name": "p", "match": {"path": {"prefix": "/a", "regex": "b"}, "authority": ["*.x", "y:1"]}, "action": "deny"},
+        {"name": "amb", "match": {"path": {"ambiguous": true}}, "action": "allow"},
+        {"name": "h", "match": {"headers": [{"name": "x", "regex": "."}], "methods": ["GET"]}, "action": "mask", "mask": {"request": "s"}},
+        {"name": "b", "match": {"body": {"regex": "z", "keywords": ["q"], "json": [{"pointer": "/*/0/*", "regex": "."}]}}, "action": "deny"},
+        {"name": "o", "match": {"openai": {"models": "*", "text_keywords": ["a"], "tools": ["t*"]}}, "action": "deny"},
+        {"name": "m", "match": {"mcp": {"tools": "*", "arguments": [{"pointer": "/*", "equals": 1, "all": true}]}}, "action": "require_approval"},
+        {"name": "n", "match": {"not": {"identity": {"groups_all": ["g"]}, "body": {"keywords": ["k"]}}}, "action": "allow", "mode": "monitor"}
+    ]}));
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let alphabet: &[&[u8]] = &[
+        b"/",
+        b"%",
+        b"2e",
+        b"2f",
+        b"5c",
+        b".",
+        b"..",
+        b";",
+        b"?",
+        b"#",
+        b"\\",
+        b"a",
+        b"b",
+        b"%zz",
+        b"\xff",
+        b"\xc3",
+        b"{",
+        b"}",
+        b"[",
+        b"]",
+        b"\"",
+        b":",
+        b",",
+        b"0",
+        b"1",
+        b"jsonrpc",
+        b"\"2.0\"",
+        b"method",
+        b"tools/call",
+        b"params",
+        b"name",
+        b"model",
+        b"messages",
+        b"content",
+        b"input",
+        b"tools",
+        b"*",
+        b"@",
+        b" ",
+        b"\x00",
+    ];
+    let mut gen = |n: usize| {
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let i = (next() as usize) % alphabet.len();
+            out.extend_from_slice(alphabet.get(i).copied().unwrap_or(b""));
+        }
+        out
+    };
+    for round in 0..3000 {
+        let path = String::from_utf8_lossy(&gen(round % 23)).into_owned();
+        let authority = String::from_utf8_lossy(&gen(round % 5)).into_owned();
+        let header = String::from_utf8_lossy(&gen(round % 7)).into_owned();
+        let body = gen(round % 61);
+        let headers = vec![("x".to_string(), header)];
+        let id = Identity {
+            groups: vec!["g".into()],
+            ..Identity::default()
+        };
+        for with_body in [false, true] {
+            let view = RequestView {
+                method: if round % 2 == 0 { "GET" } else { "POST" },
+                authority: &authority,
+                path: &path,
+                headers: &headers,
+                identity: (round % 3 == 0).then_some(&id),
+                body: with_body.then_some(body.as_slice()),
+            };
+            let e = r.evaluate(&view);
+            assert!(!(with_body && e.needs_body));
+            let _ = r.explain(&view);
+        }
+    }
+    // Valid MCP and OpenAI shapes with wrong types inside never panic either.
+    for body in [
+        json!({"jsonrpc": "2.0", "method": "tools/call", "params": 5}),
+        json!({"jsonrpc": "2.0", "method": "tools/call", "params": {"name": 5, "arguments": "x"}}),
+        json!([{"jsonrpc": "2.0", "method": 1}, null, []]),
+        json!({"model": 5, "messages": "x", "tools": {"a": 1}, "input": {"a": 1}}),
+        json!({"model": "m", "messages": [null, 1, {"content": 5, "tool_calls": "x"}]}),
+    ] {
+        for path in ["/v1/chat/completions", "/v1/responses", "/mcp"] {
+            let _ = post(path, body.to_string()).eval(&r);
+        }
+    }
+}
