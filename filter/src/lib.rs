@@ -13,6 +13,7 @@ pub mod identity;
 pub mod mask;
 pub mod reply;
 pub mod request;
+pub mod rules;
 
 #[cfg(all(target_arch = "wasm32", not(test)))]
 mod host;

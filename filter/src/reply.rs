@@ -15,12 +15,16 @@ pub struct LocalReply {
     pub reason: String,
     /// Extra response headers (e.g. `upgrade`, `www-authenticate`).
     pub headers: Vec<(&'static str, String)>,
+    /// The policy rule that refused, if one did (`rule` in the body).
+    pub rule: Option<String>,
 }
 
 #[derive(Serialize)]
 struct Body<'a> {
     error: &'a str,
     reason: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule: Option<&'a str>,
     request_id: &'a str,
 }
 
@@ -31,7 +35,14 @@ impl LocalReply {
             error,
             reason: reason.into(),
             headers: Vec::new(),
+            rule: None,
         }
+    }
+
+    /// Names the policy rule that refused.
+    pub fn with_rule(mut self, rule: impl Into<String>) -> Self {
+        self.rule = Some(rule.into());
+        self
     }
 
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
@@ -39,11 +50,12 @@ impl LocalReply {
         self
     }
 
-    /// The JSON body: `{"error", "reason", "request_id"}`.
+    /// The JSON body: `{"error", "reason", "rule" (if any), "request_id"}`.
     pub fn body(&self, request_id: &str) -> String {
         let body = Body {
             error: self.error,
             reason: &self.reason,
+            rule: self.rule.as_deref(),
             request_id,
         };
         // Serializing a struct of strings cannot fail; keep a valid body anyway.
@@ -69,6 +81,17 @@ mod tests {
         assert_eq!(v["error"], "tls_required");
         assert_eq!(v["reason"], "use \"https\"");
         assert_eq!(v["request_id"], "abc-1");
+    }
+
+    #[test]
+    fn body_names_the_rule_when_there_is_one() {
+        let r = LocalReply::new(403, "policy_denied", "no").with_rule("no-deletes");
+        let v: serde_json::Value = serde_json::from_str(&r.body("id-2")).unwrap();
+        assert_eq!(v["rule"], "no-deletes");
+        assert_eq!(v["request_id"], "id-2");
+        let v: serde_json::Value =
+            serde_json::from_str(&LocalReply::new(403, "x", "y").body("i")).unwrap();
+        assert!(v.get("rule").is_none());
     }
 
     #[test]

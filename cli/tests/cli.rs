@@ -1,0 +1,269 @@
+//! Runs the `transit-guard` binary as a user or CI would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_transit-guard"))
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn example(name: &str) -> PathBuf {
+    root().join("examples/policies").join(name)
+}
+
+/// A scratch file under the target dir, unique per test.
+fn scratch(name: &str, text: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn run(args: &[&Path]) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = bin().args(args).output().unwrap();
+    (
+        status.code().unwrap(),
+        String::from_utf8(stdout).unwrap(),
+        String::from_utf8(stderr).unwrap(),
+    )
+}
+
+fn cmd(sub: &str) -> PathBuf {
+    PathBuf::from(sub)
+}
+
+#[test]
+fn check_accepts_every_example_policy() {
+    for entry in std::fs::read_dir(root().join("examples/policies")).unwrap() {
+        let p = entry.unwrap().path();
+        let name = p.file_name().unwrap().to_str().unwrap().to_string();
+        if !name.ends_with(".json") || name.contains(".cases.") {
+            continue;
+        }
+        let (code, out, err) = run(&[&cmd("check"), &p]);
+        assert_eq!(code, 0, "{name}: {out}{err}");
+        assert!(out.contains(": valid (mode "), "{out}");
+    }
+}
+
+#[test]
+fn check_prints_the_line_envoy_logs_and_exits_1() {
+    let p = scratch(
+        "bad-regex.json",
+        r#"{"default_action":"allow","rules":[{"name":"a","action":"deny","match":{"path":{"regex":"a("}}}]}"#,
+    );
+    let (code, out, err) = run(&[&cmd("check"), &p]);
+    assert_eq!(code, 1);
+    assert_eq!(out, "");
+    assert_eq!(
+        err,
+        "invalid policy at rules[0].match.path.regex: invalid regex: unclosed group\n"
+    );
+
+    let p = scratch(
+        "bad-mode.json",
+        r#"{"mode":"block","default_action":"deny","rules":[]}"#,
+    );
+    let (code, _, err) = run(&[&cmd("check"), &p]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "invalid policy at mode: unknown variant `block`, expected `enforce` or `monitor`\n"
+    );
+
+    let p = scratch(
+        "unknown-field.json",
+        r#"{"default_action":"deny","rules":[{"name":"a","action":"deny","match":{"methds":["GET"]}}]}"#,
+    );
+    let (code, _, err) = run(&[&cmd("check"), &p]);
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("invalid policy at rules[0].match.methds: unknown field `methds`"),
+        "{err}"
+    );
+
+    let p = scratch(
+        "missing-default.json",
+        r#"{"rules":[{"name":"a","action":"allow"}]}"#,
+    );
+    let (code, _, err) = run(&[&cmd("check"), &p]);
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("invalid policy at default_action: required"),
+        "{err}"
+    );
+
+    let p = scratch("empty.json", "  ");
+    let (code, _, err) = run(&[&cmd("check"), &p]);
+    assert_eq!(code, 1);
+    assert!(err.starts_with("invalid policy at .: "), "{err}");
+}
+
+#[test]
+fn unreadable_inputs_and_usage_errors_exit_2() {
+    let (code, _, err) = run(&[&cmd("check"), Path::new("/nonexistent/policy.json")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot read"), "{err}");
+    let (code, _, _) = run(&[&cmd("frobnicate")]);
+    assert_eq!(code, 2);
+    let bad_cases = scratch(
+        "bad.cases.json",
+        r#"{"cases":[{"request":{},"expect":{"decision":"maybe"}}]}"#,
+    );
+    let (code, _, err) = run(&[&cmd("test"), &example("mcp-tools.json"), &bad_cases]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unknown variant `maybe`"), "{err}");
+    let no_cases = scratch("none.cases.json", r#"{"cases":[]}"#);
+    let (code, _, err) = run(&[&cmd("test"), &example("mcp-tools.json"), &no_cases]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no cases"), "{err}");
+}
+
+#[test]
+fn test_runs_every_example_with_its_cases() {
+    for (policy, cases, n) in [
+        ("customers-api.json", "customers-api.cases.yaml", 14),
+        ("openai-egress.json", "openai-egress.cases.yaml", 12),
+        ("mcp-tools.json", "mcp-tools.cases.json", 15),
+    ] {
+        let (code, out, err) = run(&[&cmd("test"), &example(policy), &example(cases)]);
+        assert_eq!(code, 0, "{policy}: {out}{err}");
+        assert!(
+            out.ends_with(&format!("{n} passed, 0 failed, {n} total\n")),
+            "{out}"
+        );
+        assert_eq!(out.matches("PASS  ").count(), n);
+    }
+}
+
+#[test]
+fn failing_cases_are_reported_and_exit_1() {
+    let cases = scratch(
+        "failing.cases.yaml",
+        r#"
+cases:
+  - name: passes
+    request: { method: DELETE, authority: customers.internal, path: /customers/1,
+               identity: { subject: a } }
+    expect: { decision: deny, rule: no-deletes, status: 405 }
+  - name: wrong decision
+    request: { method: GET, authority: customers.internal, path: /customers/1 }
+    expect: { decision: allow }
+  - request: { method: DELETE, authority: customers.internal, path: /customers/1,
+               identity: { subject: a } }
+    expect: { decision: deny, rule: admin-is-off-limits, status: 403, fired: [] }
+"#,
+    );
+    let (code, out, _) = run(&[&cmd("test"), &example("customers-api.json"), &cases]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("PASS  passes\n"), "{out}");
+    assert!(out.contains("FAIL  wrong decision\n"), "{out}");
+    assert!(
+        out.contains("expected decision allow, got deny by rule \"agents-must-authenticate\": 401"),
+        "{out}"
+    );
+    assert!(out.contains("FAIL  case 3\n"), "{out}");
+    assert!(
+        out.contains("expected deny by rule \"admin-is-off-limits\", got rule \"no-deletes\""),
+        "{out}"
+    );
+    assert!(out.contains("expected status 403, got 405"), "{out}");
+    assert!(
+        out.contains("expected fired [], got [\"no-deletes\"]"),
+        "{out}"
+    );
+    assert!(out.ends_with("1 passed, 2 failed, 3 total\n"), "{out}");
+}
+
+#[test]
+fn test_with_an_invalid_policy_exits_1() {
+    let p = scratch("bad-for-test.json", r#"{"default_action":"nope"}"#);
+    let (code, out, err) = run(&[&cmd("test"), &p, &example("mcp-tools.cases.json")]);
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("invalid policy at default_action: "),
+        "{err}"
+    );
+    assert!(out.contains("the policy is invalid"), "{out}");
+}
+
+#[test]
+fn explain_shows_rules_conditions_and_decision() {
+    let req = scratch(
+        "req.json",
+        r#"{"method":"GET","authority":"customers.internal","path":"/customers/%2e%2e/admin",
+            "identity":{"subject":"agent-1","scopes":["customers:read"]}}"#,
+    );
+    let (code, out, err) = run(&[&cmd("explain"), &example("customers-api.json"), &req]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("normalised path: /admin\n"), "{out}");
+    assert!(
+        out.contains("rule admin-is-off-limits (deny): FIRES\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  [match]    normalised path under any of [\"/admin\"]\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("rule no-deletes (deny): does not fire\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  [no match] method in [\"DELETE\"]\n"),
+        "{out}"
+    );
+    assert!(out.contains("fired: admin-is-off-limits (deny)\n"), "{out}");
+    assert!(
+        out.contains(
+            r#"decision: deny by rule "admin-is-off-limits": 403 {"error":"policy_denied","#
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn explain_reports_the_headers_phase_and_monitor_rules() {
+    let req = scratch(
+        "req-monitor.yaml",
+        r#"
+method: PATCH
+authority: customers.internal
+path: /customers/42
+identity: { subject: s, groups: [support], scopes: [customers:write] }
+body: { notes: "refund please" }
+"#,
+    );
+    let (code, out, err) = run(&[&cmd("explain"), &example("customers-api.json"), &req]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("headers phase: needs the body"), "{out}");
+    assert!(
+        out.contains("rule watch-refund-notes (require_approval, monitor): FIRES"),
+        "{out}"
+    );
+    assert!(out.contains("decision: allow\n"), "{out}");
+    assert!(
+        out.contains("monitor: enforcing the monitor rules would decide require_approval"),
+        "{out}"
+    );
+}
+
+#[test]
+fn explain_with_a_bad_request_file_exits_2() {
+    let req = scratch("req-bad.json", r#"{"methd":"GET"}"#);
+    let (code, _, err) = run(&[&cmd("explain"), &example("customers-api.json"), &req]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown field `methd`"), "{err}");
+}
