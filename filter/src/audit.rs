@@ -86,6 +86,10 @@ pub struct Exchange {
     pub would: Vec<String>,
     /// Masked values by detector name (counts only, never values).
     pub masked: BTreeMap<String, u32>,
+    /// Bodies a mask applied to but could not scan (binary content types).
+    pub unscanned: Vec<String>,
+    /// The rule that denied the request (`default_action` for the default).
+    pub deny_rule: Option<String>,
 }
 
 impl Exchange {
@@ -160,6 +164,7 @@ pub struct AuditRecord {
     pub rules: Vec<String>,
     pub would: Vec<String>,
     pub masked: BTreeMap<String, u32>,
+    pub unscanned: Vec<String>,
     pub status: Option<u64>,
     pub bytes_in: u64,
     pub bytes_out: u64,
@@ -198,6 +203,7 @@ pub fn record(ex: &Exchange, facts: &EnvoyFacts) -> AuditRecord {
         rules: ex.rules.clone(),
         would: ex.would.clone(),
         masked: ex.masked.clone(),
+        unscanned: ex.unscanned.clone(),
         status: facts.response_code.filter(|c| *c != 0),
         bytes_in: facts.bytes_in,
         bytes_out: facts.bytes_out,

@@ -8,6 +8,9 @@
 use serde::Deserialize;
 use std::fmt;
 
+use crate::mask::{self, Masking, MaskingDoc};
+use crate::rules::{self, DefaultAction, RuleDoc, Rules};
+
 /// The most a policy may ask Envoy to buffer for one body: bodies are held in
 /// the worker's memory while they are scanned.
 pub const MAX_BODY_BYTES_CEILING: u64 = 64 * 1024 * 1024;
@@ -41,6 +44,12 @@ struct PolicyDoc {
     require_tls: bool,
     #[serde(default)]
     limits: LimitsDoc,
+    #[serde(default)]
+    masking: MaskingDoc,
+    #[serde(default)]
+    rules: Vec<RuleDoc>,
+    #[serde(default)]
+    default_action: Option<DefaultAction>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,11 +79,15 @@ fn default_max_body_bytes() -> u64 {
 }
 
 /// A compiled, validated policy, shared by every HTTP context of a worker.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Policy {
     pub mode: Mode,
     pub require_tls: bool,
     pub limits: Limits,
+    /// Masking profiles by name (`masking`), used by `mask` rules.
+    pub masking: Masking,
+    /// `rules` and `default_action` (see `docs/rules.md`).
+    pub rules: Rules,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +154,25 @@ impl Policy {
                 format!("must be between 1 and {MAX_BODY_BYTES_CEILING}, got {max}"),
             ));
         }
+        let masking = mask::compile(&doc.masking)?;
+        let rules = rules::compile(doc.rules, doc.default_action)?;
+        for r in rules.mask_references() {
+            if masking.profile(&r.profile).is_none() {
+                let known: Vec<&str> = masking.profile_names().collect();
+                return Err(PolicyError::at(
+                    &r.path,
+                    format!(
+                        "no masking profile {:?} (masking.profiles has: {})",
+                        r.profile,
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                ));
+            }
+        }
         Ok(Policy {
             mode: doc.mode,
             require_tls: doc.require_tls,
@@ -148,6 +180,8 @@ impl Policy {
                 max_body_bytes: max,
                 on_oversize: doc.limits.on_oversize,
             },
+            masking,
+            rules,
         })
     }
 }
@@ -236,6 +270,44 @@ mod tests {
         let e = err(r#"{"limits":{"max_body_bytes":1000000000}}"#);
         assert_eq!(e.path, "limits.max_body_bytes");
         assert!(e.reason.contains("between 1 and"), "{e}");
+    }
+
+    #[test]
+    fn rules_and_masking_sections_are_compiled() {
+        let p = Policy::from_json(
+            br#"{"masking":{"profiles":{"pii":{"detectors":["email"]}}},
+                 "default_action":"allow",
+                 "rules":[{"name":"pii-out","match":{},"action":"mask","mask":{"response":["pii"]}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(p.rules.len(), 1);
+        assert!(p.masking.profile("pii").is_some());
+    }
+
+    #[test]
+    fn a_rule_naming_a_missing_profile_is_refused_at_its_path() {
+        let e = err(
+            r#"{"masking":{"profiles":{"pii":{}}},"default_action":"allow",
+                 "rules":[{"name":"a","match":{},"action":"mask","mask":{"response":["secrets"]}}]}"#,
+        );
+        assert_eq!(e.path, "rules[0].mask.response");
+        assert!(
+            e.reason
+                .contains("no masking profile \"secrets\" (masking.profiles has: pii)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn errors_inside_sections_name_their_full_path() {
+        let e = err(
+            r#"{"default_action":"allow","rules":[{"name":"a","match":{"path":{"regex":"("}},"action":"deny"}]}"#,
+        );
+        assert_eq!(e.path, "rules[0].match.path.regex");
+        let e = err(r#"{"masking":{"profiles":{"p":{"custom":[{"name":"x","regex":"("}]}}}}"#);
+        assert!(e.path.starts_with("masking.profiles.p.custom[0]"), "{e}");
+        let e = err(r#"{"rules":[{"name":"a","match":{},"action":"deny"}]}"#);
+        assert_eq!(e.path, "default_action");
     }
 
     #[test]

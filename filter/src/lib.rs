@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod config;
+pub mod flow;
 pub mod identity;
 pub mod mask;
 pub mod reply;

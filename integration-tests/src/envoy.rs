@@ -24,6 +24,8 @@ pub struct Envoy {
     pub log_path: PathBuf,
     pub admin: SocketAddr,
     listeners: BTreeMap<String, SocketAddr>,
+    /// False while starting: a failed start reports its own error.
+    started: bool,
 }
 
 /// What to run: a config template and the values for its placeholders.
@@ -93,8 +95,10 @@ impl Envoy {
             log_path,
             admin: SocketAddr::from(([127, 0, 0, 1], 0)),
             listeners: BTreeMap::new(),
+            started: false,
         };
         envoy.wait_ready(&admin_file)?;
+        envoy.started = true;
         Ok(envoy)
     }
 
@@ -249,7 +253,7 @@ impl Drop for Envoy {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        if !std::thread::panicking() {
+        if self.started && !std::thread::panicking() {
             if let Err(e) = check_log_for_wasm_crash(&self.log()) {
                 panic!("{e} (log: {})", self.log_path.display());
             }

@@ -64,6 +64,7 @@ impl Upstream {
         let app = Router::new()
             .route("/customers", get(customers))
             .route("/slow", get(slow))
+            .route("/customers/gz", get(customers_gzip))
             .fallback(echo)
             .with_state(log.clone());
         let task = tokio::spawn(async move {
@@ -141,6 +142,25 @@ async fn customers(State(log): State<Log>, req: Request<Body>) -> Response {
     (
         [("content-type", "application/json")],
         DEMO_CUSTOMERS.to_string(),
+    )
+        .into_response()
+}
+
+/// The customers, gzip-compressed whatever the client asked for: a masking
+/// gateway must never pass this on unscanned.
+async fn customers_gzip(State(log): State<Log>, req: Request<Body>) -> Response {
+    use std::io::Write;
+    let (parts, _) = req.into_parts();
+    record(&log, &parts.method, &parts.uri, &parts.headers, b"");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let _ = gz.write_all(DEMO_CUSTOMERS.as_bytes());
+    let body = gz.finish().unwrap_or_default();
+    (
+        [
+            ("content-type", "application/json"),
+            ("content-encoding", "gzip"),
+        ],
+        body,
     )
         .into_response()
 }

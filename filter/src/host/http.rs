@@ -1,22 +1,31 @@
-//! The HTTP context: one per request stream.
+//! The HTTP context: one per request stream. It reads from Envoy, asks the
+//! core's [`Flow`] what to do, and does it.
 
 use std::rc::Rc;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::{Action, MapType};
+use proxy_wasm::types::{Action, BufferType, MapType};
 
 use super::{metrics, props};
 use crate::audit::{self, Decision, EnvoyFacts, Exchange};
 use crate::config::Policy;
+use crate::flow::{BodyStep, Flow, Step};
+use crate::identity::Identity;
 use crate::reply::LocalReply;
-use crate::request::{self, RequestHead, Verdict};
+use crate::request::RequestHead;
 
 pub struct Http {
     /// `None` only if the policy failed to load; every request is then refused.
     policy: Option<Rc<Policy>>,
-    exchange: Exchange,
+    flow: Flow,
+    identity: Option<Identity>,
     start: Option<std::time::SystemTime>,
+    /// Kept while the request is held, for the rules' second phase.
+    request_headers: Vec<(String, String)>,
+    holding_request: bool,
+    holding_response: bool,
+    response_content_type: Option<String>,
     body_seen: u64,
 }
 
@@ -24,34 +33,24 @@ impl Http {
     pub fn new(policy: Option<Rc<Policy>>) -> Self {
         Http {
             policy,
-            exchange: Exchange::default(),
+            flow: Flow::default(),
+            identity: None,
             start: None,
+            request_headers: Vec::new(),
+            holding_request: false,
+            holding_response: false,
+            response_content_type: None,
             body_seen: 0,
         }
     }
 
-    /// Carries out a verdict: a refusal becomes a local reply and stops the
-    /// stream; in monitor mode it is only noted.
-    fn act(&mut self, verdict: Verdict) -> Action {
-        match verdict {
-            Verdict::Continue => Action::Continue,
-            Verdict::WouldRefuse(_, reply) => {
-                log::warn!(
-                    "transit-guard: monitor mode, would refuse request {} with {} {}",
-                    self.exchange.request_id,
-                    reply.status,
-                    reply.error
-                );
-                self.exchange.would.push(reply.error.to_string());
-                Action::Continue
-            }
-            Verdict::Refuse(decision, reply) => self.refuse(decision, &reply),
-        }
+    fn request_id(&self) -> &str {
+        &self.flow.exchange.request_id
     }
 
-    fn refuse(&mut self, decision: Decision, reply: &LocalReply) -> Action {
-        self.exchange.refuse(decision, reply.error);
-        let body = reply.body(&self.exchange.request_id);
+    /// Sends a local reply and stops the stream.
+    fn refuse(&self, reply: &LocalReply) -> Action {
+        let body = reply.body(self.request_id());
         if let Err(status) = hostcalls::send_http_response(
             u32::from(reply.status),
             reply.all_headers(),
@@ -62,10 +61,60 @@ impl Http {
             log::error!(
                 "transit-guard: cannot send the {} reply for request {}: {status:?}",
                 reply.status,
-                self.exchange.request_id
+                self.request_id()
             );
         }
         Action::Pause
+    }
+
+    /// Request header edits the flow asks for, then let the request go.
+    fn release_request(&self) -> Action {
+        for (name, value) in self.flow.header_edits() {
+            if let Err(status) =
+                hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(&value))
+            {
+                log::error!(
+                    "transit-guard: cannot set {name} on request {}: {status:?}",
+                    self.request_id()
+                );
+                return self.refuse(&internal_error());
+            }
+        }
+        Action::Continue
+    }
+
+    /// The whole held request body is here: decide, maybe rewrite, release.
+    fn finish_request_body(&mut self, policy: &Policy, size: usize) -> Action {
+        self.holding_request = false;
+        let body = match hostcalls::get_buffer(BufferType::HttpRequestBody, 0, size) {
+            Ok(b) => b.unwrap_or_default(),
+            Err(status) => {
+                log::error!(
+                    "transit-guard: cannot read the body of request {}: {status:?}",
+                    self.request_id()
+                );
+                return self.refuse(&internal_error());
+            }
+        };
+        let step =
+            self.flow
+                .on_request_body(policy, &self.request_headers, self.identity.as_ref(), &body);
+        match step {
+            BodyStep::Continue => self.release_request(),
+            BodyStep::Replace(new) => {
+                if let Err(status) =
+                    hostcalls::set_buffer(BufferType::HttpRequestBody, 0, size, &new)
+                {
+                    log::error!(
+                        "transit-guard: cannot rewrite request {}: {status:?}",
+                        self.request_id()
+                    );
+                    return self.refuse(&internal_error());
+                }
+                self.release_request()
+            }
+            BodyStep::Refuse(reply) => self.refuse(&reply),
+        }
     }
 
     fn envoy_facts(&self) -> EnvoyFacts {
@@ -81,56 +130,185 @@ impl Http {
     }
 }
 
-fn request_header(name: &str) -> Option<String> {
-    hostcalls::get_map_value(MapType::HttpRequestHeaders, name)
-        .ok()
-        .flatten()
+fn internal_error() -> LocalReply {
+    LocalReply::new(
+        500,
+        "filter_error",
+        "the gateway could not apply its policy; the request was not forwarded",
+    )
+}
+
+fn header(map: MapType, name: &str) -> Option<String> {
+    hostcalls::get_map_value(map, name).ok().flatten()
 }
 
 impl Context for Http {}
 
 impl HttpContext for Http {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         self.start = hostcalls::get_current_time().ok();
-        self.exchange.request_id = request_header("x-request-id").unwrap_or_default();
-        self.exchange.method = request_header(":method").unwrap_or_default();
-        self.exchange.authority = request_header(":authority").unwrap_or_default();
-        self.exchange.path = request_header(":path").unwrap_or_default();
+        let req = MapType::HttpRequestHeaders;
+        self.flow = Flow::new(Exchange {
+            request_id: header(req, "x-request-id").unwrap_or_default(),
+            method: header(req, ":method").unwrap_or_default(),
+            authority: header(req, ":authority").unwrap_or_default(),
+            path: header(req, ":path").unwrap_or_default(),
+            ..Exchange::default()
+        });
         let Some(policy) = self.policy.clone() else {
-            let reply = LocalReply::new(
+            self.flow
+                .exchange
+                .refuse(Decision::Error, "policy_unavailable");
+            return self.refuse(&LocalReply::new(
                 500,
                 "policy_unavailable",
                 "the gateway has no valid policy loaded",
-            );
-            return self.refuse(Decision::Error, &reply);
+            ));
         };
-        let content_length = request_header("content-length");
+        self.request_headers = hostcalls::get_map(req).unwrap_or_default();
+        let content_length = header(req, "content-length");
         let head = RequestHead {
             downstream_tls: props::downstream_tls(),
             content_length: content_length.as_deref(),
         };
-        self.act(request::check_head(&policy, &head))
+        let step = self.flow.on_request_headers(
+            &policy,
+            &head,
+            &self.request_headers,
+            self.identity.as_ref(),
+            end_of_stream,
+        );
+        match step {
+            Step::Continue => self.release_request(),
+            // Headers are held (the plugin sets allow_on_headers_stop_iteration)
+            // while Envoy buffers the body: the upstream sees nothing yet.
+            Step::Hold => {
+                self.holding_request = true;
+                Action::Pause
+            }
+            Step::Refuse(reply) => self.refuse(&reply),
+        }
     }
 
-    fn on_http_request_body(&mut self, body_size: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         let Some(policy) = self.policy.clone() else {
             return Action::Pause;
         };
-        self.body_seen = self.body_seen.saturating_add(body_size as u64);
-        self.act(request::check_body_progress(&policy, self.body_seen))
+        if !self.holding_request {
+            self.body_seen = self.body_seen.saturating_add(body_size as u64);
+            return match self.flow.on_request_progress(&policy, self.body_seen) {
+                Step::Refuse(reply) => self.refuse(&reply),
+                Step::Continue | Step::Hold => Action::Continue,
+            };
+        }
+        // Held: Envoy accumulates the body; body_size is all of it so far.
+        if let Step::Refuse(reply) = self.flow.on_request_progress(&policy, body_size as u64) {
+            return self.refuse(&reply);
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        self.finish_request_body(&policy, body_size)
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        // With trailers the body callback never sees end of stream (HTTP/2).
+        let Some(policy) = self.policy.clone() else {
+            return Action::Pause;
+        };
+        if !self.holding_request {
+            return Action::Continue;
+        }
+        self.finish_request_body(&policy, usize::MAX)
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let resp = MapType::HttpResponseHeaders;
+        self.response_content_type = header(resp, "content-type");
+        let encoding = header(resp, "content-encoding");
+        match self.flow.on_response_headers(
+            self.response_content_type.as_deref(),
+            encoding.as_deref(),
+            end_of_stream,
+        ) {
+            Step::Continue => Action::Continue,
+            Step::Hold => {
+                // The body will change length; hold the headers so a refusal
+                // (too large to mask) can still change the status.
+                let _ = hostcalls::remove_map_value(resp, "content-length");
+                self.holding_response = true;
+                Action::Pause
+            }
+            Step::Refuse(reply) => self.refuse(&reply),
+        }
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if !self.holding_response {
+            return Action::Continue;
+        }
+        let Some(policy) = self.policy.clone() else {
+            return Action::Pause;
+        };
+        if let Step::Refuse(reply) = self.flow.on_response_progress(&policy, body_size as u64) {
+            return self.refuse(&reply);
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        self.holding_response = false;
+        let body = match hostcalls::get_buffer(BufferType::HttpResponseBody, 0, body_size) {
+            Ok(b) => b.unwrap_or_default(),
+            Err(status) => {
+                log::error!(
+                    "transit-guard: cannot read the response of {}: {status:?}",
+                    self.request_id()
+                );
+                return self.refuse(&internal_error());
+            }
+        };
+        let content_type = self.response_content_type.clone();
+        match self
+            .flow
+            .on_response_body(&policy, content_type.as_deref(), &body)
+        {
+            BodyStep::Continue => Action::Continue,
+            BodyStep::Replace(new) => {
+                if let Err(status) =
+                    hostcalls::set_buffer(BufferType::HttpResponseBody, 0, body_size, &new)
+                {
+                    log::error!(
+                        "transit-guard: cannot rewrite the response of {}: {status:?}",
+                        self.request_id()
+                    );
+                    return self.refuse(&internal_error());
+                }
+                Action::Continue
+            }
+            BodyStep::Refuse(reply) => self.refuse(&reply),
+        }
     }
 
     /// Exactly one audit record per request, whatever happened: published as
     /// filter state for Envoy's access log (`%FILTER_STATE(wasm.transit_guard.audit:PLAIN)%`).
     fn on_log(&mut self) {
-        let record = audit::record(&self.exchange, &self.envoy_facts());
-        let line = record.to_json();
-        if let Err(status) =
-            hostcalls::set_property(vec!["transit_guard.audit"], Some(line.as_bytes()))
-        {
+        let ex = &self.flow.exchange;
+        if !ex.would.is_empty() {
+            // Monitor mode: what enforcing would have done, for the rollout.
+            log::warn!(
+                "transit-guard: monitor mode, would refuse request {}: {}",
+                ex.request_id,
+                ex.would.join("; ")
+            );
+        }
+        let record = audit::record(ex, &self.envoy_facts());
+        if let Err(status) = hostcalls::set_property(
+            vec!["transit_guard.audit"],
+            Some(record.to_json().as_bytes()),
+        ) {
             log::error!(
                 "transit-guard: cannot publish the audit record of request {}: {status:?}",
-                self.exchange.request_id
+                ex.request_id
             );
             metrics::incr("audit", "dropped");
         }
@@ -138,10 +316,8 @@ impl HttpContext for Http {
         for (detector, n) in &record.masked {
             metrics::add("masked", detector, u64::from(*n));
         }
-        for rule in &record.rules {
-            if record.decision == Decision::Denied {
-                metrics::incr("denied", rule);
-            }
+        if let Some(rule) = &ex.deny_rule {
+            metrics::incr("denied", rule);
         }
     }
 }

@@ -1,0 +1,393 @@
+//! One request's way through the policy, for the host adapter to carry out.
+//!
+//! The host calls, in order, [`Flow::on_request_headers`], then (if told to
+//! hold) [`Flow::on_request_body`] with the whole body, then
+//! [`Flow::on_response_headers`] and (if told to hold)
+//! [`Flow::on_response_body`]. Each returns what to do; [`Flow::header_edits`]
+//! lists request header changes to make before the request goes on. The flow
+//! fills the request's audit [`Exchange`] as it decides.
+//!
+//! Order within the request: transport and size checks, then the rules
+//! (`docs/rules.md`: deny > require_approval > mask > allow), then masking.
+//! `mode: "monitor"` (the whole policy) decides and records but never refuses
+//! or rewrites.
+
+use crate::audit::{Decision, Exchange};
+use crate::config::{Mode, Policy};
+use crate::identity::Identity;
+use crate::mask::BodyKind;
+use crate::reply::LocalReply;
+use crate::request::{self, RequestHead, Verdict};
+use crate::rules::{self, Evaluation, RequestView};
+
+/// What the host does next with the request or the response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Let it go on (after [`Flow::header_edits`], for the request).
+    Continue,
+    /// Hold the headers and buffer the whole body, then call the body step.
+    Hold,
+    /// Refuse with this local reply; nothing more goes upstream or downstream.
+    Refuse(LocalReply),
+}
+
+/// What to do with a whole buffered body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyStep {
+    Continue,
+    /// Replace the body with this (and fix `content-length`).
+    Replace(Vec<u8>),
+    Refuse(LocalReply),
+}
+
+#[derive(Debug, Default)]
+pub struct Flow {
+    pub exchange: Exchange,
+    request_masks: Vec<String>,
+    response_masks: Vec<String>,
+    /// The request's new body length, once replaced.
+    new_content_length: Option<usize>,
+    /// The rules have made their final decision (else the body decides).
+    decided: bool,
+}
+
+impl Flow {
+    pub fn new(exchange: Exchange) -> Flow {
+        Flow {
+            exchange,
+            ..Flow::default()
+        }
+    }
+
+    /// The request as the rules see it: method, authority and path from the
+    /// exchange, with the request's headers and identity.
+    fn view<'a>(
+        &'a self,
+        headers: &'a [(String, String)],
+        identity: Option<&'a Identity>,
+        body: Option<&'a [u8]>,
+    ) -> RequestView<'a> {
+        RequestView {
+            method: &self.exchange.method,
+            authority: &self.exchange.authority,
+            path: &self.exchange.path,
+            headers,
+            identity,
+            body,
+        }
+    }
+
+    /// Request headers arrived; `end_of_stream` means there is no body.
+    pub fn on_request_headers(
+        &mut self,
+        policy: &Policy,
+        head: &RequestHead<'_>,
+        headers: &[(String, String)],
+        identity: Option<&Identity>,
+        end_of_stream: bool,
+    ) -> Step {
+        let content_encoding = header_value(headers, "content-encoding");
+        match request::check_head(policy, head) {
+            Verdict::Continue => {}
+            Verdict::WouldRefuse(_, reply) => self.exchange.would.push(reply.error.to_string()),
+            Verdict::Refuse(decision, reply) => return self.refuse(decision, reply),
+        }
+        let body: Option<&[u8]> = if end_of_stream { Some(&[]) } else { None };
+        let eval = policy.rules.evaluate(&self.view(headers, identity, body));
+        if eval.needs_body {
+            return self.hold_request(content_encoding);
+        }
+        match self.decide(policy, &eval) {
+            Some(step) => step,
+            None if !self.request_masks.is_empty() && !end_of_stream => {
+                self.hold_request(content_encoding)
+            }
+            None => Step::Continue,
+        }
+    }
+
+    /// A streamed (not held) request body has reached `seen` bytes.
+    pub fn on_request_progress(&mut self, policy: &Policy, seen: u64) -> Step {
+        match request::check_body_progress(policy, seen) {
+            Verdict::Continue => Step::Continue,
+            Verdict::WouldRefuse(_, reply) => {
+                if !self.exchange.would.iter().any(|w| w == reply.error) {
+                    self.exchange.would.push(reply.error.to_string());
+                }
+                Step::Continue
+            }
+            Verdict::Refuse(decision, reply) => self.refuse(decision, reply),
+        }
+    }
+
+    /// A held response body has reached `seen` bytes: refuse once it is
+    /// larger than can be masked (fail closed), before buffering more.
+    pub fn on_response_progress(&mut self, policy: &Policy, seen: u64) -> Step {
+        if seen <= policy.limits.max_body_bytes {
+            return Step::Continue;
+        }
+        self.refuse(
+            Decision::Oversize,
+            LocalReply::new(
+                502,
+                "response_too_large",
+                format!(
+                    "the response exceeds limits.max_body_bytes ({} bytes) and cannot be masked; it was not passed on",
+                    policy.limits.max_body_bytes
+                ),
+            ),
+        )
+    }
+
+    /// The whole request body, held because a rule or a mask needs it.
+    pub fn on_request_body(
+        &mut self,
+        policy: &Policy,
+        headers: &[(String, String)],
+        identity: Option<&Identity>,
+        body: &[u8],
+    ) -> BodyStep {
+        if let Verdict::Refuse(decision, reply) =
+            request::check_body_progress(policy, body.len() as u64)
+        {
+            return body_refusal(self.refuse(decision, reply));
+        }
+        // A body-dependent rule is decided now; otherwise the plan stands.
+        if self.exchange.rules.is_empty()
+            && self.request_masks.is_empty()
+            && self.response_masks.is_empty()
+        {
+            let eval = policy
+                .rules
+                .evaluate(&self.view(headers, identity, Some(body)));
+            if let Some(step) = self.decide(policy, &eval) {
+                return body_refusal(step);
+            }
+        }
+        let content_type = header_value(headers, "content-type");
+        match self.mask(
+            policy,
+            &self.request_masks.clone(),
+            content_type,
+            body,
+            "request",
+        ) {
+            Some(masked) => {
+                self.new_content_length = Some(masked.len());
+                BodyStep::Replace(masked)
+            }
+            None => BodyStep::Continue,
+        }
+    }
+
+    /// Request header changes to make before the request goes upstream.
+    pub fn header_edits(&self) -> Vec<(&'static str, String)> {
+        let mut edits = Vec::new();
+        if !self.response_masks.is_empty() {
+            // Compressed bytes cannot be scanned: ask the upstream for plain ones.
+            edits.push(("accept-encoding", "identity".to_string()));
+        }
+        if let Some(n) = self.new_content_length {
+            edits.push(("content-length", n.to_string()));
+        }
+        edits
+    }
+
+    /// Response headers arrived.
+    pub fn on_response_headers(
+        &mut self,
+        content_type: Option<&str>,
+        content_encoding: Option<&str>,
+        end_of_stream: bool,
+    ) -> Step {
+        if self.response_masks.is_empty() || end_of_stream {
+            return Step::Continue;
+        }
+        if is_compressed(content_encoding) {
+            return self.refuse(
+                Decision::Error,
+                LocalReply::new(
+                    502,
+                    "response_not_scannable",
+                    "the upstream sent a compressed response that the policy must mask; it was not passed on",
+                ),
+            );
+        }
+        if BodyKind::of(content_type) == BodyKind::Passthrough {
+            self.exchange.unscanned.push(format!(
+                "response: {} is not scanned",
+                content_type.unwrap_or("(no content-type)")
+            ));
+            return Step::Continue;
+        }
+        Step::Hold
+    }
+
+    /// The whole response body, held for masking.
+    pub fn on_response_body(
+        &mut self,
+        policy: &Policy,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> BodyStep {
+        if let Step::Refuse(reply) = self.on_response_progress(policy, body.len() as u64) {
+            return BodyStep::Refuse(reply);
+        }
+        match self.mask(
+            policy,
+            &self.response_masks.clone(),
+            content_type,
+            body,
+            "response",
+        ) {
+            Some(masked) => BodyStep::Replace(masked),
+            None => BodyStep::Continue,
+        }
+    }
+
+    /// Acts on a final rules evaluation: `Some` when it ends the request.
+    fn decide(&mut self, policy: &Policy, eval: &Evaluation) -> Option<Step> {
+        self.decided = true;
+        for hit in eval.fired.iter().filter(|h| h.monitor) {
+            self.exchange
+                .would
+                .push(format!("{}: {}", hit.rule, hit.action.as_str()));
+        }
+        let monitor = policy.mode == Mode::Monitor;
+        if !monitor {
+            // The rules carried out: those that made the decision.
+            self.exchange.rules = carried_out(eval);
+        }
+        match &eval.decision {
+            rules::Decision::Allow => None,
+            rules::Decision::Mask(plan) if monitor => {
+                self.exchange
+                    .would
+                    .push(format!("mask: {}", plan.rules.join(",")));
+                None
+            }
+            rules::Decision::Mask(plan) => {
+                self.request_masks = plan.request.clone();
+                self.response_masks = plan.response.clone();
+                None
+            }
+            rules::Decision::Deny(denial) => {
+                let rule = denial
+                    .rule
+                    .clone()
+                    .unwrap_or_else(|| "default_action".to_string());
+                if monitor {
+                    self.exchange.would.push(format!("{rule}: deny"));
+                    return None;
+                }
+                self.exchange.deny_rule = Some(rule);
+                Some(self.refuse(Decision::Denied, denial.reply()))
+            }
+            rules::Decision::RequireApproval { rules, .. } => {
+                if monitor {
+                    self.exchange
+                        .would
+                        .push(format!("{}: require_approval", rules.join(",")));
+                    return None;
+                }
+                // Human approval is not wired into the filter yet: fail closed.
+                Some(self.refuse(
+                    Decision::ApprovalFailed,
+                    LocalReply::new(
+                        503,
+                        "approval_unavailable",
+                        "this request needs a human approval and no approver is configured; it was not forwarded",
+                    )
+                    .with_rule(rules.join(",")),
+                ))
+            }
+        }
+    }
+
+    fn hold_request(&mut self, content_encoding: Option<&str>) -> Step {
+        if is_compressed(content_encoding) {
+            return self.refuse(
+                Decision::Error,
+                LocalReply::new(
+                    415,
+                    "compressed_body",
+                    "the policy inspects this request's body: send it uncompressed",
+                ),
+            );
+        }
+        Step::Hold
+    }
+
+    /// Applies the named profiles in order; records counts; `None` if unchanged.
+    fn mask(
+        &mut self,
+        policy: &Policy,
+        profiles: &[String],
+        content_type: Option<&str>,
+        body: &[u8],
+        direction: &str,
+    ) -> Option<Vec<u8>> {
+        let mut current: Option<Vec<u8>> = None;
+        for name in profiles {
+            let Some(masker) = policy.masking.profile(name) else {
+                continue; // the loader refuses unknown profiles
+            };
+            let input = current.as_deref().unwrap_or(body);
+            let out = masker.mask(content_type, input);
+            if out.kind == BodyKind::Passthrough {
+                self.exchange.unscanned.push(format!(
+                    "{direction}: {} is not scanned",
+                    content_type.unwrap_or("(no content-type)")
+                ));
+                return None;
+            }
+            for (detector, n) in out.counts {
+                *self.exchange.masked.entry(detector).or_insert(0) += n;
+            }
+            if let Some(b) = out.body {
+                current = Some(b);
+            }
+        }
+        current
+    }
+
+    fn refuse(&mut self, decision: Decision, reply: LocalReply) -> Step {
+        self.exchange.refuse(decision, reply.error);
+        Step::Refuse(reply)
+    }
+}
+
+fn carried_out(eval: &Evaluation) -> Vec<String> {
+    match &eval.decision {
+        rules::Decision::Deny(d) => d.rule.iter().cloned().collect(),
+        rules::Decision::RequireApproval { rules, .. } => rules.clone(),
+        rules::Decision::Mask(plan) => plan.rules.clone(),
+        rules::Decision::Allow => eval
+            .fired
+            .iter()
+            .filter(|h| !h.monitor && h.action == rules::ActionKind::Allow)
+            .map(|h| h.rule.clone())
+            .collect(),
+    }
+}
+
+fn body_refusal(step: Step) -> BodyStep {
+    match step {
+        Step::Refuse(r) => BodyStep::Refuse(r),
+        Step::Continue | Step::Hold => BodyStep::Continue,
+    }
+}
+
+fn header_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+fn is_compressed(content_encoding: Option<&str>) -> bool {
+    content_encoding.is_some_and(|e| {
+        let e = e.trim();
+        !e.is_empty() && !e.eq_ignore_ascii_case("identity")
+    })
+}
