@@ -88,7 +88,9 @@ pub struct RequestView<'a> {
 pub struct Evaluation {
     /// What to do (provisional while `needs_body`).
     pub decision: Decision,
-    /// Every rule that matched, enforced and monitor, in policy order.
+    /// Every rule that matched, enforced and monitor, in policy order. When
+    /// the headers phase is final because an enforced deny rule matched, rules
+    /// that would have needed the body were not evaluated and are not listed.
     pub fired: Vec<Hit>,
     /// See the module docs: hold the request, evaluate again with the body.
     pub needs_body: bool,
