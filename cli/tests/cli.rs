@@ -134,8 +134,8 @@ fn unreadable_inputs_and_usage_errors_exit_2() {
 #[test]
 fn test_runs_every_example_with_its_cases() {
     for (policy, cases, n) in [
-        ("customers-api.json", "customers-api.cases.yaml", 14),
-        ("openai-egress.json", "openai-egress.cases.yaml", 12),
+        ("customers-api.json", "customers-api.cases.yaml", 15),
+        ("openai-egress.json", "openai-egress.cases.yaml", 13),
         ("mcp-tools.json", "mcp-tools.cases.json", 15),
     ] {
         let (code, out, err) = run(&[&cmd("test"), &example(policy), &example(cases)]);

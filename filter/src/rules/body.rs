@@ -37,7 +37,11 @@ impl<'a> Body<'a> {
     /// The body as JSON, if it is JSON.
     pub(crate) fn json(&self) -> Option<&Value> {
         self.json
-            .get_or_init(|| serde_json::from_slice(self.raw).ok())
+            .get_or_init(|| {
+                // A UTF-8 byte order mark is not JSON, but lenient parsers skip it.
+                let raw = self.raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(self.raw);
+                serde_json::from_slice(raw).ok()
+            })
             .as_ref()
     }
 
@@ -249,6 +253,12 @@ mod tests {
         assert!(b.json().is_none());
         assert!(b.text().contains("drop table"));
         assert!(b.text_matches(&Regex::new("(?i)DROP TABLE").unwrap()));
+    }
+
+    #[test]
+    fn a_byte_order_mark_does_not_hide_json() {
+        let b = Body::new(b"\xEF\xBB\xBF{\"model\":\"o1\"}");
+        assert_eq!(b.json(), Some(&serde_json::json!({"model": "o1"})));
     }
 
     #[test]

@@ -130,6 +130,9 @@ pub struct PathDoc {
     /// Whether the raw path was ambiguous (encoded `/`, `..` above the root, …).
     #[serde(default)]
     pub ambiguous: Option<bool>,
+    /// `exact` and `prefix` ignore case (for upstreams that do); use `(?i)` in `regex`.
+    #[serde(default)]
+    pub ignore_case: bool,
 }
 
 /// One header condition: exactly one of `present`, `exact`, `regex`.

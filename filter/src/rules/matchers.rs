@@ -29,6 +29,7 @@ pub enum MatchResult {
 pub(crate) struct Ctx<'r, 'a> {
     pub(crate) req: &'r RequestView<'a>,
     pub(crate) path: NormalizedPath,
+    path_lower: std::cell::OnceCell<String>,
     host: String,
     port: Option<String>,
     body: Option<Body<'a>>,
@@ -40,10 +41,17 @@ impl<'r, 'a> Ctx<'r, 'a> {
         Ctx {
             req,
             path: normalize(req.path),
+            path_lower: std::cell::OnceCell::new(),
             host,
             port,
             body: req.body.map(Body::new),
         }
+    }
+
+    /// The normalised path, lowercase (for `ignore_case`).
+    fn path_lower(&self) -> &str {
+        self.path_lower
+            .get_or_init(|| self.path.path.to_lowercase())
     }
 
     fn header_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a str> + 's {
@@ -195,8 +203,9 @@ pub(crate) struct McpCond {
 pub(crate) enum Cond {
     Methods(Vec<String>),
     Authority(Vec<AuthorityPattern>),
-    PathExact(Vec<String>),
-    PathPrefix(Vec<String>),
+    /// Paths (lowercase when the flag, `ignore_case`, is set).
+    PathExact(Vec<String>, bool),
+    PathPrefix(Vec<String>, bool),
     PathRegex(Regex),
     PathAmbiguous(bool),
     Header(String, HeaderTest),
@@ -261,8 +270,10 @@ impl Cond {
         yes(match self {
             Cond::Methods(ms) => ms.iter().any(|m| m.eq_ignore_ascii_case(ctx.req.method)),
             Cond::Authority(ps) => ps.iter().any(|p| p.matches(&ctx.host, ctx.port.as_deref())),
-            Cond::PathExact(ps) => ps.contains(&ctx.path.path),
-            Cond::PathPrefix(ps) => ps.iter().any(|p| has_prefix(&ctx.path.path, p)),
+            Cond::PathExact(ps, false) => ps.contains(&ctx.path.path),
+            Cond::PathExact(ps, true) => ps.iter().any(|p| p == ctx.path_lower()),
+            Cond::PathPrefix(ps, false) => ps.iter().any(|p| has_prefix(&ctx.path.path, p)),
+            Cond::PathPrefix(ps, true) => ps.iter().any(|p| has_prefix(ctx.path_lower(), p)),
             Cond::PathRegex(re) => re.is_match(&ctx.path.path),
             Cond::PathAmbiguous(want) => ctx.path.ambiguous == *want,
             Cond::Header(name, test) => match test {
@@ -320,8 +331,10 @@ impl Cond {
                 let t: Vec<&str> = ps.iter().map(|p| p.text.as_str()).collect();
                 format!("authority in {t:?}")
             }
-            Cond::PathExact(ps) => format!("normalised path in {ps:?}"),
-            Cond::PathPrefix(ps) => format!("normalised path under any of {ps:?}"),
+            Cond::PathExact(ps, i) => format!("normalised path in {ps:?}{}", case(*i)),
+            Cond::PathPrefix(ps, i) => {
+                format!("normalised path under any of {ps:?}{}", case(*i))
+            }
             Cond::PathRegex(re) => format!("normalised path matches /{}/", re.as_str()),
             Cond::PathAmbiguous(b) => format!("path ambiguous is {b}"),
             Cond::Header(n, HeaderTest::Present(true)) => format!("header {n:?} present"),
@@ -376,6 +389,14 @@ pub(crate) fn all(conds: &[Cond], ctx: &Ctx<'_, '_>) -> MatchResult {
         MatchResult::NeedsBody
     } else {
         MatchResult::Match
+    }
+}
+
+fn case(ignore: bool) -> &'static str {
+    if ignore {
+        " (ignoring case)"
+    } else {
+        ""
     }
 }
 
@@ -576,7 +597,8 @@ fn compile_path(pd: &PathDoc, path: &str, out: &mut Vec<Cond>) -> Result<(), Pol
             .iter()
             .map(|x| {
                 if x.starts_with('/') {
-                    Ok(normalize(x).path)
+                    let n = normalize(x).path;
+                    Ok(if pd.ignore_case { n.to_lowercase() } else { n })
                 } else {
                     Err(PolicyError::at(
                         p,
@@ -587,11 +609,17 @@ fn compile_path(pd: &PathDoc, path: &str, out: &mut Vec<Cond>) -> Result<(), Pol
             .collect()
     };
     if let Some(e) = &pd.exact {
-        out.push(Cond::PathExact(norm(e, &format!("{path}.exact"))?));
+        out.push(Cond::PathExact(
+            norm(e, &format!("{path}.exact"))?,
+            pd.ignore_case,
+        ));
         any = true;
     }
     if let Some(e) = &pd.prefix {
-        out.push(Cond::PathPrefix(norm(e, &format!("{path}.prefix"))?));
+        out.push(Cond::PathPrefix(
+            norm(e, &format!("{path}.prefix"))?,
+            pd.ignore_case,
+        ));
         any = true;
     }
     if let Some(r) = &pd.regex {

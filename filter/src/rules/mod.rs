@@ -24,8 +24,25 @@
 //! A rule matches when **every** condition of its `match` holds (an empty
 //! `match` matches everything). Lists inside one condition are alternatives
 //! (`"methods": ["GET","HEAD"]`), except `groups_all`/`scopes_all`/`*_none`.
-//! Combination: see [`decide`](self::decide) (deny > require_approval > mask >
-//! allow; masks accumulate; monitor rules never change the outcome).
+//!
+//! # Decision
+//!
+//! 1. Every rule is evaluated (policy order is the order of
+//!    [`Evaluation::fired`], it does not change the outcome).
+//! 2. Among the **enforced** rules that matched, the strongest action wins:
+//!    `deny` > `require_approval` > `mask` > `allow`.
+//!    - `deny`: the first matching deny rule (policy order) gives the status
+//!      and message.
+//!    - `require_approval`: names every matching approval rule.
+//!    - masks **accumulate**: the profiles of every matching enforced mask
+//!      rule, per direction, deduplicated in policy order, are carried by
+//!      `mask` and by `require_approval` (to apply once approved).
+//!    - `allow` alone: allow, with no masks.
+//! 3. If no enforced rule matched: `default_action`.
+//! 4. `mode: "monitor"` rules are evaluated the same way and listed in
+//!    `fired` with `monitor: true`, but never change the decision (masks
+//!    included). The decision the policy would reach if they were enforced
+//!    is [`Evaluation::monitor_decision`] when it differs.
 //!
 //! # Two phases
 //!
@@ -44,7 +61,7 @@
 //! A request without a body (headers with end of stream) is evaluated with
 //! `body: Some(&[])` at once. Bodies are never trusted: invalid JSON or bytes
 //! that are not UTF-8 only mean JSON conditions do not match; text conditions
-//! still apply (see [`body`](self::body)).
+//! still apply (see [`body`]).
 
 pub mod body;
 pub mod config;
@@ -88,7 +105,9 @@ pub struct RequestView<'a> {
 pub struct Evaluation {
     /// What to do (provisional while `needs_body`).
     pub decision: Decision,
-    /// Every rule that matched, enforced and monitor, in policy order.
+    /// Every rule that matched, enforced and monitor, in policy order. When
+    /// the headers phase is final because an enforced deny rule matched, rules
+    /// that would have needed the body were not evaluated and are not listed.
     pub fired: Vec<Hit>,
     /// See the module docs: hold the request, evaluate again with the body.
     pub needs_body: bool,

@@ -15,8 +15,8 @@
 //! 5. the result is `/` + the segments joined with `/`: no trailing slash
 //!    (`/admin/` is `/admin`), and never above the root.
 //!
-//! Case is kept: paths are case-sensitive (use `(?i)` in a regex if the
-//! upstream is not).
+//! Case is kept: paths are case-sensitive (for an upstream that is not, use
+//! `"ignore_case": true` on `exact`/`prefix`, or `(?i)` in a regex).
 //!
 //! A path is **ambiguous** when upstreams may disagree on what it means: it had
 //! an encoded separator (`%2F`, `%5C`) or a raw `\`, an encoded NUL, an invalid

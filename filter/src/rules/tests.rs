@@ -137,6 +137,19 @@ fn path_exact_prefix_regex() {
 }
 
 #[test]
+fn path_ignore_case_for_case_insensitive_upstreams() {
+    let r = deny_if(json!({"path": {"prefix": "/Admin", "ignore_case": true}}));
+    assert_eq!(get("/ADMIN/x").kind(&r), "deny");
+    assert_eq!(get("/admin").kind(&r), "deny");
+    assert_eq!(get("/%41dmin").kind(&r), "deny");
+    assert_eq!(get("/administrator").kind(&r), "allow");
+    let r = deny_if(json!({"path": {"exact": "/admin", "ignore_case": true}}));
+    assert_eq!(get("/AdMiN/").kind(&r), "deny");
+    let r = deny_if(json!({"path": {"exact": "/admin"}}));
+    assert_eq!(get("/ADMIN").kind(&r), "allow");
+}
+
+#[test]
 fn path_bypass_attempts_are_caught() {
     let exact = deny_if(json!({"path": {"exact": "/admin"}}));
     let prefix = deny_if(json!({"path": {"prefix": "/admin"}}));
