@@ -113,6 +113,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(assets::index))
         .route("/app.js", get(assets::script))
         .route("/app.css", get(assets::style))
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/healthz", get(healthz))
         .route("/v1/approvals", post(create).get(list))
         .route("/v1/approvals/{id}", get(poll))

@@ -1,5 +1,7 @@
 //! The approver's API, end to end over HTTP against the in-process server.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::time::{Duration, Instant};

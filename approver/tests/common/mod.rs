@@ -1,4 +1,5 @@
 //! Starts the approver in-process on an ephemeral port, and talks to it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
