@@ -154,3 +154,102 @@ impl Config {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config> {
+        let mut all = vec!["transit-guard-approver"];
+        all.extend_from_slice(args);
+        let args = Args::try_parse_from(all)?;
+        let config = Config::from_args(args)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    #[test]
+    fn flags_build_the_config() {
+        let c = parse(&[
+            "--db",
+            "/tmp/x.sqlite",
+            "--filter-key",
+            "0123456789abcdef",
+            "--reviewer",
+            "alice=alice-token-0123456789",
+            "--reviewer",
+            "bob=bob-token-0123456789ab",
+            "--webhook",
+            "https://hooks.example/x",
+            "--pending-ttl-secs",
+            "120",
+        ])
+        .unwrap();
+        assert_eq!(c.db, PathBuf::from("/tmp/x.sqlite"));
+        assert_eq!(c.filter_keys, vec!["0123456789abcdef".to_string()]);
+        assert_eq!(
+            c.reviewers,
+            vec![
+                ("alice".to_string(), "alice-token-0123456789".to_string()),
+                ("bob".to_string(), "bob-token-0123456789ab".to_string())
+            ]
+        );
+        assert_eq!(c.webhook.as_deref(), Some("https://hooks.example/x"));
+        assert_eq!(c.pending_ttl_secs, 120);
+        assert_eq!(c.approved_ttl_secs, 3600);
+    }
+
+    #[test]
+    fn unsafe_or_useless_configs_are_refused() {
+        let key = "0123456789abcdef";
+        for (args, why) in [
+            (vec![], "no filter key"),
+            (vec!["--filter-key", "short"], "short filter key"),
+            (vec!["--filter-key", key, "--reviewer", "alice"], "no token"),
+            (
+                vec!["--filter-key", key, "--reviewer", "alice=short"],
+                "short token",
+            ),
+            (
+                vec!["--filter-key", key, "--reviewer", "=alice-token-0123456789"],
+                "no name",
+            ),
+            (
+                vec![
+                    "--filter-key",
+                    key,
+                    "--reviewer",
+                    "a=alice-token-0123456789",
+                    "--reviewer",
+                    "a=other-token-0123456789",
+                ],
+                "duplicate name",
+            ),
+            (
+                vec![
+                    "--filter-key",
+                    key,
+                    "--reviewer",
+                    "a=alice-token-0123456789",
+                    "--reviewer",
+                    "b=alice-token-0123456789",
+                ],
+                "shared token",
+            ),
+            (
+                vec!["--filter-key", key, "--reviewer", &format!("a={key}")],
+                "token = filter key",
+            ),
+            (
+                vec!["--filter-key", key, "--pending-ttl-secs", "0"],
+                "zero ttl",
+            ),
+            (
+                vec!["--filter-key", key, "--webhook", "ftp://x"],
+                "bad webhook",
+            ),
+        ] {
+            assert!(parse(&args).is_err(), "{why} was accepted");
+        }
+    }
+}

@@ -72,3 +72,41 @@ fn escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Identity, Status};
+
+    #[test]
+    fn the_message_names_who_what_and_links_the_review() {
+        let a = Approval {
+            id: "apr_1".into(),
+            request_id: "r".into(),
+            fingerprint: "f".into(),
+            identity: Identity {
+                sub: "bot <x>".into(),
+                iss: "i".into(),
+                groups: vec![],
+            },
+            rule: "r&d".into(),
+            method: "DELETE".into(),
+            authority: "api".into(),
+            path: "/a?b=<c>".into(),
+            preview: String::new(),
+            status: Status::Pending,
+            created_at: 0,
+            expires_at: 1,
+            decided_at: None,
+            reviewer: None,
+            reason: None,
+            grant: None,
+            grant_id: None,
+            consumed_at: None,
+        };
+        assert_eq!(
+            message(&a, "http://approver"),
+            "bot &lt;x&gt; wants DELETE api/a?b=&lt;c&gt; (rule r&amp;d): <http://approver/#apr_1|review>"
+        );
+    }
+}

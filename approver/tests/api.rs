@@ -459,19 +459,15 @@ async fn a_restart_loses_no_approval() {
         tokio::spawn(async move { probe.poll(&id, 20).await })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        decide(
-            &s,
-            ALICE,
-            &id,
-            "approve",
-            json!({"reason": "after restart"})
-        )
-        .await
-        .0,
-        200
-    );
+    let decided = Instant::now();
+    let body = json!({"reason": "after restart"});
+    assert_eq!(decide(&s, ALICE, &id, "approve", body).await.0, 200);
     let (code, v) = poller.await.unwrap();
+    assert!(
+        decided.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        decided.elapsed()
+    );
     assert_eq!(code, 200);
     assert_eq!(v["status"], "approved");
     assert_eq!(v["reason"], "after restart");
@@ -715,6 +711,65 @@ async fn the_page_and_health_are_served() {
         .await
         .unwrap();
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"status": "ok"}));
+}
+
+#[tokio::test]
+async fn concurrent_polls_use_a_one_time_approval_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(config(dir.path())).await;
+    let req = request("fp-1", "agent-7", "card-export");
+    let id = create_ok(&s, &req).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pollers: Vec<_> = (0..6)
+        .map(|_| {
+            let probe = Probe(s.base.clone());
+            let id = id.clone();
+            tokio::spawn(async move { probe.poll(&id, 20).await })
+        })
+        .collect();
+    // And retries of the same request, racing the polls once it is approved.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(decide(&s, BOB, &id, "approve", json!({})).await.0, 200);
+    let retries: Vec<_> = (0..4)
+        .map(|_| {
+            let base = s.base.clone();
+            let req = req.clone();
+            tokio::spawn(async move {
+                let r = client()
+                    .post(format!("{base}/v1/approvals"))
+                    .header("x-approver-key", FILTER_KEY)
+                    .json(&req)
+                    .send()
+                    .await
+                    .unwrap();
+                r.json::<Value>().await.unwrap()
+            })
+        })
+        .collect();
+    let mut passed = 0;
+    for p in pollers {
+        let (code, v) = p.await.unwrap();
+        match code {
+            200 if v["status"] == "approved" => passed += 1,
+            410 => assert_eq!(v["error"], "consumed"),
+            _ => panic!("unexpected poll reply {code} {v}"),
+        }
+    }
+    for r in retries {
+        let v = r.await.unwrap();
+        if v["status"] == "approved" {
+            assert_eq!(v["id"], id.as_str());
+            passed += 1;
+        } else {
+            assert_eq!(v["status"], "pending", "{v}");
+        }
+    }
+    assert_eq!(
+        passed, 1,
+        "a one-time approval let {passed} requests through"
+    );
 }
 
 /// A poller usable from a spawned task.
