@@ -45,7 +45,7 @@ impl Webhook {
                     tracing::warn!(approval = %id, status = %resp.status(), "webhook refused");
                 }
                 Err(e) => {
-                    tracing::warn!(approval = %id, error = %e, "webhook failed");
+                    tracing::warn!(approval = %id, error = %e.without_url(), "webhook failed");
                 }
             }
         });
