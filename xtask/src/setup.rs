@@ -1,4 +1,5 @@
-//! Installs what the commands need, once: the wasm target, Envoy, the module.
+//! Installs what the commands need, once: the wasm target, Envoy, the module,
+//! and for the approver's browser test Debian's Chromium and `playwright-core`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -104,4 +105,53 @@ pub fn build_wasm() -> Result<PathBuf> {
     let size = std::fs::metadata(&wasm)?.len();
     eprintln!("xtask: built {} ({} KiB)", wasm.display(), size / 1024);
     Ok(wasm)
+}
+
+/// Debian's Chromium for the approver's browser test: `CHROMIUM` if set, else
+/// `/usr/bin/chromium`, installed with apt-get when missing (no browser is ever
+/// downloaded by Playwright).
+pub fn ensure_chromium() -> Result<PathBuf> {
+    if let Some(bin) = std::env::var_os("CHROMIUM") {
+        return Ok(PathBuf::from(bin));
+    }
+    let bin = PathBuf::from("/usr/bin/chromium");
+    if bin.exists() {
+        return Ok(bin);
+    }
+    eprintln!("xtask: installing Debian's chromium with apt-get (for the approver's browser test)");
+    run(Command::new("apt-get").arg("update").arg("-qq"))
+        .context("apt-get update (Chromium is needed; install it yourself or set CHROMIUM)")?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "chromium"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+    .context("apt-get install chromium (install it yourself or set CHROMIUM)")?;
+    if !bin.exists() {
+        bail!(
+            "apt-get installed chromium but {} is missing",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+/// `npm ci` in `dir` (relative to the workspace root) when its `node_modules`
+/// is missing or older than its `package-lock.json`.
+pub fn ensure_npm(dir: &str) -> Result<()> {
+    let dir = workspace_root().join(dir);
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let lock = modified(&dir.join("package-lock.json"));
+    let installed = modified(&dir.join("node_modules/.package-lock.json"));
+    if matches!((lock, installed), (Some(l), Some(i)) if i >= l) {
+        return Ok(());
+    }
+    eprintln!("xtask: npm ci in {}", dir.display());
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&dir)
+        .status()
+        .with_context(|| format!("running npm ci in {} (Node is needed)", dir.display()))?;
+    if !status.success() {
+        bail!("npm ci in {} failed ({status})", dir.display());
+    }
+    Ok(())
 }
