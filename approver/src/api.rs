@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
@@ -47,6 +47,8 @@ struct Inner {
     approved_ttl_secs: i64,
     /// Bumped after every decision; long-polls wait on it.
     decisions: watch::Sender<u64>,
+    /// Set when the service begins to stop: waiting long-polls answer at once.
+    stopping: watch::Sender<bool>,
 }
 
 impl AppState {
@@ -80,8 +82,15 @@ impl AppState {
                 pending_ttl_secs: secs(config.pending_ttl_secs),
                 approved_ttl_secs: secs(config.approved_ttl_secs),
                 decisions: watch::Sender::new(0),
+                stopping: watch::Sender::new(false),
             }),
         })
+    }
+
+    /// Waiting long-polls answer with the status they have, so a graceful stop
+    /// does not wait for them and the filter can ask the next instance.
+    pub fn begin_shutdown(&self) {
+        self.inner.stopping.send_replace(true);
     }
 
     /// Runs a storage call on the blocking pool.
@@ -158,6 +167,11 @@ fn parse<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, 
         .map_err(|e| ApiError::InvalidRequest(format!("invalid JSON body: {e}")))
 }
 
+fn path_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    id.map(|Path(id)| id)
+        .map_err(|e| ApiError::InvalidRequest(e.body_text()))
+}
+
 // ---- the filter's endpoints --------------------------------------------------
 
 async fn create(
@@ -201,20 +215,22 @@ struct WaitQuery {
 async fn poll(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     query: Result<Query<WaitQuery>, QueryRejection>,
 ) -> Result<Json<FilterReply>, ApiError> {
     state.inner.filter.check(&headers)?;
+    let id = path_id(id)?;
     let Query(q) = query.map_err(|e| ApiError::InvalidRequest(e.body_text()))?;
     let wait = Duration::from_secs(q.wait.unwrap_or(0).min(MAX_WAIT_SECS));
     let deadline = Instant::now() + wait;
     let mut decisions = state.inner.decisions.subscribe();
+    let mut stopping = state.inner.stopping.subscribe();
     loop {
         decisions.borrow_and_update();
         let id = id.clone();
         let (a, now) = state.db(move |s, now| Ok((s.poll(&id, now)?, now))).await?;
         let remaining = deadline.saturating_duration_since(Instant::now());
-        if a.status != Status::Pending || remaining.is_zero() {
+        if a.status != Status::Pending || remaining.is_zero() || *stopping.borrow_and_update() {
             if a.status == Status::Approved {
                 tracing::info!(approval = %a.id, "approval used by the held request");
             }
@@ -231,6 +247,7 @@ async fn poll(
                 }
             }
             _ = tokio::time::sleep(nap) => {}
+            _ = stopping.changed() => {}
         }
     }
 }
@@ -271,10 +288,11 @@ async fn list(
 async fn approve(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ReviewItem>, ApiError> {
     let reviewer = state.inner.reviewers.authenticate(&headers)?;
+    let id = path_id(id)?;
     let body: ApproveBody = parse(body)?;
     let decision = body.decision()?;
     let reason = clean_reason(body.reason)?;
@@ -284,10 +302,11 @@ async fn approve(
 async fn deny(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ReviewItem>, ApiError> {
     let reviewer = state.inner.reviewers.authenticate(&headers)?;
+    let id = path_id(id)?;
     let body: DenyBody = parse(body)?;
     let reason = clean_reason(body.reason)?;
     decide(state, reviewer, id, Decision::Deny, reason).await

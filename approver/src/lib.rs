@@ -53,6 +53,11 @@ pub async fn serve_with_shutdown(
     let state = AppState::new(&config, &public_url)?;
     tracing::info!(%addr, db = %config.db.display(), reviewers = config.reviewers.len(),
         webhook = config.webhook.is_some(), "transit-guard-approver listening");
+    let stopping = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        stopping.begin_shutdown();
+    };
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

@@ -42,8 +42,43 @@ async fn the_binary_serves_and_stops_on_sigterm() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["approvals"], serde_json::json!([]));
 
+    // A long-poll in flight when the service is told to stop answers at once
+    // with the status it has (pending), and the stop does not wait 30 s for it.
+    let r = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/approvals"))
+        .header("x-approver-key", "filter-key-0123456789")
+        .json(&serde_json::json!({
+            "request_id": "r1", "fingerprint": "f1",
+            "identity": {"sub": "agent-7", "iss": "i", "groups": []},
+            "rule": "card-export", "method": "POST", "authority": "api.internal",
+            "path": "/customers/export", "preview": ""
+        }))
+        .send()
+        .await
+        .unwrap();
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let poll = tokio::spawn(
+        reqwest::Client::new()
+            .get(format!("http://{addr}/v1/approvals/{id}?wait=30"))
+            .header("x-approver-key", "filter-key-0123456789")
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let stopped = std::time::Instant::now();
     let pid = child.id().unwrap() as libc::pid_t;
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let r = poll.await.unwrap().unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "pending");
+    assert!(
+        stopped.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        stopped.elapsed()
+    );
     let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
         .await
         .expect("no exit within 10 s of SIGTERM")
