@@ -123,11 +123,11 @@ function renderPending(items) {
   $('empty').hidden = items.length > 0;
 }
 
-function renderRecent(items) {
+function renderRecent(items, now) {
   const body = $('recent').querySelector('tbody');
   body.replaceChildren(...items.filter((a) => a.status !== 'pending').slice(0, 20).map((a) =>
     el('tr', { 'data-id': a.id },
-      el('td', {}, age(a.age_secs) + ' ago'),
+      el('td', {}, age(Math.max(0, now - (a.decided_at || a.created_at))) + ' ago'),
       el('td', {}, a.identity.sub),
       el('td', {}, a.method + ' ' + a.authority + a.path),
       el('td', {}, a.rule),
@@ -148,7 +148,7 @@ async function refresh() {
     ]);
     showQueue();
     renderPending(pending.approvals);
-    renderRecent(all.approvals);
+    renderRecent(all.approvals, all.now);
     if ($('status').className === 'error') setStatus('');
     $('who').textContent = 'updated ' + new Date().toLocaleTimeString();
   } catch (e) {
