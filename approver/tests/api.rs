@@ -418,7 +418,7 @@ async fn a_long_poll_without_decision_returns_pending_at_its_deadline() {
         "{:?}",
         t.elapsed()
     );
-    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
 }
 
 #[tokio::test]
@@ -556,15 +556,16 @@ async fn a_webhook_that_is_down_or_slow_never_blocks() {
     let silent_url = format!("http://{}/hook", silent.local_addr().unwrap());
     let mut cfg = config(dir.path());
     cfg.webhook = Some(silent_url);
-    cfg.webhook_timeout = Duration::from_secs(1);
+    cfg.webhook_timeout = Duration::from_secs(5);
     let s = Server::start(cfg).await;
     let t = Instant::now();
     for i in 0..3 {
         let v = create_ok(&s, &request(&format!("fp-{i}"), "agent-7", "card-export")).await;
         assert_eq!(v["status"], "pending");
     }
+    // Waiting on the webhook would take at least 3 x 5 s.
     assert!(
-        t.elapsed() < Duration::from_millis(800),
+        t.elapsed() < Duration::from_millis(2500),
         "{:?}",
         t.elapsed()
     );
