@@ -1103,3 +1103,63 @@ fn defaults() {
     assert!(p.from_params.is_empty());
     assert_eq!(w.auth.config.realm, "transit-guard");
 }
+
+// ---------------------------------------------------------------- timing
+
+/// Times verification through `authenticate` per algorithm: the first call,
+/// cold (cache off: decode, signature, claims) and cached. Ignored by default;
+/// run it in V8 with an optimized build:
+///
+/// ```sh
+/// CARGO_TARGET_WASM32_WASIP1_RUNNER="node --no-warnings xtask/wasi-runner.mjs" \
+///   cargo test -p transit-guard --release --lib --target wasm32-wasip1 \
+///   -- --ignored --nocapture identity_timing
+/// ```
+#[test]
+#[ignore]
+fn identity_timing() {
+    use std::time::Instant;
+    let n: u32 = std::env::var("TG_BENCH_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    let mut p = policy();
+    p["providers"][0]["algorithms"] = json!(["RS256", "PS256", "ES256", "ES384", "EdDSA"]);
+    let w = world_from(p);
+    println!("\n| alg | first call (us) | cold (us/op) | cached (us/op) |");
+    println!("| --- | --- | --- | --- |");
+    for (alg, k, kid) in [
+        ("RS256", "rsa", "rsa1"),
+        ("PS256", "rsa", "rsa1"),
+        ("ES256", "ec256", "ec1"),
+        ("ES384", "ec384", "ec384"),
+        ("EdDSA", "ed", "ed1"),
+    ] {
+        let t = mint(hdr(alg, kid), claims(), &key(k));
+        let req = PlainRequest::new("/v1/chat").header("authorization", &format!("Bearer {t}"));
+        let mut off = TokenCache::new(0, 300);
+        let t0 = Instant::now();
+        let a = w.auth.authenticate(&req, &w.keys, &mut off, NOW).unwrap();
+        let first = t0.elapsed().as_secs_f64() * 1e6;
+        assert!(!a.from_cache);
+        let t0 = Instant::now();
+        for _ in 0..n {
+            w.auth.authenticate(&req, &w.keys, &mut off, NOW).unwrap();
+        }
+        let cold = t0.elapsed().as_secs_f64() * 1e6 / f64::from(n);
+        let mut cache = w.auth.new_cache();
+        w.auth.authenticate(&req, &w.keys, &mut cache, NOW).unwrap();
+        let m = n * 20;
+        let t0 = Instant::now();
+        for _ in 0..m {
+            assert!(
+                w.auth
+                    .authenticate(&req, &w.keys, &mut cache, NOW)
+                    .unwrap()
+                    .from_cache
+            );
+        }
+        let cached = t0.elapsed().as_secs_f64() * 1e6 / f64::from(m);
+        println!("| {alg} | {first:.0} | {cold:.1} | {cached:.2} |");
+    }
+}
