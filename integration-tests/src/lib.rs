@@ -8,4 +8,5 @@ pub mod envoy;
 pub mod gateway;
 pub mod paths;
 pub mod template;
+pub mod tokens;
 pub mod upstream;
