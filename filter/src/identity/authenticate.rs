@@ -18,6 +18,11 @@ pub trait TokenSources {
     fn header_values(&self, name: &str) -> Vec<String>;
     /// `:path`, with its query string.
     fn path(&self) -> &str;
+    /// The name of the Envoy route the request matched (`xds.route_name`),
+    /// for `identity.exempt_routes`. `None` when unknown: never exempt.
+    fn route_name(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A request as plain data: for tests, and for hosts that collect headers first.
@@ -26,6 +31,7 @@ pub struct PlainRequest {
     /// (lowercase name, value).
     pub headers: Vec<(String, String)>,
     pub path: String,
+    pub route_name: Option<String>,
 }
 
 impl PlainRequest {
@@ -33,7 +39,13 @@ impl PlainRequest {
         PlainRequest {
             headers: Vec::new(),
             path: path.to_string(),
+            route_name: None,
         }
+    }
+
+    pub fn route(mut self, name: &str) -> Self {
+        self.route_name = Some(name.to_string());
+        self
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Self {
@@ -54,12 +66,15 @@ impl TokenSources for PlainRequest {
     fn path(&self) -> &str {
         &self.path
     }
+    fn route_name(&self) -> Option<String> {
+        self.route_name.clone()
+    }
 }
 
 /// A request that may go on, and what to do to it first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authenticated {
-    /// `None` on an exempt path (or when no provider is configured).
+    /// `None` on an exempt path or route.
     pub identity: Option<Identity>,
     pub provider_index: Option<usize>,
     /// Remove these request headers (every value): every header any provider
@@ -168,10 +183,15 @@ impl Authenticator {
             new_path: None,
             from_cache: false,
         };
-        if self.config.providers.is_empty() || self.is_exempt(req.path()) {
+        let exempt_route = req
+            .route_name()
+            .is_some_and(|r| self.config.exempt_routes.contains(&r));
+        if self.config.providers.is_empty() || exempt_route || self.is_exempt(req.path()) {
             return Ok(out);
         }
         let (token, sources, eligible) = self.find_token(req)?;
+        // Before hashing or decoding anything.
+        self.check_size(&token, &eligible)?;
         let verified = match cache.get(&token_key(&token), now) {
             Some(v) if eligible.contains(&v.provider_index) => {
                 out.from_cache = true;
@@ -268,14 +288,8 @@ impl Authenticator {
         }
     }
 
-    /// Full verification of `token` against the providers in `eligible`.
-    pub fn verify_token(
-        &self,
-        token: &str,
-        eligible: &[usize],
-        keys: &KeyStore,
-        now: u64,
-    ) -> Result<Verified, AuthError> {
+    /// The largest `max_token_bytes` of the providers that could take it.
+    fn check_size(&self, token: &str, eligible: &[usize]) -> Result<(), AuthError> {
         let limit = eligible
             .iter()
             .filter_map(|i| self.config.providers.get(*i))
@@ -288,6 +302,18 @@ impl Authenticator {
                 format!("the token is over {limit} bytes"),
             ));
         }
+        Ok(())
+    }
+
+    /// Full verification of `token` against the providers in `eligible`.
+    pub fn verify_token(
+        &self,
+        token: &str,
+        eligible: &[usize],
+        keys: &KeyStore,
+        now: u64,
+    ) -> Result<Verified, AuthError> {
+        self.check_size(token, eligible)?;
         let d = jwt::decode(token)?;
         let iss = claims::issuer(&d.claims)?;
         let (index, p) = eligible

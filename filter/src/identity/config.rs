@@ -5,6 +5,7 @@
 //! "identity": {
 //!   "realm": "transit-guard",
 //!   "exempt_paths": [{ "exact": "/healthz" }, { "prefix": "/public/" }],
+//!   "exempt_routes": ["health"],
 //!   "cache": { "max_entries": 1024, "max_ttl_secs": 300 },
 //!   "providers": [{
 //!     "name": "corp",
@@ -56,6 +57,10 @@ pub struct IdentityDoc {
     /// Paths that need no token. The claim headers are still stripped there.
     #[serde(default)]
     pub exempt_paths: Vec<PathMatchDoc>,
+    /// Envoy route names (`route.name`, the `xds.route_name` property) that
+    /// need no token. The claim headers are still stripped there.
+    #[serde(default)]
+    pub exempt_routes: Vec<String>,
     /// `realm` in `WWW-Authenticate`.
     #[serde(default)]
     pub realm: Option<String>,
@@ -195,6 +200,7 @@ pub enum PathMatch {
 pub struct Providers {
     pub providers: Vec<Provider>,
     pub exempt_paths: Vec<PathMatch>,
+    pub exempt_routes: Vec<String>,
     pub realm: String,
     pub cache_max_entries: usize,
     pub cache_max_ttl_secs: u64,
@@ -230,6 +236,12 @@ fn valid_header_name(n: &str) -> bool {
 
 /// Compiles the section. `identity` prefixes every error path.
 pub fn compile(doc: IdentityDoc) -> Result<Providers, PolicyError> {
+    if doc.providers.is_empty() {
+        return Err(PolicyError::at(
+            "identity.providers",
+            "list at least one provider (leave the identity section out to turn identity off)",
+        ));
+    }
     let mut providers = Vec::with_capacity(doc.providers.len());
     for (i, p) in doc.providers.into_iter().enumerate() {
         providers.push(compile_provider(i, p)?);
@@ -281,6 +293,14 @@ pub fn compile(doc: IdentityDoc) -> Result<Providers, PolicyError> {
         }
         exempt_paths.push(pm);
     }
+    for (i, r) in doc.exempt_routes.iter().enumerate() {
+        if r.is_empty() {
+            return Err(PolicyError::at(
+                &format!("identity.exempt_routes[{i}]"),
+                "must not be empty",
+            ));
+        }
+    }
     let realm = doc.realm.unwrap_or_else(|| "transit-guard".to_string());
     if realm.is_empty()
         || !realm
@@ -314,6 +334,7 @@ pub fn compile(doc: IdentityDoc) -> Result<Providers, PolicyError> {
     Ok(Providers {
         providers,
         exempt_paths,
+        exempt_routes: doc.exempt_routes,
         realm,
         cache_max_entries,
         cache_max_ttl_secs,
@@ -528,7 +549,11 @@ fn compile_provider(i: usize, p: ProviderDoc) -> Result<Provider, PolicyError> {
         if !valid_header_name(&h) {
             return Err(err(&f, format!("{header:?} is not a header name")));
         }
-        if RESERVED_HEADERS.contains(&h.as_str()) || from_headers.iter().any(|s| s.name == h) {
+        if RESERVED_HEADERS.contains(&h.as_str())
+            || h.starts_with("x-envoy-")
+            || h.starts_with("x-forwarded-")
+            || from_headers.iter().any(|s| s.name == h)
+        {
             return Err(err(&f, format!("{h} may not carry a claim")));
         }
         if claims_to_headers.iter().any(|(_, o)| o == &h) {

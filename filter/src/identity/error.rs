@@ -100,18 +100,23 @@ impl AuthError {
         self.kind.status()
     }
 
-    /// The local reply. 401s carry `WWW-Authenticate` (RFC 6750 section 3):
-    /// `Bearer realm="…"` alone when no token was sent, with
-    /// `error="invalid_token"` and a description otherwise. 403s carry
-    /// `error="insufficient_scope"`-free `Bearer realm` with `error="invalid_token"`
-    /// too: the token is valid but not for this gateway's audience.
+    /// The local reply, with `WWW-Authenticate` (RFC 6750 section 3):
+    /// `Bearer realm="…"` alone when no token was sent (401);
+    /// `error="invalid_token"` and a description for every other 401; for the
+    /// 403 (an authentic token for another audience), `error="insufficient_scope"`,
+    /// RFC 6750's code for "authenticated, but not allowed here".
     pub fn to_reply(&self, realm: &str) -> LocalReply {
         let reply = LocalReply::new(self.status(), self.code(), self.detail.clone());
         let realm = quoted(realm);
         let value = match self.kind {
             AuthErrorKind::TokenMissing => format!("Bearer realm=\"{realm}\""),
-            _ => format!(
-                "Bearer realm=\"{realm}\", error=\"invalid_token\", error_description=\"{}\"",
+            kind => format!(
+                "Bearer realm=\"{realm}\", error=\"{}\", error_description=\"{}\"",
+                if kind.status() == 403 {
+                    "insufficient_scope"
+                } else {
+                    "invalid_token"
+                },
                 quoted(&self.detail)
             ),
         };

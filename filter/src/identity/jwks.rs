@@ -78,9 +78,11 @@ pub struct KeySet {
 }
 
 impl KeySet {
-    /// The keys that may verify a token with this `kid` and `alg`. With a
-    /// `kid`, only keys with exactly that `kid`; without one, every key that
-    /// fits the `alg` (as Envoy's jwt_authn does).
+    /// The keys that may verify a token with this `kid` and `alg`: keys that
+    /// fit the `alg` (key type, and the key's own `alg` if it names one) and
+    /// whose `kid` equals the token's. A token without `kid` tries every
+    /// fitting key, and a key without `kid` is tried for any token (both as
+    /// Envoy's jwt_authn does).
     pub fn candidates<'a>(
         &'a self,
         kid: Option<&'a str>,
@@ -88,9 +90,9 @@ impl KeySet {
     ) -> impl Iterator<Item = &'a Key> + 'a {
         self.keys.iter().filter(move |k| {
             k.accepts(alg)
-                && match kid {
-                    Some(kid) => k.kid.as_deref() == Some(kid),
-                    None => true,
+                && match (kid, k.kid.as_deref()) {
+                    (Some(want), Some(have)) => want == have,
+                    _ => true,
                 }
         })
     }
@@ -151,6 +153,11 @@ fn b64_field(m: &Map<String, Value>, name: &str) -> Result<Vec<u8>, String> {
     b64url_decode(s).ok_or_else(|| format!("\"{name}\" is not canonical base64url"))
 }
 
+fn trim_zeros(b: &[u8]) -> &[u8] {
+    let i = b.iter().position(|x| *x != 0).unwrap_or(b.len());
+    b.get(i..).unwrap_or_default()
+}
+
 /// One JWK.
 pub fn parse_jwk(v: &Value) -> Result<Key, String> {
     let m = v.as_object().ok_or("not a JSON object")?;
@@ -180,18 +187,18 @@ pub fn parse_jwk(v: &Value) -> Result<Key, String> {
             }
             let n = b64_field(m, "n")?;
             let e = b64_field(m, "e")?;
-            if n.first() == Some(&0) || e.first() == Some(&0) {
-                return Err("\"n\" or \"e\" has leading zero bytes".to_string());
-            }
+            // Leading zero bytes are not minimal (RFC 7518 section 6.3.1) but
+            // some IdPs send them; they change nothing, so they are accepted.
+            let e = trim_zeros(&e);
             let n = BoxedUint::from_be_slice_vartime(&n);
             let bits = n.bits_vartime() as usize;
             if bits < RSA_MIN_BITS {
                 return Err(format!("RSA modulus of {bits} bits, under {RSA_MIN_BITS}"));
             }
-            if e.len() > 8 {
+            if e.is_empty() || e.len() > 8 {
                 return Err("RSA exponent too large".to_string());
             }
-            let e = BoxedUint::from_be_slice_vartime(&e);
+            let e = BoxedUint::from_be_slice_vartime(e);
             if e < BoxedUint::from(3u64) {
                 return Err("RSA exponent under 3".to_string());
             }

@@ -174,6 +174,7 @@ fn jwks_doc() -> Value {
 fn policy() -> Value {
     json!({
         "exempt_paths": [{"exact": "/healthz"}, {"prefix": "/public/"}],
+        "exempt_routes": ["status"],
         "providers": [{
             "name": "corp",
             "issuer": ISS,
@@ -402,6 +403,19 @@ fn two_different_tokens_are_refused() {
 }
 
 #[test]
+fn exempt_routes_by_name() {
+    let mut w = world();
+    let a = w
+        .run(&PlainRequest::new("/anything").route("status"), NOW)
+        .unwrap();
+    assert_eq!(a.identity, None);
+    let e = w
+        .run(&PlainRequest::new("/anything").route("api"), NOW)
+        .unwrap_err();
+    assert_eq!(e.code(), "token_missing");
+}
+
+#[test]
 fn exempt_paths_fail_closed() {
     let mut w = world();
     let req = PlainRequest::new("/healthz").header("x-agent-subject", "spoof");
@@ -543,6 +557,25 @@ fn key_type_and_key_alg_must_fit() {
 }
 
 #[test]
+fn a_key_without_kid_serves_any_kid() {
+    let mut p = policy();
+    p["providers"][0]["local_jwks"] = json!({"keys": [without(jwk(&key("ec256"), "x"), "kid")]});
+    let mut w = world_from(p);
+    assert_eq!(
+        w.code(&mint(hdr("ES256", "whatever"), claims(), &key("ec256"))),
+        "ok"
+    );
+    assert_eq!(
+        w.code(&mint(hdr("ES256", "whatever"), claims(), &key("evil256"))),
+        "bad_signature"
+    );
+    assert_eq!(
+        w.code(&mint(hdr("EdDSA", "ed1"), claims(), &key("ed"))),
+        "unknown_kid"
+    );
+}
+
+#[test]
 fn alg_outside_the_allowed_set_is_refused() {
     let mut p = policy();
     p["providers"][0]["algorithms"] = json!(["ES256"]);
@@ -626,6 +659,9 @@ fn wrong_issuer_and_audience() {
     let e = w.bearer(&t).unwrap_err();
     assert_eq!(e.code(), "audience_mismatch");
     assert_eq!(e.status(), 403);
+    assert!(e.to_reply("tg").headers[0]
+        .1
+        .contains("error=\"insufficient_scope\""));
     let t = mint(hdr("ES256", "ec1"), without(claims(), "aud"), &key("ec256"));
     assert_eq!(w.code(&t), "audience_mismatch");
     let t = mint(
@@ -956,6 +992,14 @@ fn weak_and_malformed_keys_are_refused() {
     assert!(parse_jwk(&weak_jwk).unwrap_err().contains("1024 bits"));
     let good = jwk(&key("rsa"), "k");
     assert!(parse_jwk(&good).is_ok());
+    // Non-minimal (leading zero) encodings of n and e are tolerated.
+    let n = b64url_decode(good["n"].as_str().unwrap()).unwrap();
+    let padded = with(
+        with(good.clone(), "e", json!("AAEAAQ")),
+        "n",
+        json!(b64url_encode(&[&[0u8][..], &n].concat())),
+    );
+    assert!(parse_jwk(&padded).is_ok());
     let cases = [
         (with(good.clone(), "use", json!("enc")), "use"),
         (with(good.clone(), "alg", json!("ES256")), "does not fit"),
@@ -963,7 +1007,7 @@ fn weak_and_malformed_keys_are_refused() {
         (with(good.clone(), "key_ops", json!(["encrypt"])), "key_ops"),
         (with(good.clone(), "d", json!("AQAB")), "private"),
         (with(good.clone(), "e", json!("AQ")), "exponent"),
-        (with(good.clone(), "e", json!("AAEAAQ")), "leading zero"),
+        (with(good.clone(), "e", json!("AAAA")), "exponent"),
         (with(good.clone(), "n", json!("AQAB=")), "base64url"),
         (json!({"kty":"oct","k":"c2VjcmV0"}), "symmetric"),
         (
