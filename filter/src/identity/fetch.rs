@@ -30,6 +30,8 @@ use std::rc::Rc;
 pub const UNKNOWN_KID_MIN_INTERVAL_SECS: u64 = 30;
 /// The longest wait between retries after failures.
 pub const MAX_BACKOFF_SECS: u64 = 300;
+/// The largest JWKS body accepted (real ones are a few KiB).
+pub const MAX_JWKS_BYTES: usize = 256 * 1024;
 /// Slack after a fetch's own timeout before the state machine gives up on it.
 pub const LOST_FETCH_GRACE_SECS: u64 = 5;
 
@@ -237,7 +239,12 @@ impl KeyStore {
         let Some((_, sched)) = slot.remote.as_mut() else {
             return Err("the provider's keys are not remote".to_string());
         };
-        let parsed = body.and_then(|b| parse_jwks(b).map_err(|e| format!("unusable JWKS: {e}")));
+        let parsed = body.and_then(|b| {
+            if b.len() > MAX_JWKS_BYTES {
+                return Err(format!("JWKS body over {MAX_JWKS_BYTES} bytes"));
+            }
+            parse_jwks(b).map_err(|e| format!("unusable JWKS: {e}"))
+        });
         match parsed {
             Ok(p) => {
                 sched.on_fetched(now, true);

@@ -973,6 +973,12 @@ fn remote_keys_lifecycle() {
     // A failed refresh keeps the last good keys.
     assert!(w.keys.on_fetched(0, NOW + 32, Err("503".into())).is_err());
     assert!(w.keys.on_fetched(0, NOW + 32, Ok(b"<html>")).is_err());
+    let huge = vec![b' '; fetch::MAX_JWKS_BYTES + 1];
+    assert!(w
+        .keys
+        .on_fetched(0, NOW + 32, Ok(&huge))
+        .unwrap_err()
+        .contains("over"));
     assert_eq!(w.code(&t), "ok");
     let body = jwks_doc().to_string();
     w.keys.on_fetch_started(0, NOW + 40);
