@@ -879,6 +879,29 @@ fn subject_is_required() {
     assert_eq!(w.code(&t), "token_malformed");
 }
 
+#[test]
+fn every_single_character_change_is_refused() {
+    let mut w = world();
+    let small = json!({"iss": ISS, "aud": AUD, "sub": "a", "exp": NOW + 60});
+    let t = mint(json!({"alg": "EdDSA", "kid": "ed1"}), small, &key("ed"));
+    assert_eq!(w.code(&t), "ok");
+    w.cache.clear();
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ ";
+    let bytes = t.as_bytes();
+    for i in 0..bytes.len() {
+        for c in [b'A', b'_', b'.', alphabet[(i * 7) % alphabet.len()]] {
+            if c == bytes[i] {
+                continue;
+            }
+            let mut m = bytes.to_vec();
+            m[i] = c;
+            let m = String::from_utf8(m).unwrap();
+            assert_ne!(w.code(&m), "ok", "position {i} -> {}", c as char);
+        }
+    }
+    assert!(w.cache.is_empty());
+}
+
 // ---------------------------------------------------------------- cache
 
 #[test]
