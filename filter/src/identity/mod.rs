@@ -54,12 +54,13 @@
 //! # Crypto backend (measured)
 //!
 //! RustCrypto crates directly (`rsa` 0.10, `p256`/`p384` 0.14,
-//! `ed25519-dalek` 3, `hmac`, `sha2`). Cold verification of one signature in
-//! V8 (Node 20 WASI, wasm32-wasip1 release, 2048-bit RSA), per verification:
-//! RS256 0.39 ms with rsa 0.10 vs 0.72 ms with rsa 0.9 (which jwt-simple's
-//! pure-Rust backend uses: 0.69 ms); ES384 2.6 ms with p384 0.14 vs 6.3 ms
-//! with 0.13; ES256 ~0.8 ms and EdDSA ~0.12 ms either way. The full figures
-//! (token verify, cached vs cold) are in `filter/examples/identity_bench.rs`.
+//! `ed25519-dalek` 3, `hmac`, `sha2`), chosen by timing one signature
+//! verification in V8 (Node 20 WASI, wasm32-wasip1 release, 2048-bit RSA):
+//! RS256 0.39-0.50 ms with rsa 0.10 vs 0.72-0.80 ms with rsa 0.9 (what
+//! jwt-simple's pure-Rust backend uses: 0.69 ms); ES384 2.3-2.6 ms with p384
+//! 0.14 vs 6.2-7.0 ms with 0.13; ES256 ~0.85 ms and EdDSA ~0.12 ms either way.
+//! Whole `authenticate` calls, cold and cached, are timed by the ignored test
+//! `identity::tests::identity_timing`; figures in `docs/identity.md`.
 
 pub mod authenticate;
 pub mod cache;
