@@ -197,6 +197,27 @@ pub fn jwks(keys: &[&SigningKey]) -> Value {
     json!({"keys": keys.iter().map(|k| k.public_jwk()).collect::<Vec<_>>()})
 }
 
+/// An `identity.providers[]` entry trusting `keys` inline (`local_jwks`), for
+/// test policies. Adjust fields with `v["field"] = …` before use.
+pub fn provider_json(name: &str, issuer: &str, audience: &str, keys: &[&SigningKey]) -> Value {
+    let mut algs: Vec<&str> = Vec::new();
+    for k in keys {
+        let more: &[&str] = match k.kind() {
+            KeyKind::Rsa(_) => &["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"],
+            KeyKind::P256 => &["ES256"],
+            KeyKind::P384 => &["ES384"],
+            KeyKind::Ed25519 => &["EdDSA"],
+        };
+        for a in more {
+            if !algs.contains(a) {
+                algs.push(a);
+            }
+        }
+    }
+    json!({"name": name, "issuer": issuer, "audiences": [audience],
+           "algorithms": algs, "local_jwks": jwks(keys)})
+}
+
 /// HMAC signature for HS256/384/512.
 pub fn hmac_sign(alg: &str, secret: &[u8], input: &[u8]) -> Result<Vec<u8>> {
     fn mac<M: Mac + KeyInit>(secret: &[u8], input: &[u8]) -> Result<Vec<u8>> {
@@ -299,10 +320,14 @@ mod tests {
     use transit_guard::identity::{compile, Authenticator, IdentityDoc, PlainRequest};
 
     fn authenticate(jwks: Value, algs: &[&str], token: &str, now: u64) -> Result<String, String> {
-        let doc: IdentityDoc = serde_json::from_value(json!({"providers": [{
-            "name": "idp", "issuer": "https://idp.test", "audiences": ["gw"],
-            "algorithms": algs, "local_jwks": jwks }]}))
-        .map_err(|e| e.to_string())?;
+        let provider = json!({"name": "idp", "issuer": "https://idp.test", "audiences": ["gw"],
+                              "algorithms": algs, "local_jwks": jwks});
+        authenticate_with(provider, token, now)
+    }
+
+    fn authenticate_with(provider: Value, token: &str, now: u64) -> Result<String, String> {
+        let doc: IdentityDoc = serde_json::from_value(json!({ "providers": [provider] }))
+            .map_err(|e| e.to_string())?;
         let auth = Authenticator::new(compile(doc).map_err(|e| e.to_string())?);
         let keys = auth.new_key_store();
         let mut cache = auth.new_cache();
@@ -360,6 +385,19 @@ mod tests {
             authenticate(set, &all, &forged, now),
             Err("bad_signature".into())
         );
+    }
+
+    #[test]
+    fn provider_json_is_a_valid_policy_entry() {
+        let now = now();
+        let k = SigningKey::generate(KeyKind::Ed25519, "d").unwrap();
+        let e = SigningKey::generate(KeyKind::P256, "e").unwrap();
+        let p = provider_json("idp", "https://idp.test", "gw", &[&k, &e]);
+        assert_eq!(p["algorithms"], json!(["EdDSA", "ES256"]));
+        let t = TokenBuilder::new("https://idp.test", "gw", "s", now)
+            .sign(&e)
+            .unwrap();
+        assert_eq!(authenticate_with(p, &t, now), Ok("s".into()));
     }
 
     #[test]

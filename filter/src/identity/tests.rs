@@ -1057,6 +1057,24 @@ fn weak_and_malformed_keys_are_refused() {
             "curve",
         ),
         (json!({"n":"AQAB"}), "kty"),
+        (json!({"kty":"RSA","n":"","e":"AQAB"}), "bits"),
+        (json!({"kty":"RSA","n":"AAAA","e":"AQAB"}), "bits"),
+        (
+            json!({"kty":"RSA","n": good["n"].clone(),"e":""}),
+            "exponent",
+        ),
+        (
+            json!({"kty":"RSA","n": good["n"].clone(),"e":"AQ"}),
+            "exponent",
+        ),
+        (json!({"kty":"RSA","n": good["n"].clone(),"e":"Ag"}), "RSA"),
+        (
+            json!({"kty":"RSA","n": good["n"].clone(),"e":"AQAB", "alg": 5}),
+            "alg",
+        ),
+        (json!({"kty":"EC","crv":"P-256","x":"","y":""}), "32 bytes"),
+        (json!({"kty":"OKP","crv":"Ed25519","x":""}), "32 bytes"),
+        (json!("RSA"), "object"),
     ];
     for (k, why) in cases {
         let e = parse_jwk(&k).unwrap_err();
