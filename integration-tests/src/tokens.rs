@@ -197,6 +197,79 @@ pub fn jwks(keys: &[&SigningKey]) -> Value {
     json!({"keys": keys.iter().map(|k| k.public_jwk()).collect::<Vec<_>>()})
 }
 
+/// A JWKS endpoint over plain HTTP on loopback (`GET` any path), for remote
+/// key tests: rotate the keys or make it fail while Envoy runs, and count the
+/// fetches. Stops when dropped.
+pub struct JwksServer {
+    pub addr: std::net::SocketAddr,
+    state: std::sync::Arc<std::sync::Mutex<(u16, String)>>,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl JwksServer {
+    pub async fn start(jwks: &Value) -> Result<JwksServer> {
+        use axum::extract::State;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::{Arc, Mutex};
+        type Shared = (Arc<Mutex<(u16, String)>>, Arc<AtomicUsize>);
+        async fn serve(State((state, hits)): State<Shared>) -> axum::response::Response {
+            use axum::response::IntoResponse;
+            hits.fetch_add(1, Ordering::SeqCst);
+            let (status, body) = state
+                .lock()
+                .map(|s| s.clone())
+                .unwrap_or((500, String::new()));
+            let status = axum::http::StatusCode::from_u16(status)
+                .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+            (status, [("content-type", "application/json")], body).into_response()
+        }
+        let state = Arc::new(Mutex::new((200, jwks.to_string())));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let app = axum::Router::new()
+            .fallback(serve)
+            .with_state((state.clone(), hits.clone()));
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .context("binding the JWKS server")?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(JwksServer {
+            addr,
+            state,
+            hits,
+            task,
+        })
+    }
+
+    /// Serve these keys from now on (a key rotation).
+    pub fn set(&self, jwks: &Value) {
+        if let Ok(mut s) = self.state.lock() {
+            *s = (200, jwks.to_string());
+        }
+    }
+
+    /// Answer every fetch with this status and an empty body.
+    pub fn fail_with(&self, status: u16) {
+        if let Ok(mut s) = self.state.lock() {
+            *s = (status, String::new());
+        }
+    }
+
+    /// Requests served so far.
+    pub fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for JwksServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// An `identity.providers[]` entry trusting `keys` inline (`local_jwks`), for
 /// test policies. Adjust fields with `v["field"] = …` before use.
 pub fn provider_json(name: &str, issuer: &str, audience: &str, keys: &[&SigningKey]) -> Value {
@@ -398,6 +471,26 @@ mod tests {
             .sign(&e)
             .unwrap();
         assert_eq!(authenticate_with(p, &t, now), Ok("s".into()));
+    }
+
+    #[tokio::test]
+    async fn jwks_server_serves_rotates_and_fails() {
+        let a = SigningKey::generate(KeyKind::P256, "a").unwrap();
+        let b = SigningKey::generate(KeyKind::Ed25519, "b").unwrap();
+        let server = JwksServer::start(&jwks(&[&a])).await.unwrap();
+        let url = format!("http://{}/jwks", server.addr);
+        let client = reqwest::Client::new();
+        let got: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+        assert_eq!(got, jwks(&[&a]));
+        server.set(&jwks(&[&a, &b]));
+        let got: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+        assert_eq!(got["keys"].as_array().unwrap().len(), 2);
+        server.fail_with(503);
+        assert_eq!(
+            client.get(&url).send().await.unwrap().status().as_u16(),
+            503
+        );
+        assert_eq!(server.hits(), 3);
     }
 
     #[test]
