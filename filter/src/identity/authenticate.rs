@@ -122,6 +122,13 @@ impl Authenticator {
         }
     }
 
+    /// Every header any provider sets from claims. On a refused request the
+    /// reply goes back to the agent and nothing is forwarded; a host that
+    /// forwards anyway (monitor mode) must still remove these.
+    pub fn claim_header_names(&self) -> &[String] {
+        &self.claim_header_names
+    }
+
     pub fn providers(&self) -> &[Provider] {
         &self.config.providers
     }

@@ -47,6 +47,8 @@ pub const MAX_REFRESH_SECS: u64 = 7 * 24 * 3600;
 pub const DEFAULT_FETCH_TIMEOUT_MS: u64 = 5000;
 pub const DEFAULT_CACHE_ENTRIES: usize = 1024;
 pub const DEFAULT_CACHE_MAX_TTL_SECS: u64 = 300;
+/// Eviction scans the cache when it is full: keep that scan short.
+pub const MAX_CACHE_ENTRIES: usize = 100_000;
 
 /// `identity`.
 #[derive(Debug, Deserialize)]
@@ -319,10 +321,10 @@ pub fn compile(doc: IdentityDoc) -> Result<Providers, PolicyError> {
             c.max_ttl_secs.unwrap_or(DEFAULT_CACHE_MAX_TTL_SECS),
         ),
     };
-    if cache_max_entries > 1_000_000 {
+    if cache_max_entries > MAX_CACHE_ENTRIES {
         return Err(PolicyError::at(
             "identity.cache.max_entries",
-            "at most 1000000 (0 turns the cache off)",
+            format!("at most {MAX_CACHE_ENTRIES} (0 turns the cache off)"),
         ));
     }
     if cache_max_ttl_secs > 86400 {
