@@ -9,4 +9,5 @@ pub mod gateway;
 pub mod oidc;
 pub mod paths;
 pub mod template;
+pub mod tokens;
 pub mod upstream;
