@@ -8,6 +8,8 @@
 use serde::Deserialize;
 use std::fmt;
 
+use crate::identity::authenticate::Authenticator;
+use crate::identity::config::IdentityDoc;
 use crate::mask::{self, Masking, MaskingDoc};
 use crate::rules::{self, DefaultAction, RuleDoc, Rules};
 
@@ -44,6 +46,8 @@ struct PolicyDoc {
     require_tls: bool,
     #[serde(default)]
     limits: LimitsDoc,
+    #[serde(default)]
+    identity: Option<IdentityDoc>,
     #[serde(default)]
     masking: MaskingDoc,
     #[serde(default)]
@@ -84,6 +88,8 @@ pub struct Policy {
     pub mode: Mode,
     pub require_tls: bool,
     pub limits: Limits,
+    /// JWT validation (`identity`); `None`: requests carry no identity.
+    pub auth: Option<Authenticator>,
     /// Masking profiles by name (`masking`), used by `mask` rules.
     pub masking: Masking,
     /// `rules` and `default_action` (see `docs/rules.md`).
@@ -154,6 +160,10 @@ impl Policy {
                 format!("must be between 1 and {MAX_BODY_BYTES_CEILING}, got {max}"),
             ));
         }
+        let auth = match doc.identity {
+            Some(d) => Some(Authenticator::new(crate::identity::config::compile(d)?)),
+            None => None,
+        };
         let masking = mask::compile(&doc.masking)?;
         let rules = rules::compile(doc.rules, doc.default_action)?;
         for r in rules.mask_references() {
@@ -180,6 +190,7 @@ impl Policy {
                 max_body_bytes: max,
                 on_oversize: doc.limits.on_oversize,
             },
+            auth,
             masking,
             rules,
         })

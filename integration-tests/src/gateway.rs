@@ -27,6 +27,8 @@ pub struct Options {
     pub listen_port: u16,
     pub admin_port: u16,
     pub upstream_port: u16,
+    /// Placeholder values that replace the defaults (e.g. `IDP_PORT`).
+    pub extra_vars: BTreeMap<&'static str, String>,
 }
 
 impl Options {
@@ -39,7 +41,24 @@ impl Options {
             listen_port: 0,
             admin_port: 0,
             upstream_port: 0,
+            extra_vars: BTreeMap::new(),
         })
+    }
+
+    /// Points the `idp` cluster at an OpenID provider.
+    pub fn with_idp(mut self, addr: SocketAddr) -> Options {
+        self.extra_vars.insert("IDP_HOST", addr.ip().to_string());
+        self.extra_vars.insert("IDP_PORT", addr.port().to_string());
+        self
+    }
+
+    /// Points the `approver` cluster at the approval service.
+    pub fn with_approver(mut self, addr: SocketAddr) -> Options {
+        self.extra_vars
+            .insert("APPROVER_HOST", addr.ip().to_string());
+        self.extra_vars
+            .insert("APPROVER_PORT", addr.port().to_string());
+        self
     }
 }
 
@@ -62,6 +81,12 @@ pub fn template_vars(
         ("WASM", paths::wasm_module()?.display().to_string()),
         ("POLICY", policy_literal(policy_json)),
         ("AUDIT_LOG", audit_log_path(pki_dir).display().to_string()),
+        // No IdP or approver unless a test or the demo says so: the discard
+        // port, where any connection fails (and the filter fails closed).
+        ("IDP_HOST", "127.0.0.1".to_string()),
+        ("IDP_PORT", "9".to_string()),
+        ("APPROVER_HOST", "127.0.0.1".to_string()),
+        ("APPROVER_PORT", "9".to_string()),
     ]))
 }
 
@@ -84,15 +109,17 @@ impl Gateway {
         let upstream =
             Upstream::start_on(&pki, SocketAddr::from(([127, 0, 0, 1], opts.upstream_port)))
                 .await?;
+        let mut vars = template_vars(
+            &pki.dir,
+            &opts.policy_json,
+            opts.listen_port,
+            opts.admin_port,
+            upstream.addr,
+        )?;
+        vars.extend(opts.extra_vars.clone());
         let config = EnvoyConfig {
             template: opts.template.clone(),
-            vars: template_vars(
-                &pki.dir,
-                &opts.policy_json,
-                opts.listen_port,
-                opts.admin_port,
-                upstream.addr,
-            )?,
+            vars,
             dir: opts.dir.clone(),
         };
         let envoy = tokio::task::block_in_place(|| Envoy::start(&config))?;

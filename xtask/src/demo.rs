@@ -34,6 +34,7 @@ pub fn run() -> Result<()> {
         listen_port: LISTEN_PORT,
         admin_port: ADMIN_PORT,
         upstream_port: UPSTREAM_PORT,
+        extra_vars: Default::default(),
     };
 
     let rt = tokio::runtime::Runtime::new()?;
