@@ -9,6 +9,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, MapType};
 
+use super::approval;
 use super::http::Http;
 use super::identity::{now_secs, IdentityState};
 use super::metrics;
@@ -33,6 +34,10 @@ impl Context for Root {
         body_size: usize,
         _trailers: usize,
     ) {
+        if approval::owns(token) {
+            approval::on_response(token, body_size);
+            return;
+        }
         let Some(provider) = self.fetches.remove(&token) else {
             return;
         };
@@ -101,12 +106,15 @@ impl RootContext for Root {
                 log::error!("transit-guard: cannot start the JWKS refresh timer: {status:?}");
                 return false;
             }
+            approval::note_ticking();
         }
         self.policy = Some(policy);
         true
     }
 
     fn on_tick(&mut self) {
+        // Approvals first: they have deadlines. Keep ticking for JWKS refreshes.
+        approval::tick(self.identity.as_ref().is_some_and(|i| i.has_remote_keys()));
         let Some(identity) = &self.identity else {
             return;
         };
@@ -144,8 +152,9 @@ impl RootContext for Root {
         }
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(Http::new(
+            context_id,
             self.policy.clone(),
             self.identity.clone(),
         )))
