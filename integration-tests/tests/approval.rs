@@ -164,9 +164,23 @@ fn spawn_export(gw: &Gateway, body: &str) -> tokio::task::JoinHandle<(u16, Value
 const BODY_A: &str = r#"{"customers":"all","notify":"jane@example.com"}"#;
 const BODY_B: &str = r#"{"customers":"vip","notify":"jane@example.com"}"#;
 
+/// The `n`th audit record (1-based), after checking every record so far
+/// against `docs/audit.schema.json`.
 fn last_record(gw: &Gateway, n: usize) -> Value {
     let records = gw.wait_for_audit_records(n);
     assert!(records.len() >= n, "{records:?}");
+    let text = std::fs::read_to_string(
+        integration_tests::paths::workspace_root().join("docs/audit.schema.json"),
+    )
+    .unwrap();
+    let schema = jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap();
+    for r in &records {
+        let errors: Vec<String> = schema.iter_errors(r).map(|e| e.to_string()).collect();
+        assert!(
+            errors.is_empty(),
+            "record {r} breaks the schema: {errors:?}"
+        );
+    }
     records[n - 1].clone()
 }
 
@@ -465,4 +479,15 @@ async fn approver_that_never_answers_is_abandoned_within_timeout_plus_one_second
     let gw = gateway_with_fake("approval-silent", addr, 1000).await;
     let took = assert_fails_closed(&gw, &["approver_timeout"], Duration::from_secs(2)).await;
     assert!(took >= Duration::from_millis(900), "{took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn approver_cluster_with_no_endpoint_fails_closed() {
+    // The name never resolves: the cluster has no host at all.
+    let mut opts = Options::for_test("approval-no-endpoint", &policy(10, 25, 1000)).unwrap();
+    opts.extra_vars
+        .insert("APPROVER_HOST", "approver.invalid".to_string());
+    opts.extra_vars.insert("APPROVER_PORT", "8088".to_string());
+    let gw = Gateway::start(opts).await.unwrap();
+    assert_fails_closed(&gw, &["approver_dispatch_failed"], Duration::from_secs(2)).await;
 }

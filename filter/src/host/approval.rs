@@ -189,11 +189,17 @@ fn ensure_ticking() {
 fn drive(ctx: u32, next: Next) {
     match next {
         Next::Call(call) => dispatch(ctx, call),
-        Next::RetryAt(at) => HELD.with(|h| {
-            if let Some(e) = h.borrow_mut().get_mut(&ctx) {
+        Next::RetryAt(at) => {
+            let id = HELD.with(|h| {
+                let mut h = h.borrow_mut();
+                let e = h.get_mut(&ctx)?;
                 e.wake_at = Some(at);
+                Some(e.request_id.clone())
+            });
+            if let Some(id) = id {
+                log::warn!("transit-guard: the approver failed while request {id} waits for its approval; asking again shortly");
             }
-        }),
+        }
         Next::Done(outcome) => finish(ctx, outcome),
     }
 }
