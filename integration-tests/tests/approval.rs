@@ -256,6 +256,11 @@ async fn denied_request_gets_403_and_never_reaches_the_upstream() {
     assert_eq!(r["decision"], "approval_denied");
     assert_eq!(r["reason"], "approval_denied");
     assert_eq!(r["approval"]["id"], id.as_str());
+    let prom = s.gw.envoy.admin_get("/stats/prometheus").unwrap();
+    assert!(
+        prom.contains("transit_guard_approvals{outcome=\"approval_denied\"} 1"),
+        "{prom}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
