@@ -200,7 +200,7 @@ fn compile_profile(doc: &ProfileDoc, path: &str, key: Option<&str>) -> Result<Ma
     let scanner = Scanner::new(patterns)
         .map_err(|e| PolicyError::at(&format!("{path}.custom"), format!("invalid regex: {e}")))?;
 
-    let secret_keys = SECRET_KEYS
+    let secret_keys: Vec<(&'static str, usize)> = SECRET_KEYS
         .iter()
         .filter_map(|(det, keys)| {
             let label = labels.iter().position(|l| l == det)?;
@@ -285,6 +285,10 @@ fn compile_profile(doc: &ProfileDoc, path: &str, key: Option<&str>) -> Result<Ma
             .collect(),
         fields,
         pointers,
+        secret_initials: secret_keys
+            .iter()
+            .filter_map(|(k, _)| k.bytes().next())
+            .fold(0, |acc, b| acc | super::initial_bit(b)),
         secret_keys,
         hash_key: key.unwrap_or("").as_bytes().to_vec(),
     })

@@ -14,6 +14,14 @@
 //!
 //! Any syntax error (or nesting past 128) returns `Err` and the caller scans
 //! the body as text instead: declared JSON is never passed on unscanned.
+//!
+//! Speed: the detectors run once over the raw body (one regex pass, as for
+//! text), and each hit that lies inside a string or number token without
+//! escapes is that token's hit: the quotes around a token read as the start
+//! and end of input to every pattern and check. Only a token with escapes,
+//! or one a hit crosses into (a custom pattern matching `"`), is decoded and
+//! scanned on its own. Scanning each string separately cost about 70 ns a
+//! string and halved the throughput on typical API responses.
 
 use std::borrow::Cow;
 
@@ -40,11 +48,23 @@ struct Walker<'a, 'm> {
     out: Vec<u8>,
     copied: usize,
     path: Vec<Step<'a>>,
+    /// Hits of the pass over the whole body, and the first one not yet behind us.
+    raw_hits: &'m [Hit],
+    next_hit: usize,
+    /// Scratch for tokens scanned on their own.
     hits: Vec<Hit>,
 }
 
-/// Masks a JSON document; `Ok(None)` when nothing was masked.
-pub(crate) fn mask(m: &Masker, body: &[u8], counts: &mut [u32]) -> Res<Option<Vec<u8>>> {
+/// Masks a JSON document given the hits of a scan over all of it;
+/// `Ok(None)` when nothing was masked.
+pub(crate) fn mask(
+    m: &Masker,
+    body: &[u8],
+    raw_hits: &[Hit],
+    counts: &mut [u32],
+) -> Res<Option<Vec<u8>>> {
+    // One UTF-8 check for the whole body; tokens need none after it.
+    std::str::from_utf8(body).map_err(|_| Invalid)?;
     let mut w = Walker {
         b: body,
         i: 0,
@@ -53,6 +73,8 @@ pub(crate) fn mask(m: &Masker, body: &[u8], counts: &mut [u32]) -> Res<Option<Ve
         out: Vec::new(),
         copied: 0,
         path: Vec::new(),
+        raw_hits,
+        next_hit: 0,
         hits: Vec::new(),
     };
     if w.b.starts_with(b"\xEF\xBB\xBF") {
@@ -224,6 +246,12 @@ impl<'a> Walker<'a, '_> {
         let start = self.i;
         let mut esc = false;
         loop {
+            // Skip the plain run in one go.
+            let rest = self.b.get(self.i..).ok_or(Invalid)?;
+            self.i += rest
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                .ok_or(Invalid)?;
             match self.peek().ok_or(Invalid)? {
                 b'"' => break,
                 b'\\' => {
@@ -246,7 +274,6 @@ impl<'a> Walker<'a, '_> {
         }
         let end = self.i;
         self.i += 1;
-        std::str::from_utf8(self.b.get(start..end).ok_or(Invalid)?).map_err(|_| Invalid)?;
         Ok((start, end, esc))
     }
 
@@ -290,21 +317,66 @@ impl<'a> Walker<'a, '_> {
         }
     }
 
+    /// The raw-pass hits inside token `s..e` (shifted to the token), or
+    /// `None` if one crosses the token's edge.
+    fn token_hits(&mut self, s: usize, e: usize) -> Option<Vec<Hit>> {
+        while self.raw_hits.get(self.next_hit).is_some_and(|h| h.end <= s) {
+            self.next_hit += 1;
+        }
+        let mut inside = Vec::new();
+        for h in self.raw_hits.iter().skip(self.next_hit) {
+            if h.start >= e {
+                break;
+            }
+            if h.start < s || h.end > e {
+                return None;
+            }
+            inside.push(Hit {
+                start: h.start - s,
+                end: h.end - s,
+                label: h.label,
+            });
+        }
+        Some(inside)
+    }
+
+    /// Masks a token's text: by the raw pass when `raw` is its own text,
+    /// else by scanning `text` alone. `None` when nothing is found.
+    fn scanned(&mut self, s: usize, e: usize, raw: bool, text: &[u8]) -> Option<Vec<u8>> {
+        let hits = match self.token_hits(s, e) {
+            Some(hits) if raw => hits,
+            _ => {
+                self.hits.clear();
+                self.m.scanner.scan(text, &mut self.hits);
+                std::mem::take(&mut self.hits)
+            }
+        };
+        if hits.is_empty() {
+            return None;
+        }
+        Some(self.m.render(text, &hits, self.counts))
+    }
+
     fn masked_string(&mut self, s: usize, e: usize, esc: bool, forced: Option<usize>) -> Res<()> {
         let raw = self.b.get(s..e).ok_or(Invalid)?;
         if raw.is_empty() {
             return Ok(());
         }
-        let text = decode(raw, esc)?;
         let masked = match forced {
-            Some(label) => self.m.whole(label, text.as_bytes(), self.counts),
+            Some(label) => {
+                let text = decode(raw, esc)?;
+                self.m.whole(label, text.as_bytes(), self.counts)
+            }
+            None if !esc => match self.scanned(s, e, true, raw) {
+                Some(m) => m,
+                None => return Ok(()),
+            },
             None => {
-                self.hits.clear();
-                self.m.scanner.scan(text.as_bytes(), &mut self.hits);
-                if self.hits.is_empty() {
-                    return Ok(());
+                let text = decode(raw, esc)?;
+                match self.scanned(s, e, false, text.as_bytes()) {
+                    Some(m) => m,
+                    None => return Ok(()),
                 }
-                self.m.render(text.as_bytes(), &self.hits, self.counts)
             }
         };
         let quoted = quote(&String::from_utf8_lossy(&masked));
@@ -316,14 +388,10 @@ impl<'a> Walker<'a, '_> {
         let raw = self.b.get(s..e).ok_or(Invalid)?;
         let masked = match forced {
             Some(label) => self.m.whole(label, raw, self.counts),
-            None => {
-                self.hits.clear();
-                self.m.scanner.scan(raw, &mut self.hits);
-                if self.hits.is_empty() {
-                    return Ok(());
-                }
-                self.m.render(raw, &self.hits, self.counts)
-            }
+            None => match self.scanned(s, e, true, raw) {
+                Some(m) => m,
+                None => return Ok(()),
+            },
         };
         let quoted = quote(&String::from_utf8_lossy(&masked));
         self.replace(s, e, quoted.as_bytes())

@@ -169,6 +169,8 @@ pub struct Masker {
     pointers: Vec<(Vec<Seg>, usize)>,
     /// Normalized secret key names (`awssecretaccesskey`) and their detector.
     secret_keys: Vec<(&'static str, usize)>,
+    /// The first letters of `secret_keys`, one bit each (`initial_bit`).
+    secret_initials: u64,
     hash_key: Vec<u8>,
 }
 
@@ -181,13 +183,15 @@ impl Masker {
             _ if body.is_empty() => None,
             BodyKind::Passthrough => None,
             BodyKind::Json | BodyKind::InvalidJson => {
-                match json::mask(self, body, &mut counts) {
+                let mut hits = Vec::new();
+                self.scanner.scan(body, &mut hits);
+                match json::mask(self, body, &hits, &mut counts) {
                     Ok(m) => m,
                     Err(_) => {
                         kind = BodyKind::InvalidJson;
                         // Whatever the walk counted before failing is discarded.
                         counts.iter_mut().for_each(|c| *c = 0);
-                        text::mask_text(self, body, &mut counts)
+                        (!hits.is_empty()).then(|| self.render(body, &hits, &mut counts))
                     }
                 }
             }
@@ -254,7 +258,10 @@ impl Masker {
         {
             return Some(*l);
         }
-        if self.secret_keys.is_empty() || key.len() > 40 {
+        // Most keys are not secret names: rule them out by their first letter
+        // before comparing (this runs for every key of every object).
+        let first = key.bytes().find(|b| *b != b'_' && *b != b'-')?;
+        if key.len() > 40 || self.secret_initials & initial_bit(first) == 0 {
             return None;
         }
         self.secret_keys
@@ -272,6 +279,14 @@ impl Masker {
             .iter()
             .find(|(p, _)| pointer_matches(p, path))
             .map(|(_, l)| *l)
+    }
+}
+
+/// A bit per ASCII letter, case-insensitive (other bytes share bit 63).
+fn initial_bit(b: u8) -> u64 {
+    match b.to_ascii_lowercase() {
+        c @ b'a'..=b'z' => 1 << (c - b'a'),
+        _ => 1 << 63,
     }
 }
 
