@@ -497,3 +497,8 @@ fn never_panics_on_arbitrary_bytes() {
         }
     }
 }
+
+#[test]
+fn digit_group_tails_are_not_phones() {
+    passed("6011 0807 7656 0570");
+}
