@@ -502,3 +502,24 @@ fn never_panics_on_arbitrary_bytes() {
 fn digit_group_tails_are_not_phones() {
     passed("6011 0807 7656 0570");
 }
+
+#[test]
+fn json_hits_crossing_token_edges_are_rescanned_per_token() {
+    // A custom pattern that can match quotes: over the raw body it would
+    // cross from one token into the next; each token is judged on its own.
+    let m = masker(r#"{"detectors":["email"],"custom":[{"name":"q","regex":"q[^,]{3}"}]}"#);
+    let (out, o) = json(&m, r#"{"k":"qab","z":"qxyz bob@example.com"}"#);
+    assert_eq!(out, r#"{"k":"qab","z":"[REDACTED:q] [REDACTED:email]"}"#);
+    assert_eq!(o.counts.get("q"), Some(&1));
+}
+
+#[test]
+fn json_keys_are_not_masked() {
+    // Masking keys could merge distinct keys into one: left as they are.
+    let (out, o) = json(&all(), r#"{"bob@example.com":{"card":"4111111111111111"}}"#);
+    assert_eq!(
+        out,
+        r#"{"bob@example.com":{"card":"[REDACTED:credit_card]"}}"#
+    );
+    assert_eq!(o.total(), 1);
+}
