@@ -32,6 +32,7 @@
 
 pub mod config;
 pub mod strategy;
+pub mod stream;
 
 mod checks;
 mod detectors;
@@ -43,6 +44,7 @@ use std::collections::BTreeMap;
 
 pub use config::{compile, MaskingDoc};
 pub use strategy::Strategy;
+pub use stream::{StreamMasker, DEFAULT_WINDOW};
 
 use json::{pointer_matches, Step};
 use scan::{Hit, Scanner};
@@ -198,17 +200,26 @@ impl Masker {
             BodyKind::Text => text::mask_text(self, body, &mut counts),
             BodyKind::Form => text::mask_form(self, body, &mut counts),
         };
+        MaskOutcome {
+            body: masked,
+            counts: self.named_counts(&counts),
+            kind,
+        }
+    }
+
+    /// A masker for a body passed on in chunks (see [`stream`]).
+    pub fn stream(&self, window: usize) -> StreamMasker<'_> {
+        StreamMasker::new(self, window)
+    }
+
+    fn named_counts(&self, counts: &[u32]) -> BTreeMap<String, u32> {
         let mut by_name = BTreeMap::new();
-        for (label, n) in self.labels.iter().zip(counts) {
+        for (label, &n) in self.labels.iter().zip(counts) {
             if n > 0 {
                 *by_name.entry(label.name.clone()).or_insert(0) += n;
             }
         }
-        MaskOutcome {
-            body: masked,
-            counts: by_name,
-            kind,
-        }
+        by_name
     }
 
     /// Masks plain text (a header value, a log line): `None` if unchanged.
