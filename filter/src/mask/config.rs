@@ -285,10 +285,7 @@ fn compile_profile(doc: &ProfileDoc, path: &str, key: Option<&str>) -> Result<Ma
             .collect(),
         fields,
         pointers,
-        secret_initials: secret_keys
-            .iter()
-            .filter_map(|(k, _)| k.bytes().next())
-            .fold(0, |acc, b| acc | super::initial_bit(b)),
+        secret_shapes: super::secret_shapes(&secret_keys),
         secret_keys,
         hash_key: key.unwrap_or("").as_bytes().to_vec(),
     })

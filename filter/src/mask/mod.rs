@@ -171,8 +171,8 @@ pub struct Masker {
     pointers: Vec<(Vec<Seg>, usize)>,
     /// Normalized secret key names (`awssecretaccesskey`) and their detector.
     secret_keys: Vec<(&'static str, usize)>,
-    /// The first letters of `secret_keys`, one bit each (`initial_bit`).
-    secret_initials: u64,
+    /// By first letter (`a`..`z`), the lengths of `secret_keys`, one bit each.
+    secret_shapes: [u64; 26],
     hash_key: Vec<u8>,
 }
 
@@ -269,10 +269,16 @@ impl Masker {
         {
             return Some(*l);
         }
-        // Most keys are not secret names: rule them out by their first letter
-        // before comparing (this runs for every key of every object).
-        let first = key.bytes().find(|b| *b != b'_' && *b != b'-')?;
-        if key.len() > 40 || self.secret_initials & initial_bit(first) == 0 {
+        // Most keys are not secret names: rule them out by first letter and
+        // length before comparing (this runs for every key of every object).
+        let mut norm = key.bytes().filter(|b| *b != b'_' && *b != b'-');
+        let first = norm.next()?;
+        let len = 1 + norm.count();
+        if self
+            .secret_shapes
+            .get(usize::from(first.to_ascii_lowercase().wrapping_sub(b'a')))
+            .is_none_or(|lens| len >= 64 || lens & (1 << len) == 0)
+        {
             return None;
         }
         self.secret_keys
@@ -293,12 +299,19 @@ impl Masker {
     }
 }
 
-/// A bit per ASCII letter, case-insensitive (other bytes share bit 63).
-fn initial_bit(b: u8) -> u64 {
-    match b.to_ascii_lowercase() {
-        c @ b'a'..=b'z' => 1 << (c - b'a'),
-        _ => 1 << 63,
+/// The `secret_shapes` filter for normalized secret key names.
+fn secret_shapes(keys: &[(&'static str, usize)]) -> [u64; 26] {
+    let mut shapes = [0u64; 26];
+    for (k, _) in keys {
+        let slot = k
+            .bytes()
+            .next()
+            .and_then(|b| shapes.get_mut(usize::from(b.wrapping_sub(b'a'))));
+        if let Some(bits) = slot {
+            *bits |= 1 << k.len().min(63);
+        }
     }
+    shapes
 }
 
 /// `key` equals the normalized name `norm` once lowercased without `_` and `-`.
