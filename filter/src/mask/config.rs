@@ -33,7 +33,7 @@ use serde::Deserialize;
 use super::checks::Check;
 use super::detectors::{builtin_names, BUILTINS, SECRET_KEYS};
 use super::scan::{build_one, PatternInfo, Scanner};
-use super::strategy::Strategy;
+use super::strategy::{HashKey, Strategy};
 use super::{Label, Masker, Masking, Seg};
 use crate::config::PolicyError;
 
@@ -287,7 +287,7 @@ fn compile_profile(doc: &ProfileDoc, path: &str, key: Option<&str>) -> Result<Ma
         pointers,
         secret_shapes: super::secret_shapes(&secret_keys),
         secret_keys,
-        hash_key: key.unwrap_or("").as_bytes().to_vec(),
+        hash_key: HashKey::new(key.unwrap_or("").as_bytes()),
     })
 }
 

@@ -173,7 +173,7 @@ pub struct Masker {
     secret_keys: Vec<(&'static str, usize)>,
     /// By first letter (`a`..`z`), the lengths of `secret_keys`, one bit each.
     secret_shapes: [u64; 26],
-    hash_key: Vec<u8>,
+    hash_key: strategy::HashKey,
 }
 
 impl Masker {
