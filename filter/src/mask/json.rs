@@ -317,44 +317,58 @@ impl<'a> Walker<'a, '_> {
         }
     }
 
-    /// The raw-pass hits inside token `s..e` (shifted to the token), or
+    /// The raw-pass hits inside token `s..e` (a range of `raw_hits`), or
     /// `None` if one crosses the token's edge.
-    fn token_hits(&mut self, s: usize, e: usize) -> Option<Vec<Hit>> {
+    fn token_hits(&mut self, s: usize, e: usize) -> Option<std::ops::Range<usize>> {
         while self.raw_hits.get(self.next_hit).is_some_and(|h| h.end <= s) {
             self.next_hit += 1;
         }
-        let mut inside = Vec::new();
-        for h in self.raw_hits.iter().skip(self.next_hit) {
+        let first = self.next_hit;
+        let mut last = first;
+        for h in self.raw_hits.iter().skip(first) {
             if h.start >= e {
                 break;
             }
             if h.start < s || h.end > e {
                 return None;
             }
-            inside.push(Hit {
-                start: h.start - s,
-                end: h.end - s,
-                label: h.label,
-            });
+            last += 1;
         }
-        Some(inside)
+        Some(first..last)
     }
 
-    /// Masks a token's text: by the raw pass when `raw` is its own text,
-    /// else by scanning `text` alone. `None` when nothing is found.
-    fn scanned(&mut self, s: usize, e: usize, raw: bool, text: &[u8]) -> Option<Vec<u8>> {
-        let hits = match self.token_hits(s, e) {
-            Some(hits) if raw => hits,
-            _ => {
-                self.hits.clear();
-                self.m.scanner.scan(text, &mut self.hits);
-                std::mem::take(&mut self.hits)
-            }
-        };
-        if hits.is_empty() {
-            return None;
+    /// Writes token `s..e` (its contents, quotes outside) with the raw-pass
+    /// hits `hits` replaced, straight into the output: `quotes` adds them
+    /// (a number becoming a string). The raw text between hits needs no
+    /// escaping: the token has no escapes.
+    fn write_raw_masked(
+        &mut self,
+        s: usize,
+        e: usize,
+        hits: std::ops::Range<usize>,
+        quotes: bool,
+    ) -> Res<()> {
+        self.out
+            .extend_from_slice(self.b.get(self.copied..s).ok_or(Invalid)?);
+        if quotes {
+            self.out.push(b'"');
         }
-        Some(self.m.render(text, &hits, self.counts))
+        let mut at = s;
+        for h in self.raw_hits.get(hits).ok_or(Invalid)? {
+            self.out
+                .extend_from_slice(self.b.get(at..h.start).ok_or(Invalid)?);
+            let value = self.b.get(h.start..h.end).ok_or(Invalid)?;
+            let replacement = self.m.whole(h.label, value, self.counts);
+            escape_into(&String::from_utf8_lossy(&replacement), &mut self.out);
+            at = h.end;
+        }
+        self.out
+            .extend_from_slice(self.b.get(at..e).ok_or(Invalid)?);
+        if quotes {
+            self.out.push(b'"');
+        }
+        self.copied = e;
+        Ok(())
     }
 
     fn masked_string(&mut self, s: usize, e: usize, esc: bool, forced: Option<usize>) -> Res<()> {
@@ -362,39 +376,52 @@ impl<'a> Walker<'a, '_> {
         if raw.is_empty() {
             return Ok(());
         }
-        let masked = match forced {
-            Some(label) => {
+        let masked = match (forced, esc, self.token_hits(s, e)) {
+            (Some(label), _, _) => {
                 let text = decode(raw, esc)?;
                 self.m.whole(label, text.as_bytes(), self.counts)
             }
-            None if !esc => match self.scanned(s, e, true, raw) {
-                Some(m) => m,
-                None => return Ok(()),
-            },
-            None => {
+            (None, false, Some(hits)) if hits.is_empty() => return Ok(()),
+            (None, false, Some(hits)) => return self.write_raw_masked(s, e, hits, false),
+            // Escapes, or a hit crossing the token's edge: scan its value alone.
+            (None, _, _) => {
                 let text = decode(raw, esc)?;
-                match self.scanned(s, e, false, text.as_bytes()) {
-                    Some(m) => m,
-                    None => return Ok(()),
+                self.hits.clear();
+                self.m.scanner.scan(text.as_bytes(), &mut self.hits);
+                if self.hits.is_empty() {
+                    return Ok(());
                 }
+                let hits = std::mem::take(&mut self.hits);
+                let masked = self.m.render(text.as_bytes(), &hits, self.counts);
+                self.hits = hits;
+                masked
             }
         };
         let quoted = quote(&String::from_utf8_lossy(&masked));
         // The token with its quotes.
-        self.replace(s - 1, e + 1, quoted.as_bytes())
+        self.replace(s - 1, e + 1, &quoted)
     }
 
     fn masked_number(&mut self, s: usize, e: usize, forced: Option<usize>) -> Res<()> {
         let raw = self.b.get(s..e).ok_or(Invalid)?;
-        let masked = match forced {
-            Some(label) => self.m.whole(label, raw, self.counts),
-            None => match self.scanned(s, e, true, raw) {
-                Some(m) => m,
-                None => return Ok(()),
-            },
+        let masked = match (forced, self.token_hits(s, e)) {
+            (Some(label), _) => self.m.whole(label, raw, self.counts),
+            (None, Some(hits)) if hits.is_empty() => return Ok(()),
+            (None, Some(hits)) => return self.write_raw_masked(s, e, hits, true),
+            (None, None) => {
+                self.hits.clear();
+                self.m.scanner.scan(raw, &mut self.hits);
+                if self.hits.is_empty() {
+                    return Ok(());
+                }
+                let hits = std::mem::take(&mut self.hits);
+                let masked = self.m.render(raw, &hits, self.counts);
+                self.hits = hits;
+                masked
+            }
         };
         let quoted = quote(&String::from_utf8_lossy(&masked));
-        self.replace(s, e, quoted.as_bytes())
+        self.replace(s, e, &quoted)
     }
 }
 
@@ -453,27 +480,36 @@ fn hex4(chars: &mut std::str::Chars<'_>) -> Res<u32> {
 }
 
 /// A JSON string token for `text`.
-pub(crate) fn quote(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
+pub(crate) fn quote(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + 2);
+    out.push(b'"');
+    escape_into(text, &mut out);
+    out.push(b'"');
+    out
+}
+
+/// Appends `text` escaped for the inside of a JSON string.
+fn escape_into(text: &str, out: &mut Vec<u8>) {
     if !text.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
-        out.push_str(text);
-        out.push('"');
-        return out;
+        out.extend_from_slice(text.as_bytes());
+        return;
     }
     for c in text.chars() {
         match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '\n' => out.extend_from_slice(b"\\n"),
+            '\r' => out.extend_from_slice(b"\\r"),
+            '\t' => out.extend_from_slice(b"\\t"),
+            c if u32::from(c) < 0x20 => {
+                out.extend_from_slice(format!("\\u{:04x}", u32::from(c)).as_bytes())
+            }
+            c => {
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
         }
     }
-    out.push('"');
-    out
 }
 
 /// Whether a compiled pointer matches the current path.
