@@ -602,3 +602,14 @@ fn stream_emits_early_and_holds_only_the_window() {
     let (rest, _) = s.finish();
     assert_eq!(rest.len(), 64);
 }
+
+#[test]
+fn replacements_are_escaped_in_json() {
+    let m = masker(r#"{"detectors":["email"],"json_fields":["a\"b"]}"#);
+    let (out, _) = json(&m, r#"{"a\"b":"x","c":"bob@example.com","n":[1]}"#);
+    assert_eq!(
+        out,
+        r#"{"a\"b":"[REDACTED:a\"b]","c":"[REDACTED:email]","n":[1]}"#
+    );
+    serde_json::from_str::<serde_json::Value>(&out).unwrap();
+}
