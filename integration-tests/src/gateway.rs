@@ -55,6 +55,15 @@ impl Options {
         self
     }
 
+    /// Points the `audit_collector` cluster at an HTTP audit collector.
+    pub fn with_collector(mut self, addr: SocketAddr) -> Options {
+        self.extra_vars
+            .insert("COLLECTOR_HOST", addr.ip().to_string());
+        self.extra_vars
+            .insert("COLLECTOR_PORT", addr.port().to_string());
+        self
+    }
+
     /// Points the `approver` cluster at the approval service.
     pub fn with_approver(mut self, addr: SocketAddr) -> Options {
         self.extra_vars
@@ -90,6 +99,8 @@ pub fn template_vars(
         ("IDP_PORT", "9".to_string()),
         ("APPROVER_HOST", "127.0.0.1".to_string()),
         ("APPROVER_PORT", "9".to_string()),
+        ("COLLECTOR_HOST", "127.0.0.1".to_string()),
+        ("COLLECTOR_PORT", "9".to_string()),
     ]))
 }
 
