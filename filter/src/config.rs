@@ -9,6 +9,7 @@ use serde::Deserialize;
 use std::fmt;
 
 use crate::approval::{self, ApprovalConfig, ApprovalDoc};
+use crate::audit::config::{AuditConfig, AuditDoc};
 use crate::identity::authenticate::Authenticator;
 use crate::identity::config::IdentityDoc;
 use crate::mask::{self, Masking, MaskingDoc};
@@ -57,6 +58,8 @@ struct PolicyDoc {
     default_action: Option<DefaultAction>,
     #[serde(default)]
     approval: Option<ApprovalDoc>,
+    #[serde(default)]
+    audit: AuditDoc,
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,6 +102,8 @@ pub struct Policy {
     pub rules: Rules,
     /// How `require_approval` rules reach the approver; required when one exists.
     pub approval: Option<ApprovalConfig>,
+    /// Session recording and the collector sink (`audit`).
+    pub audit: AuditConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,7 +209,9 @@ impl Policy {
                 ));
             }
         }
+        let audit = crate::audit::config::compile(doc.audit, &masking)?;
         Ok(Policy {
+            audit,
             mode: doc.mode,
             require_tls: doc.require_tls,
             limits: Limits {

@@ -29,6 +29,8 @@ pub struct Options {
     pub upstream_port: u16,
     /// Placeholder values that replace the defaults (e.g. `IDP_PORT`).
     pub extra_vars: BTreeMap<&'static str, String>,
+    /// Envoy worker threads.
+    pub concurrency: u32,
 }
 
 impl Options {
@@ -42,6 +44,7 @@ impl Options {
             admin_port: 0,
             upstream_port: 0,
             extra_vars: BTreeMap::new(),
+            concurrency: crate::envoy::DEFAULT_CONCURRENCY,
         })
     }
 
@@ -49,6 +52,15 @@ impl Options {
     pub fn with_idp(mut self, addr: SocketAddr) -> Options {
         self.extra_vars.insert("IDP_HOST", addr.ip().to_string());
         self.extra_vars.insert("IDP_PORT", addr.port().to_string());
+        self
+    }
+
+    /// Points the `audit_collector` cluster at an HTTP audit collector.
+    pub fn with_collector(mut self, addr: SocketAddr) -> Options {
+        self.extra_vars
+            .insert("COLLECTOR_HOST", addr.ip().to_string());
+        self.extra_vars
+            .insert("COLLECTOR_PORT", addr.port().to_string());
         self
     }
 
@@ -87,6 +99,8 @@ pub fn template_vars(
         ("IDP_PORT", "9".to_string()),
         ("APPROVER_HOST", "127.0.0.1".to_string()),
         ("APPROVER_PORT", "9".to_string()),
+        ("COLLECTOR_HOST", "127.0.0.1".to_string()),
+        ("COLLECTOR_PORT", "9".to_string()),
     ]))
 }
 
@@ -122,7 +136,7 @@ impl Gateway {
             vars,
             dir: opts.dir.clone(),
         };
-        let envoy = tokio::task::block_in_place(|| Envoy::start(&config))?;
+        let envoy = tokio::task::block_in_place(|| Envoy::start_with(&config, opts.concurrency))?;
         Ok(Gateway {
             envoy,
             upstream,

@@ -6,8 +6,10 @@
 //! the worker's VM on an unexpected host status.
 
 mod approval;
+mod collector;
 mod http;
 mod identity;
+mod jwks;
 mod metrics;
 mod props;
 mod root;
