@@ -496,3 +496,49 @@ async fn approver_cluster_with_no_endpoint_fails_closed() {
     let gw = Gateway::start(opts).await.unwrap();
     assert_fails_closed(&gw, &["approver_dispatch_failed"], Duration::from_secs(2)).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn approver_that_hangs_while_pending_is_abandoned_within_max_wait_plus_timeout_plus_one_second(
+) {
+    use axum::routing::{get, post};
+    // Creates answer `pending`; long-polls never answer.
+    let app = axum::Router::new()
+        .route(
+            "/v1/approvals",
+            post(|| async {
+                (
+                    [("content-type", "application/json")],
+                    r#"{"id":"apr_hang","status":"pending","reviewer":null,"reason":null,"expires_at":0,"retry_after_secs":5}"#,
+                )
+            }),
+        )
+        .route(
+            "/v1/approvals/{id}",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                ""
+            }),
+        );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let opts = Options::for_test("approval-hang-pending", &policy(3, 25, 1000)).unwrap();
+    let gw = Gateway::start(opts.with_approver(addr)).await.unwrap();
+    let t = Instant::now();
+    let (status, _, body) = export(&gw, BODY_A).await;
+    let took = t.elapsed();
+    eprintln!("hung long-poll: {body} in {took:?}");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "approval_failed");
+    assert_eq!(body["reason_code"], "approver_timeout");
+    assert_eq!(body["approval_id"], "apr_hang");
+    // max_wait_secs 3 + timeout_ms 1000 + 1 s.
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(gw.upstream.requests().is_empty());
+    let r = last_record(&gw, 1);
+    assert_eq!(r["decision"], "approval_failed");
+    assert_eq!(r["reason"], "approver_timeout");
+    assert_eq!(r["approval"]["id"], "apr_hang");
+}
