@@ -10,6 +10,7 @@ use proxy_wasm::types::{Action, BufferType, MapType};
 use super::collector::Queue;
 use super::identity::IdentityState;
 use super::{approval, metrics, props};
+use crate::approval::{Failure, Outcome};
 use crate::audit::{self, Decision, EnvoyFacts, Exchange};
 use crate::config::Policy;
 use crate::flow::{ApprovalStart, BodyStep, Flow, HeaderEdit, Step};
@@ -89,7 +90,19 @@ impl Http {
 
     /// Keeps the whole request held (header edits made) while the approver
     /// is asked; `host::approval` resumes or answers it.
-    fn hold_for_approval(&self, policy: &Rc<Policy>, start: ApprovalStart) -> Action {
+    fn hold_for_approval(&mut self, policy: &Rc<Policy>, start: ApprovalStart) -> Action {
+        if policy.approval.is_none() {
+            // The loader refuses require_approval without an approval section;
+            // never leave a request paused with nobody to end it.
+            let outcome = Outcome::Failed {
+                failure: Failure::DispatchFailed,
+                id: None,
+            };
+            return match self.flow.on_approval(&outcome) {
+                Some(reply) => self.refuse(&reply),
+                None => self.refuse(&internal_error()),
+            };
+        }
         if let Err(action) = self.apply_header_edits() {
             return action;
         }
