@@ -48,6 +48,14 @@ impl Options {
         })
     }
 
+    /// The mis-wired plaintext listener fixture (`integration-tests/envoy/`)
+    /// instead of the shipped TLS listener: for `require_tls` tests.
+    pub fn plaintext(mut self) -> Options {
+        self.template =
+            paths::workspace_root().join("integration-tests/envoy/plaintext-listener.yaml");
+        self
+    }
+
     /// Points the `idp` cluster at an OpenID provider.
     pub fn with_idp(mut self, addr: SocketAddr) -> Options {
         self.extra_vars.insert("IDP_HOST", addr.ip().to_string());
@@ -178,6 +186,14 @@ impl Gateway {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
+    }
+
+    /// `http://127.0.0.1:PORT{path}` on the plaintext fixture's listener.
+    pub fn plaintext_url(&self, path: &str) -> String {
+        format!(
+            "http://127.0.0.1:{}{path}",
+            self.listen_addr("plaintext").port()
+        )
     }
 
     /// An HTTPS client that trusts only this run's CA.
