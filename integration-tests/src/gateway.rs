@@ -109,7 +109,44 @@ pub fn template_vars(
         ("APPROVER_PORT", "9".to_string()),
         ("COLLECTOR_HOST", "127.0.0.1".to_string()),
         ("COLLECTOR_PORT", "9".to_string()),
+        (
+            "CREDENTIAL_SDS",
+            credential_sds(pki_dir)?.display().to_string(),
+        ),
     ]))
+}
+
+/// The run's upstream credential, as Envoy injects it (`authorization`).
+pub fn upstream_credential(pki_dir: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(credential_sds(pki_dir)?)?;
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("inline_string: "))
+        .map(|v| v.trim_matches('"').to_string())
+        .ok_or_else(|| anyhow::anyhow!("no credential in the SDS file"))
+}
+
+/// Writes (once per run folder) an SDS file with a fresh upstream credential
+/// beside the certificates, and returns its path (absolute, as SDS wants).
+fn credential_sds(pki_dir: &Path) -> Result<PathBuf> {
+    let path = pki_dir
+        .parent()
+        .unwrap_or(pki_dir)
+        .join("upstream-credential.yaml");
+    if !path.exists() {
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let credential = format!("Bearer tg-upstream-{:x}{nonce:x}", std::process::id());
+        std::fs::write(
+            &path,
+            format!(
+                "resources:\n- \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret\n  \
+                 name: upstream-credential\n  generic_secret:\n    secret:\n      inline_string: \"{credential}\"\n"
+            ),
+        )?;
+    }
+    Ok(std::path::absolute(&path)?)
 }
 
 /// Where Envoy writes the audit trail for a run whose certificates are in `pki_dir`.
