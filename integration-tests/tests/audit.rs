@@ -4,8 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use integration_tests::envoy::{Envoy, EnvoyConfig};
-use integration_tests::gateway::{audit_log_path, read_audit_log, template_vars, Gateway};
+use integration_tests::gateway::{audit_log_path, read_audit_log, Gateway, Options};
 use integration_tests::paths;
 
 const POLICY: &str = r#"{"mode":"enforce","limits":{"max_body_bytes":1024}}"#;
@@ -76,21 +75,16 @@ async fn allowed_and_oversize_requests_each_get_one_valid_record() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn plaintext_refusal_is_audited() {
-    let dir = paths::scratch_dir("audit-plaintext").unwrap();
-    let pki = integration_tests::certs::Pki::generate(&dir.join("certs")).unwrap();
-    let upstream = integration_tests::upstream::Upstream::start(&pki)
-        .await
-        .unwrap();
-    let config = EnvoyConfig {
-        template: paths::workspace_root().join("integration-tests/envoy/plaintext-listener.yaml"),
-        vars: template_vars(&pki.dir, POLICY, 0, 0, upstream.addr).unwrap(),
-        dir,
-    };
-    let envoy = tokio::task::block_in_place(|| Envoy::start(&config)).unwrap();
-    let url = format!("http://127.0.0.1:{}/x", envoy.listener("plaintext").port());
+    let gw = Gateway::start(
+        Options::for_test("audit-plaintext", POLICY)
+            .unwrap()
+            .plaintext(),
+    )
+    .await
+    .unwrap();
+    let url = gw.plaintext_url("/x");
     assert_eq!(reqwest::get(&url).await.unwrap().status(), 426);
-    let log = audit_log_path(&pki.dir);
-    let records = wait_for(|| read_audit_log(&log), 1);
+    let records = wait_for(|| gw.audit_records(), 1);
     assert_eq!(records.len(), 1, "{records:?}");
     assert_valid(&schema(), &records[0]);
     assert_eq!(records[0]["decision"], "tls_required");
@@ -313,7 +307,7 @@ async fn the_http_collector_receives_every_record_in_batches() {
         .unwrap();
     let policy =
         r#"{"audit":{"collector":{"cluster":"audit_collector","batch_size":10,"flush_ms":200}}}"#;
-    let opts = integration_tests::gateway::Options::for_test("audit-collector", policy)
+    let opts = Options::for_test("audit-collector", policy)
         .unwrap()
         .with_collector(collector.addr);
     let gw = Gateway::start(opts).await.unwrap();
@@ -350,7 +344,7 @@ async fn a_failing_collector_never_holds_requests_and_drops_are_counted() {
     collector.refuse();
     let policy =
         r#"{"audit":{"collector":{"cluster":"audit_collector","batch_size":5,"flush_ms":100}}}"#;
-    let opts = integration_tests::gateway::Options::for_test("audit-collector-down", policy)
+    let opts = Options::for_test("audit-collector-down", policy)
         .unwrap()
         .with_collector(collector.addr);
     let gw = Gateway::start(opts).await.unwrap();
