@@ -2,6 +2,7 @@
 //! binary, with TLS on both legs, against upstreams that record what reached
 //! them. `cargo xtask demo` uses the same pieces.
 
+pub mod approver;
 pub mod certs;
 pub mod client;
 pub mod collector;

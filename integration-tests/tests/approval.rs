@@ -4,16 +4,12 @@
 //! else never does, and every held request ends within its bound.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
+use integration_tests::approver::{decide, start_approver, wait_pending, FILTER_KEY};
 use integration_tests::gateway::{Gateway, Options};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use transit_guard_approver::{serve_with_shutdown, Config};
-
-const FILTER_KEY: &str = "filter-key-0123456789";
-const ALICE: &str = "alice-token-0123456789";
 
 /// Requests to `/export` need an approval; everything else passes.
 fn policy(max_wait_secs: u64, poll_secs: u64, timeout_ms: u64) -> String {
@@ -31,25 +27,6 @@ fn policy(max_wait_secs: u64, poll_secs: u64, timeout_ms: u64) -> String {
         }
     })
     .to_string()
-}
-
-/// The approver on `listener` until the returned sender is dropped or fired.
-fn start_approver(
-    db: &Path,
-    listener: TcpListener,
-) -> (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
-) {
-    let config = Config::new(db, FILTER_KEY).reviewer("alice", ALICE);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let _ = serve_with_shutdown(config, listener, async move {
-            let _ = rx.await;
-        })
-        .await;
-    });
-    (tx, task)
 }
 
 struct Stack {
@@ -75,49 +52,6 @@ async fn stack(name: &str, max_wait_secs: u64) -> Stack {
 async fn gateway_with_fake(name: &str, addr: SocketAddr, timeout_ms: u64) -> Gateway {
     let opts = Options::for_test(name, &policy(10, 25, timeout_ms)).unwrap();
     Gateway::start(opts.with_approver(addr)).await.unwrap()
-}
-
-fn reviewer() -> reqwest::Client {
-    reqwest::Client::builder().build().unwrap()
-}
-
-/// The pending approvals, newest first.
-async fn pending(approver: SocketAddr) -> Vec<Value> {
-    let v: Value = reviewer()
-        .get(format!("http://{approver}/v1/approvals?status=pending"))
-        .bearer_auth(ALICE)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["approvals"].as_array().cloned().unwrap_or_default()
-}
-
-/// Waits (up to 10 s) for `n` pending approvals.
-async fn wait_pending(approver: SocketAddr, n: usize) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let p = pending(approver).await;
-        if p.len() >= n || Instant::now() > deadline {
-            assert_eq!(p.len(), n, "pending approvals: {p:?}");
-            return p;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn decide(approver: SocketAddr, id: &str, action: &str, body: Value) -> Value {
-    let r = reviewer()
-        .post(format!("http://{approver}/v1/approvals/{id}/{action}"))
-        .bearer_auth(ALICE)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.json().await.unwrap()
 }
 
 /// Sends the export request (body `body`) and returns status, headers, JSON body.
