@@ -90,6 +90,8 @@ pub struct Exchange {
     pub unscanned: Vec<String>,
     /// The rule that denied the request (`default_action` for the default).
     pub deny_rule: Option<String>,
+    /// The reason code of a failed token check (also in monitor mode).
+    pub auth_failure: Option<&'static str>,
 }
 
 impl Exchange {

@@ -7,13 +7,16 @@
 //! lists request header changes to make before the request goes on. The flow
 //! fills the request's audit [`Exchange`] as it decides.
 //!
-//! Order within the request: transport and size checks, then the rules
-//! (`docs/rules.md`: deny > require_approval > mask > allow), then masking.
+//! Order within the request: transport and size checks, then the caller's
+//! token (`identity`), then the rules (`docs/rules.md`: deny >
+//! require_approval > mask > allow), then masking.
 //! `mode: "monitor"` (the whole policy) decides and records but never refuses
 //! or rewrites.
 
 use crate::audit::{Decision, Exchange};
 use crate::config::{Mode, Policy};
+use crate::identity::authenticate::Authenticated;
+use crate::identity::error::AuthError;
 use crate::identity::Identity;
 use crate::mask::BodyKind;
 use crate::reply::LocalReply;
@@ -29,6 +32,14 @@ pub enum Step {
     Hold,
     /// Refuse with this local reply; nothing more goes upstream or downstream.
     Refuse(LocalReply),
+}
+
+/// A change to the request's headers before it goes upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderEdit {
+    Set(String, String),
+    /// Remove every value.
+    Remove(String),
 }
 
 /// What to do with a whole buffered body.
@@ -49,6 +60,8 @@ pub struct Flow {
     new_content_length: Option<usize>,
     /// The rules have made their final decision (else the body decides).
     decided: bool,
+    /// Header changes from authentication: token stripped, claim headers set.
+    auth_edits: Vec<HeaderEdit>,
 }
 
 impl Flow {
@@ -64,7 +77,6 @@ impl Flow {
     fn view<'a>(
         &'a self,
         headers: &'a [(String, String)],
-        identity: Option<&'a Identity>,
         body: Option<&'a [u8]>,
     ) -> RequestView<'a> {
         RequestView {
@@ -72,18 +84,25 @@ impl Flow {
             authority: &self.exchange.authority,
             path: &self.exchange.path,
             headers,
-            identity,
+            identity: self.exchange.identity.as_ref(),
             body,
         }
     }
 
+    /// The verified caller, once authenticated.
+    pub fn identity(&self) -> Option<&Identity> {
+        self.exchange.identity.as_ref()
+    }
+
     /// Request headers arrived; `end_of_stream` means there is no body.
+    /// `authenticate` verifies the caller's token (when the policy has an
+    /// `identity` section); it is called only once transport checks passed.
     pub fn on_request_headers(
         &mut self,
         policy: &Policy,
         head: &RequestHead<'_>,
         headers: &[(String, String)],
-        identity: Option<&Identity>,
+        authenticate: impl FnOnce() -> Option<Result<Authenticated, AuthError>>,
         end_of_stream: bool,
     ) -> Step {
         let content_encoding = header_value(headers, "content-encoding");
@@ -92,8 +111,13 @@ impl Flow {
             Verdict::WouldRefuse(_, reply) => self.exchange.would.push(reply.error.to_string()),
             Verdict::Refuse(decision, reply) => return self.refuse(decision, reply),
         }
+        if let Some(result) = authenticate() {
+            if let Some(step) = self.on_authentication(policy, result) {
+                return step;
+            }
+        }
         let body: Option<&[u8]> = if end_of_stream { Some(&[]) } else { None };
-        let eval = policy.rules.evaluate(&self.view(headers, identity, body));
+        let eval = policy.rules.evaluate(&self.view(headers, body));
         if eval.needs_body {
             return self.hold_request(content_encoding);
         }
@@ -144,7 +168,6 @@ impl Flow {
         &mut self,
         policy: &Policy,
         headers: &[(String, String)],
-        identity: Option<&Identity>,
         body: &[u8],
     ) -> BodyStep {
         if let Verdict::Refuse(decision, reply) =
@@ -157,9 +180,7 @@ impl Flow {
             && self.request_masks.is_empty()
             && self.response_masks.is_empty()
         {
-            let eval = policy
-                .rules
-                .evaluate(&self.view(headers, identity, Some(body)));
+            let eval = policy.rules.evaluate(&self.view(headers, Some(body)));
             if let Some(step) = self.decide(policy, &eval) {
                 return body_refusal(step);
             }
@@ -181,16 +202,64 @@ impl Flow {
     }
 
     /// Request header changes to make before the request goes upstream.
-    pub fn header_edits(&self) -> Vec<(&'static str, String)> {
-        let mut edits = Vec::new();
+    pub fn header_edits(&self) -> Vec<HeaderEdit> {
+        let mut edits = self.auth_edits.clone();
         if !self.response_masks.is_empty() {
             // Compressed bytes cannot be scanned: ask the upstream for plain ones.
-            edits.push(("accept-encoding", "identity".to_string()));
+            edits.push(HeaderEdit::Set("accept-encoding".into(), "identity".into()));
         }
         if let Some(n) = self.new_content_length {
-            edits.push(("content-length", n.to_string()));
+            edits.push(HeaderEdit::Set("content-length".into(), n.to_string()));
         }
         edits
+    }
+
+    /// The token was checked: keep the identity and the header edits, or
+    /// refuse (401/403). Monitor mode records the failure and goes on without
+    /// an identity (claim headers still removed: a client never sets them).
+    fn on_authentication(
+        &mut self,
+        policy: &Policy,
+        result: Result<Authenticated, AuthError>,
+    ) -> Option<Step> {
+        match result {
+            Ok(a) => {
+                self.exchange.identity = a.identity;
+                self.auth_edits = a
+                    .remove_headers
+                    .into_iter()
+                    .map(HeaderEdit::Remove)
+                    .collect();
+                self.auth_edits.extend(
+                    a.set_headers
+                        .into_iter()
+                        .map(|(k, v)| HeaderEdit::Set(k, v)),
+                );
+                if let Some(path) = a.new_path {
+                    self.auth_edits.push(HeaderEdit::Set(":path".into(), path));
+                }
+                None
+            }
+            Err(e) => {
+                self.exchange.auth_failure = Some(e.code());
+                let auth = policy.auth.as_ref()?;
+                if policy.mode == Mode::Monitor {
+                    self.exchange.would.push(e.code().to_string());
+                    self.auth_edits = auth
+                        .claim_header_names()
+                        .iter()
+                        .map(|h| HeaderEdit::Remove(h.clone()))
+                        .collect();
+                    return None;
+                }
+                let decision = if e.status() == 403 {
+                    Decision::Forbidden
+                } else {
+                    Decision::Unauthenticated
+                };
+                Some(self.refuse(decision, e.to_reply(&auth.config.realm)))
+            }
+        }
     }
 
     /// Response headers arrived.

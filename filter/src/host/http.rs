@@ -7,11 +7,11 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 
+use super::identity::IdentityState;
 use super::{metrics, props};
 use crate::audit::{self, Decision, EnvoyFacts, Exchange};
 use crate::config::Policy;
-use crate::flow::{BodyStep, Flow, Step};
-use crate::identity::Identity;
+use crate::flow::{BodyStep, Flow, HeaderEdit, Step};
 use crate::reply::LocalReply;
 use crate::request::RequestHead;
 
@@ -19,7 +19,8 @@ pub struct Http {
     /// `None` only if the policy failed to load; every request is then refused.
     policy: Option<Rc<Policy>>,
     flow: Flow,
-    identity: Option<Identity>,
+    /// The worker's key store and token cache (when the policy has `identity`).
+    identity: Option<Rc<IdentityState>>,
     start: Option<std::time::SystemTime>,
     /// Kept while the request is held, for the rules' second phase.
     request_headers: Vec<(String, String)>,
@@ -30,11 +31,11 @@ pub struct Http {
 }
 
 impl Http {
-    pub fn new(policy: Option<Rc<Policy>>) -> Self {
+    pub fn new(policy: Option<Rc<Policy>>, identity: Option<Rc<IdentityState>>) -> Self {
         Http {
             policy,
             flow: Flow::default(),
-            identity: None,
+            identity,
             start: None,
             request_headers: Vec::new(),
             holding_request: false,
@@ -69,12 +70,15 @@ impl Http {
 
     /// Request header edits the flow asks for, then let the request go.
     fn release_request(&self) -> Action {
-        for (name, value) in self.flow.header_edits() {
-            if let Err(status) =
-                hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(&value))
+        for edit in self.flow.header_edits() {
+            let (name, value) = match &edit {
+                HeaderEdit::Set(name, value) => (name, Some(value.as_str())),
+                HeaderEdit::Remove(name) => (name, None),
+            };
+            if let Err(status) = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, value)
             {
                 log::error!(
-                    "transit-guard: cannot set {name} on request {}: {status:?}",
+                    "transit-guard: cannot edit {name} on request {}: {status:?}",
                     self.request_id()
                 );
                 return self.refuse(&internal_error());
@@ -96,9 +100,9 @@ impl Http {
                 return self.refuse(&internal_error());
             }
         };
-        let step =
-            self.flow
-                .on_request_body(policy, &self.request_headers, self.identity.as_ref(), &body);
+        let step = self
+            .flow
+            .on_request_body(policy, &self.request_headers, &body);
         match step {
             BodyStep::Continue => self.release_request(),
             BodyStep::Replace(new) => {
@@ -171,11 +175,14 @@ impl HttpContext for Http {
             downstream_tls: props::downstream_tls(),
             content_length: content_length.as_deref(),
         };
+        let identity = self.identity.clone();
+        let headers = &self.request_headers;
+        let path = self.flow.exchange.path.clone();
         let step = self.flow.on_request_headers(
             &policy,
             &head,
-            &self.request_headers,
-            self.identity.as_ref(),
+            headers,
+            || identity.map(|i| i.authenticate(headers, &path)),
             end_of_stream,
         );
         match step {
@@ -318,6 +325,9 @@ impl HttpContext for Http {
         }
         if let Some(rule) = &ex.deny_rule {
             metrics::incr("denied", rule);
+        }
+        if let Some(reason) = ex.auth_failure {
+            metrics::incr("auth_failures", reason);
         }
     }
 }

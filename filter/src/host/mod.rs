@@ -6,6 +6,7 @@
 //! the worker's VM on an unexpected host status.
 
 mod http;
+mod identity;
 mod metrics;
 mod props;
 mod root;

@@ -35,6 +35,19 @@ pub(crate) enum Check {
 
 pub(crate) type Span = (usize, usize);
 
+/// What a check says about a candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Mask this span.
+    Mask(Span),
+    /// Not this detector; other patterns may still match here.
+    Reject,
+    /// Not a value, and nothing inside it is either: resume the search at
+    /// this offset. An IBAN-shaped token with a bad check digit is a mistyped
+    /// IBAN, not a card or phone number that happens to sit in its tail.
+    Skip(usize),
+}
+
 fn before(hay: &[u8], s: usize) -> Option<u8> {
     s.checked_sub(1).and_then(|i| hay.get(i)).copied()
 }
@@ -54,18 +67,26 @@ fn continues_number(hay: &[u8], e: usize) -> bool {
 }
 
 fn starts_inside_number(hay: &[u8], s: usize) -> bool {
-    matches!(
-        before(hay, s),
-        Some(b'-' | b'.' | b'/' | b':' | b'+' | b'#')
-    ) && s
-        .checked_sub(2)
-        .and_then(|i| hay.get(i))
-        .is_some_and(u8::is_ascii_digit)
+    let digit_at = |back: usize| {
+        s.checked_sub(back)
+            .and_then(|i| hay.get(i))
+            .is_some_and(u8::is_ascii_digit)
+    };
+    match before(hay, s) {
+        Some(b'-' | b'.' | b'/' | b':' | b'+' | b'#') => digit_at(2),
+        // The tail of a longer run of digit groups (`6011 0807 7656 0570`, a
+        // Luhn-invalid card, is not the phone number `0807 7656 0570`); a
+        // lone count before it (`qty 2 4111 ...`) does not count.
+        Some(b' ') => digit_at(2) && digit_at(3) && digit_at(4),
+        _ => false,
+    }
 }
 
 impl Check {
-    pub(crate) fn run(self, hay: &[u8], s: usize, e: usize) -> Option<Span> {
-        let text = hay.get(s..e)?;
+    pub(crate) fn run(self, hay: &[u8], s: usize, e: usize) -> Verdict {
+        let Some(text) = hay.get(s..e) else {
+            return Verdict::Reject;
+        };
         let ok = match self {
             Check::None => !text.is_empty(),
             Check::Email => {
@@ -95,7 +116,11 @@ impl Check {
             Check::Credential => !text.is_empty() && text.len() <= 4096,
             Check::Bearer => text.len() >= 12 && !text.iter().all(u8::is_ascii_lowercase),
         };
-        ok.then_some((s, e))
+        if ok {
+            Verdict::Mask((s, e))
+        } else {
+            Verdict::Reject
+        }
     }
 }
 
@@ -139,6 +164,7 @@ fn phone(hay: &[u8], s: usize, e: usize, text: &[u8]) -> bool {
         && opens == closes
         && opens <= 1
         && !digits(text).all(|d| Some(d) == first)
+        && !starts_inside_number(hay, s)
         && !is_word(before(hay, s))
         && !matches!(before(hay, s), Some(b'-' | b'.' | b'/' | b'+'))
         && !is_word(after(hay, e))
@@ -225,26 +251,34 @@ fn iban_length(country: &[u8]) -> Option<usize> {
 
 /// Takes as many characters as the country's IBAN length (single spaces
 /// allowed between them), then checks mod-97 == 1.
-fn iban(hay: &[u8], s: usize) -> Option<Span> {
-    let len = iban_length(hay.get(s..s + 2)?)?;
+fn iban(hay: &[u8], s: usize) -> Verdict {
+    let Some(len) = hay.get(s..s + 2).and_then(iban_length) else {
+        return Verdict::Reject;
+    };
     let mut chars = Vec::with_capacity(len);
     let mut i = s;
     while chars.len() < len {
-        let b = *hay.get(i)?;
+        let Some(&b) = hay.get(i) else {
+            return Verdict::Reject;
+        };
         if b.is_ascii_alphanumeric() {
             chars.push(b.to_ascii_uppercase());
         } else if !(b == b' '
             && !chars.is_empty()
             && hay.get(i + 1).is_some_and(u8::is_ascii_alphanumeric))
         {
-            return None;
+            return Verdict::Reject;
         }
         i += 1;
     }
     if is_word(after(hay, i)) || is_word(before(hay, s)) {
-        return None;
+        return Verdict::Reject;
     }
-    (mod97(&chars) == 1).then_some((s, i))
+    if mod97(&chars) == 1 {
+        Verdict::Mask((s, i))
+    } else {
+        Verdict::Skip(i)
+    }
 }
 
 /// The IBAN remainder: first four characters moved to the end, letters as 10..35.

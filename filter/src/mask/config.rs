@@ -33,7 +33,7 @@ use serde::Deserialize;
 use super::checks::Check;
 use super::detectors::{builtin_names, BUILTINS, SECRET_KEYS};
 use super::scan::{build_one, PatternInfo, Scanner};
-use super::strategy::Strategy;
+use super::strategy::{HashKey, Strategy};
 use super::{Label, Masker, Masking, Seg};
 use crate::config::PolicyError;
 
@@ -200,7 +200,7 @@ fn compile_profile(doc: &ProfileDoc, path: &str, key: Option<&str>) -> Result<Ma
     let scanner = Scanner::new(patterns)
         .map_err(|e| PolicyError::at(&format!("{path}.custom"), format!("invalid regex: {e}")))?;
 
-    let secret_keys = SECRET_KEYS
+    let secret_keys: Vec<(&'static str, usize)> = SECRET_KEYS
         .iter()
         .filter_map(|(det, keys)| {
             let label = labels.iter().position(|l| l == det)?;
@@ -285,8 +285,9 @@ fn compile_profile(doc: &ProfileDoc, path: &str, key: Option<&str>) -> Result<Ma
             .collect(),
         fields,
         pointers,
+        secret_shapes: super::secret_shapes(&secret_keys),
         secret_keys,
-        hash_key: key.unwrap_or("").as_bytes().to_vec(),
+        hash_key: HashKey::new(key.unwrap_or("").as_bytes()),
     })
 }
 

@@ -46,9 +46,13 @@ const fn v(regex: &'static str, check: Check) -> Pattern {
 pub(crate) const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "private_key",
-        // To the END line, or (truncated key) as far as the base64 goes.
+        // To the END line, or (truncated key) as far as the body goes. The
+        // body is base64, whitespace, `\n` escapes (a key inside JSON scanned
+        // as text) and `Proc-Type: 4,ENCRYPTED` headers, never `--`: kept that
+        // narrow because the engine's reverse pass (finding where any match
+        // starts) runs back for as long as some pattern could still match.
         patterns: &[p(
-            r"-----BEGIN[A-Z ]{0,24}PRIVATE KEY( BLOCK)?-----(?:[^-]|-[^-])*(?:-----END[A-Z ]{0,24}PRIVATE KEY( BLOCK)?-----)?",
+            r"-----BEGIN[A-Z ]{0,24}PRIVATE KEY( BLOCK)?-----(?:[A-Za-z0-9+/=\s\:,]|-[A-Za-z0-9+/=\s\:,])*(?:-----END[A-Z ]{0,24}PRIVATE KEY( BLOCK)?-----)?",
             Check::None,
         )],
     },
@@ -173,7 +177,7 @@ pub(crate) const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "ipv6",
         patterns: &[p(
-            r"(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f]{1,4})?",
+            r"(?:(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}|(?:[0-9A-Fa-f]{1,4}:){1,6}:|::)(?:[0-9A-Fa-f]{1,4}:){0,5}(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f]{1,4})?",
             Check::Ipv6,
         )],
     },

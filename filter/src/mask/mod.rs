@@ -32,6 +32,7 @@
 
 pub mod config;
 pub mod strategy;
+pub mod stream;
 
 mod checks;
 mod detectors;
@@ -43,6 +44,7 @@ use std::collections::BTreeMap;
 
 pub use config::{compile, MaskingDoc};
 pub use strategy::Strategy;
+pub use stream::{StreamMasker, DEFAULT_WINDOW};
 
 use json::{pointer_matches, Step};
 use scan::{Hit, Scanner};
@@ -169,7 +171,9 @@ pub struct Masker {
     pointers: Vec<(Vec<Seg>, usize)>,
     /// Normalized secret key names (`awssecretaccesskey`) and their detector.
     secret_keys: Vec<(&'static str, usize)>,
-    hash_key: Vec<u8>,
+    /// By first letter (`a`..`z`), the lengths of `secret_keys`, one bit each.
+    secret_shapes: [u64; 26],
+    hash_key: strategy::HashKey,
 }
 
 impl Masker {
@@ -181,30 +185,41 @@ impl Masker {
             _ if body.is_empty() => None,
             BodyKind::Passthrough => None,
             BodyKind::Json | BodyKind::InvalidJson => {
-                match json::mask(self, body, &mut counts) {
+                let mut hits = Vec::new();
+                self.scanner.scan(body, &mut hits);
+                match json::mask(self, body, &hits, &mut counts) {
                     Ok(m) => m,
                     Err(_) => {
                         kind = BodyKind::InvalidJson;
                         // Whatever the walk counted before failing is discarded.
                         counts.iter_mut().for_each(|c| *c = 0);
-                        text::mask_text(self, body, &mut counts)
+                        (!hits.is_empty()).then(|| self.render(body, &hits, &mut counts))
                     }
                 }
             }
             BodyKind::Text => text::mask_text(self, body, &mut counts),
             BodyKind::Form => text::mask_form(self, body, &mut counts),
         };
+        MaskOutcome {
+            body: masked,
+            counts: self.named_counts(&counts),
+            kind,
+        }
+    }
+
+    /// A masker for a body passed on in chunks (see [`stream`]).
+    pub fn stream(&self, window: usize) -> StreamMasker<'_> {
+        StreamMasker::new(self, window)
+    }
+
+    fn named_counts(&self, counts: &[u32]) -> BTreeMap<String, u32> {
         let mut by_name = BTreeMap::new();
-        for (label, n) in self.labels.iter().zip(counts) {
+        for (label, &n) in self.labels.iter().zip(counts) {
             if n > 0 {
                 *by_name.entry(label.name.clone()).or_insert(0) += n;
             }
         }
-        MaskOutcome {
-            body: masked,
-            counts: by_name,
-            kind,
-        }
+        by_name
     }
 
     /// Masks plain text (a header value, a log line): `None` if unchanged.
@@ -254,7 +269,16 @@ impl Masker {
         {
             return Some(*l);
         }
-        if self.secret_keys.is_empty() || key.len() > 40 {
+        // Most keys are not secret names: rule them out by first letter and
+        // length before comparing (this runs for every key of every object).
+        let mut norm = key.bytes().filter(|b| *b != b'_' && *b != b'-');
+        let first = norm.next()?;
+        let len = 1 + norm.count();
+        if self
+            .secret_shapes
+            .get(usize::from(first.to_ascii_lowercase().wrapping_sub(b'a')))
+            .is_none_or(|lens| len >= 64 || lens & (1 << len) == 0)
+        {
             return None;
         }
         self.secret_keys
@@ -273,6 +297,21 @@ impl Masker {
             .find(|(p, _)| pointer_matches(p, path))
             .map(|(_, l)| *l)
     }
+}
+
+/// The `secret_shapes` filter for normalized secret key names.
+fn secret_shapes(keys: &[(&'static str, usize)]) -> [u64; 26] {
+    let mut shapes = [0u64; 26];
+    for (k, _) in keys {
+        let slot = k
+            .bytes()
+            .next()
+            .and_then(|b| shapes.get_mut(usize::from(b.wrapping_sub(b'a'))));
+        if let Some(bits) = slot {
+            *bits |= 1 << k.len().min(63);
+        }
+    }
+    shapes
 }
 
 /// `key` equals the normalized name `norm` once lowercased without `_` and `-`.

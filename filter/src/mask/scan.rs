@@ -12,7 +12,7 @@ use regex_automata::meta::Regex;
 use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input, PatternID};
 
-use super::checks::{Check, Span};
+use super::checks::{Check, Span, Verdict};
 
 /// A value to mask: byte span in the scanned input, and the label (detector) index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,50 +88,100 @@ impl Scanner {
             };
             let start = m.start();
             match self.confirm(re, hay, start, m.pattern().as_usize(), m.end()) {
-                Some(hit) => {
+                Found::Hit(hit) => {
                     at = hit.end.max(start + 1);
                     hits.push(hit);
                 }
-                None => at = start + 1,
+                Found::Skip(to) => at = to.max(start + 1),
+                Found::Nothing => at = start + 1,
             }
         }
     }
 
     /// The candidate at `start` by pattern `pid`, else a lower-priority
     /// pattern matching at the same start, checked.
-    fn confirm(&self, re: &Regex, hay: &[u8], start: usize, pid: usize, end: usize) -> Option<Hit> {
-        if let Some(hit) = self.check(re, hay, start, end, pid) {
-            return Some(hit);
+    fn confirm(&self, re: &Regex, hay: &[u8], start: usize, pid: usize, end: usize) -> Found {
+        match self.check(re, hay, start, end, pid) {
+            Found::Nothing => {}
+            found => return found,
         }
         for q in pid + 1..self.patterns.len() {
-            let Ok(qid) = PatternID::new(q) else { break };
-            let input = Input::new(hay)
-                .span(start..hay.len())
-                .anchored(Anchored::Pattern(qid));
-            if let Some(m) = re.search(&input) {
-                if let Some(hit) = self.check(re, hay, start, m.end(), q) {
-                    return Some(hit);
+            if let Some(m) = anchored(re, hay, start, q) {
+                match self.check(re, hay, start, m, q) {
+                    Found::Nothing => {}
+                    found => return found,
                 }
             }
         }
-        None
+        Found::Nothing
     }
 
-    fn check(&self, re: &Regex, hay: &[u8], start: usize, end: usize, pid: usize) -> Option<Hit> {
-        let info = self.patterns.get(pid)?;
+    fn check(&self, re: &Regex, hay: &[u8], start: usize, end: usize, pid: usize) -> Found {
+        let Some(info) = self.patterns.get(pid) else {
+            return Found::Nothing;
+        };
         let (s, e) = if info.value_group {
-            value_span(re, hay, start, pid)?
+            match value_span(re, hay, start, pid) {
+                Some(span) => span,
+                None => return Found::Nothing,
+            }
         } else {
             (start, end)
         };
-        let (s, e) = info.check.run(hay, s, e)?;
+        let (s, e) = match info.check.run(hay, s, e) {
+            Verdict::Mask(span) => span,
+            Verdict::Reject => return Found::Nothing,
+            Verdict::Skip(to) => return Found::Skip(to),
+        };
+        if info.value_group {
+            // `Bearer eyJ...`: a value with a format of its own is counted as that.
+            if let Some(hit) = self.specific(re, hay, s, e) {
+                return Found::Hit(hit);
+            }
+        }
         let (s, e) = widen_to_chars(hay, s, e);
-        (e > s).then_some(Hit {
-            start: s,
-            end: e,
-            label: info.label,
+        if e > s {
+            Found::Hit(Hit {
+                start: s,
+                end: e,
+                label: info.label,
+            })
+        } else {
+            Found::Nothing
+        }
+    }
+
+    /// A plain (not value-group) pattern matching exactly `s..e`, checked.
+    fn specific(&self, re: &Regex, hay: &[u8], s: usize, e: usize) -> Option<Hit> {
+        self.patterns.iter().enumerate().find_map(|(q, info)| {
+            if info.value_group || anchored(re, hay, s, q)? != e {
+                return None;
+            }
+            match info.check.run(hay, s, e) {
+                Verdict::Mask((hs, he)) if (hs, he) == (s, e) => Some(Hit {
+                    start: s,
+                    end: e,
+                    label: info.label,
+                }),
+                _ => None,
+            }
         })
     }
+}
+
+enum Found {
+    Hit(Hit),
+    Skip(usize),
+    Nothing,
+}
+
+/// The end of pattern `pid`'s match starting exactly at `start`.
+fn anchored(re: &Regex, hay: &[u8], start: usize, pid: usize) -> Option<usize> {
+    let qid = PatternID::new(pid).ok()?;
+    let input = Input::new(hay)
+        .span(start..hay.len())
+        .anchored(Anchored::Pattern(qid));
+    re.search(&input).map(|m| m.end())
 }
 
 /// Capture group 1 of pattern `pid` matched at `start`.

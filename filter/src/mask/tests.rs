@@ -499,6 +499,11 @@ fn never_panics_on_arbitrary_bytes() {
 }
 
 #[test]
+fn digit_group_tails_are_not_phones() {
+    passed("6011 0807 7656 0570");
+}
+
+#[test]
 fn json_hits_crossing_token_edges_are_rescanned_per_token() {
     // A custom pattern that can match quotes: over the raw body it would
     // cross from one token into the next; each token is judged on its own.
@@ -517,4 +522,94 @@ fn json_keys_are_not_masked() {
         r#"{"bob@example.com":{"card":"[REDACTED:credit_card]"}}"#
     );
     assert_eq!(o.total(), 1);
+}
+
+/// Streams `text` in the given chunks and checks the result equals masking it whole.
+fn stream_equals_whole(m: &Masker, text: &[u8], cuts: &[usize], window: usize) {
+    let whole = m.mask(Some("text/plain"), text);
+    let mut s = m.stream(window);
+    let mut out = Vec::new();
+    let mut last = 0;
+    for &c in cuts {
+        out.extend(s.push(&text[last..c]));
+        last = c;
+    }
+    out.extend(s.push(&text[last..]));
+    let (rest, counts) = s.finish();
+    out.extend(rest);
+    let expected = whole.body.unwrap_or_else(|| text.to_vec());
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        String::from_utf8_lossy(&expected),
+        "cuts {cuts:?} window {window}"
+    );
+    assert_eq!(counts, whole.counts, "cuts {cuts:?}");
+}
+
+const STREAM_TEXT: &str =
+    "data: {\"delta\":\"call +1 (415) 555-2671 or mail bob.o@example.com\"}\n\n\
+data: card 4111 1111 1111 1111, ssn 123-45-6789, iban DE89 3704 0044 0532 0130 00.\n\n\
+data: key AKIAIOSFODNN7EXAMPLE and password=hunter2 then Bearer abc123def456ghi789 é ok\n\n\
+data: -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n\n";
+
+#[test]
+fn stream_split_at_every_offset_equals_whole() {
+    let m = all();
+    let text = STREAM_TEXT.as_bytes();
+    let whole = String::from_utf8(m.mask(None, text).body.unwrap()).unwrap();
+    for planted in [
+        "555-2671",
+        "bob.o@example.com",
+        "1111 1111",
+        "123-45-6789",
+        "0532 0130",
+        "AKIAIOSFODNN7EXAMPLE",
+        "hunter2",
+        "abc123def456ghi789",
+        "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
+    ] {
+        assert!(!whole.contains(planted), "{planted} in {whole}");
+    }
+    for window in [64, 200, DEFAULT_WINDOW] {
+        for i in 0..=text.len() {
+            stream_equals_whole(&m, text, &[i], window);
+        }
+    }
+}
+
+#[test]
+fn stream_in_small_chunks_and_pairs_of_cuts() {
+    let m = all();
+    let text = STREAM_TEXT.as_bytes();
+    for step in [1, 3, 7, 50] {
+        let cuts: Vec<usize> = (step..text.len()).step_by(step).collect();
+        stream_equals_whole(&m, text, &cuts, 64);
+    }
+    for i in (0..text.len()).step_by(5) {
+        for j in (i..text.len()).step_by(11) {
+            stream_equals_whole(&m, text, &[i, j], 64);
+        }
+    }
+}
+
+#[test]
+fn stream_emits_early_and_holds_only_the_window() {
+    let m = all();
+    let mut s = m.stream(64);
+    let first = s.push(&[b'a'; 1000]);
+    assert_eq!(first.len(), 1000 - 64);
+    assert_eq!(s.pending(), 64);
+    let (rest, _) = s.finish();
+    assert_eq!(rest.len(), 64);
+}
+
+#[test]
+fn replacements_are_escaped_in_json() {
+    let m = masker(r#"{"detectors":["email"],"json_fields":["a\"b"]}"#);
+    let (out, _) = json(&m, r#"{"a\"b":"x","c":"bob@example.com","n":[1]}"#);
+    assert_eq!(
+        out,
+        r#"{"a\"b":"[REDACTED:a\"b]","c":"[REDACTED:email]","n":[1]}"#
+    );
+    serde_json::from_str::<serde_json::Value>(&out).unwrap();
 }

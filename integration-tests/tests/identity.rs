@@ -1,0 +1,275 @@
+//! Identity through the real Envoy: tokens from a real, independent OpenID
+//! provider (npm oidc-provider), its JWKS fetched through an Envoy cluster;
+//! claims to headers, token stripping, key rotation, an IdP down at start.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use integration_tests::gateway::{Gateway, Options};
+use integration_tests::oidc::{free_port, OidcProvider, AUDIENCE};
+use integration_tests::tokens::{self, KeyKind, SigningKey, TokenBuilder};
+use serde_json::json;
+
+/// A policy trusting `issuer` through the `idp` cluster.
+fn oidc_policy(issuer: &str, refresh_secs: u64) -> String {
+    json!({
+        "identity": {
+            "realm": "transit-guard-test",
+            "providers": [{
+                "name": "oidc", "issuer": issuer, "audiences": [AUDIENCE], "algorithms": ["RS256"],
+                "typ": "at+jwt",
+                "remote_jwks": {"cluster": "idp", "path": "/jwks", "refresh_secs": refresh_secs, "timeout_ms": 2000,
+                                "authority": issuer.trim_start_matches("http://")},
+                "claims_to_headers": {"sub": "x-agent-subject"}
+            }]
+        },
+        "default_action": "allow",
+        "rules": [{"name": "writes-need-scope", "match": {"methods": ["POST"],
+                   "identity": {"scopes_none": ["customers:write"]}}, "action": "deny"}]
+    })
+    .to_string()
+}
+
+async fn gateway_with_idp(name: &str, policy: &str, idp_port: u16) -> Gateway {
+    let idp = SocketAddr::from(([127, 0, 0, 1], idp_port));
+    Gateway::start(Options::for_test(name, policy).unwrap().with_idp(idp))
+        .await
+        .unwrap()
+}
+
+/// Sends `GET path` with the token until the status is `want`, or 45 s pass
+/// (the first JWKS fetch happens on the filter's timer; a refetch for an
+/// unknown key is rate limited to one per 30 s); returns the last status.
+async fn until_status(gw: &Gateway, path: &str, token: &str, want: u16) -> u16 {
+    let deadline = Instant::now() + Duration::from_secs(45);
+    loop {
+        let status = gw
+            .client()
+            .unwrap()
+            .get(gw.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        if status == want || Instant::now() > deadline {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_from_a_real_openid_provider_is_accepted_and_stripped() {
+    let idp = OidcProvider::start(free_port().unwrap(), "kid-1").unwrap();
+    let gw = gateway_with_idp("identity-oidc", &oidc_policy(&idp.issuer, 600), idp.port).await;
+    let token = idp.token("customers:read").await.unwrap();
+    assert_eq!(until_status(&gw, "/v1/echo", &token, 200).await, 200);
+
+    // A client-sent copy of a claim header is replaced, never trusted.
+    let resp = gw
+        .client()
+        .unwrap()
+        .get(gw.url("/v1/echo"))
+        .bearer_auth(&token)
+        .header("x-agent-subject", "admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let seen = gw.upstream.requests();
+    let last = seen.last().unwrap();
+    assert_eq!(last.header("x-agent-subject"), Some("agent"));
+    assert_eq!(
+        last.header("authorization"),
+        None,
+        "the agent's token reached the upstream"
+    );
+
+    // Rules see the scopes: a POST without customers:write is denied.
+    let post = gw
+        .client()
+        .unwrap()
+        .post(gw.url("/v1/echo"))
+        .bearer_auth(&token)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 403);
+    let write_token = idp.token("customers:read customers:write").await.unwrap();
+    let post = gw
+        .client()
+        .unwrap()
+        .post(gw.url("/v1/echo"))
+        .bearer_auth(&write_token)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 200);
+
+    let records = gw.wait_for_audit_records(4);
+    let last = records.last().unwrap();
+    assert_eq!(last["identity"]["sub"], "agent");
+    assert_eq!(last["identity"]["iss"], idp.issuer.as_str());
+    let audit =
+        std::fs::read_to_string(integration_tests::gateway::audit_log_path(&gw.pki.dir)).unwrap();
+    assert!(!audit.contains(&token), "a token reached the audit log");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_and_bad_tokens_get_401_with_www_authenticate() {
+    let idp = OidcProvider::start(free_port().unwrap(), "kid-1").unwrap();
+    let gw = gateway_with_idp("identity-401", &oidc_policy(&idp.issuer, 600), idp.port).await;
+    let token = idp.token("customers:read").await.unwrap();
+    assert_eq!(until_status(&gw, "/v1/echo", &token, 200).await, 200);
+    let before = gw.upstream.requests().len();
+
+    let resp = gw
+        .client()
+        .unwrap()
+        .get(gw.url("/v1/echo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_eq!(
+        resp.headers()["www-authenticate"],
+        "Bearer realm=\"transit-guard-test\""
+    );
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "token_missing");
+    assert!(body["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+
+    // A token whose payload was changed: bad signature.
+    let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
+    parts[1] =
+        tokens::b64url(br#"{"sub":"admin","iss":"x","aud":"agent-gateway","exp":4102444800}"#);
+    let forged = parts.join(".");
+    let resp = gw
+        .client()
+        .unwrap()
+        .get(gw.url("/v1/echo"))
+        .bearer_auth(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let www = resp.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(www.contains("error=\"invalid_token\""), "{www}");
+    assert_eq!(
+        gw.upstream.requests().len(),
+        before,
+        "a refused request reached the upstream"
+    );
+
+    let records = gw.wait_for_audit_records(3);
+    let missing = records
+        .iter()
+        .find(|r| r["reason"] == "token_missing")
+        .expect("audited");
+    assert_eq!(missing["decision"], "unauthenticated");
+    assert_eq!(missing["identity"], serde_json::Value::Null);
+    let prom = gw.envoy.admin_get("/stats/prometheus").unwrap();
+    assert!(
+        prom.contains("transit_guard_auth_failures{reason=\"token_missing\"} 1"),
+        "{prom}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn key_rotation_at_the_provider_needs_no_envoy_restart() {
+    let port = free_port().unwrap();
+    let idp = OidcProvider::start(port, "kid-old").unwrap();
+    let gw = gateway_with_idp("identity-rotation", &oidc_policy(&idp.issuer, 30), port).await;
+    let old = idp.token("customers:read").await.unwrap();
+    assert_eq!(until_status(&gw, "/v1/echo", &old, 200).await, 200);
+
+    // The provider restarts with a new signing key.
+    idp.stop();
+    let idp = OidcProvider::start(port, "kid-new").unwrap();
+    let new = idp.token("customers:read").await.unwrap();
+    assert_eq!(
+        until_status(&gw, "/v1/echo", &new, 200).await,
+        200,
+        "the new key was never fetched"
+    );
+    drop(idp);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provider_down_at_start_gives_jwks_unavailable_then_recovers() {
+    let port = free_port().unwrap();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let gw = gateway_with_idp("identity-idp-down", &oidc_policy(&issuer, 30), port).await;
+    // A well-formed token for this issuer, signed by a key nobody published.
+    let key = SigningKey::generate(KeyKind::Rsa(2048), "kid-x").unwrap();
+    let token = TokenBuilder::new(&issuer, AUDIENCE, "agent", tokens::now())
+        .header("typ", json!("at+jwt"))
+        .sign(&key)
+        .unwrap();
+    let resp = gw
+        .client()
+        .unwrap()
+        .get(gw.url("/v1/echo"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "jwks_unavailable");
+
+    // The provider comes up: its tokens are accepted without restarting Envoy.
+    let idp = OidcProvider::start(port, "kid-1").unwrap();
+    let good = idp.token("customers:read").await.unwrap();
+    assert_eq!(until_status(&gw, "/v1/echo", &good, 200).await, 200);
+    let prom = gw.envoy.admin_get("/stats/prometheus").unwrap();
+    assert!(
+        prom.contains("transit_guard_jwks_fetch_failures{provider=\"oidc\"}"),
+        "{prom}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_group_only_route_admits_the_group_and_refuses_others() {
+    let key = SigningKey::generate(KeyKind::P256, "k1").unwrap();
+    let issuer = "https://idp.transit-guard.test";
+    let policy = json!({
+        "identity": {"providers": [tokens::provider_json("corp", issuer, "gw", &[&key])]},
+        "default_action": "allow",
+        "rules": [{"name": "dba-only", "match": {"path": {"prefix": "/admin"},
+                   "identity": {"groups_none": ["dba"]}}, "action": "deny"}]
+    })
+    .to_string();
+    let gw = Gateway::for_test("identity-groups", &policy).await.unwrap();
+    let token = |groups: serde_json::Value| {
+        TokenBuilder::new(issuer, "gw", "alice", tokens::now())
+            .claim("groups", groups)
+            .sign(&key)
+            .unwrap()
+    };
+    let client = gw.client().unwrap();
+    let dba = client
+        .get(gw.url("/admin/tables"))
+        .bearer_auth(token(json!(["dba", "staff"])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dba.status(), 200);
+    let staff = client
+        .get(gw.url("/admin/tables"))
+        .bearer_auth(token(json!(["staff"])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(staff.status(), 403);
+    let body: serde_json::Value = staff.json().await.unwrap();
+    assert_eq!(body["rule"], "dba-only");
+    assert_eq!(gw.upstream.requests().len(), 1);
+}
