@@ -26,6 +26,7 @@ pub fn run() -> Result<()> {
             }),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
     let dir = workspace_root().join("target/demo");
