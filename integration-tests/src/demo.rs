@@ -168,15 +168,19 @@ impl DemoStack {
         Ok(stack)
     }
 
-    /// Gives the filter a moment to fetch the issuer's keys, so the first
-    /// request is not refused with `jwks_unavailable`.
+    /// Waits (up to 10 s) until the filter has the issuer's keys, so the
+    /// first request is not refused with `jwks_unavailable`. Each Wasm VM
+    /// fetches its own: Envoy's main thread and its one worker (the harness
+    /// runs `--concurrency 1`), and each logs the fetch once it is applied.
     async fn wait_for_keys(&self) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while self.jwks.hits() == 0 && Instant::now() < deadline {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let log = std::fs::read_to_string(&self.gateway.envoy.log_path).unwrap_or_default();
+            if log.matches("transit-guard: fetched").count() >= 2 {
+                return;
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        // The fetch's answer still has to reach the filter.
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
     /// Whether the running policy has an `approval` section (the filter asks

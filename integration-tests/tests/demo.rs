@@ -175,3 +175,86 @@ async fn the_demo_stack_stops_cleanly() {
         assert!(reqwest::get(&addr).await.is_err(), "{addr} still answers");
     }
 }
+
+/// The approval walk-through the demo prints: the export is held until the
+/// reviewer approves it on the approver, then completes. Until the filter
+/// asks the approver (an `approval` section in demo.json), it fails closed.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_export_waits_for_the_reviewer() {
+    let demo = start("demo-approval").await;
+    let gw = &demo.gateway;
+    let alice = demo.token("alice", &["support"]).unwrap();
+    let export = gw
+        .client()
+        .unwrap()
+        .post(gw.url("/customers/export"))
+        .bearer_auth(&alice)
+        .header("content-type", "application/json")
+        .body(r#"{"format":"csv","notify":"ada.lovelace@example.com"}"#)
+        .send();
+    if !demo.approval_wired() {
+        let resp = export.await.unwrap();
+        assert_eq!(resp.status(), 503);
+        assert_eq!(json(resp).await["error"], "approval_unavailable");
+        assert!(gw.upstream.requests().is_empty());
+        demo.stop().await.unwrap();
+        return;
+    }
+    let held = tokio::spawn(export);
+
+    // The reviewer sees it, with a masked preview.
+    let api = reqwest::Client::new();
+    let approver = demo.approver_url();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let approval = loop {
+        let list: Value = api
+            .get(format!("{approver}/v1/approvals?status=pending"))
+            .bearer_auth(&demo.reviewer_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(a) = list["approvals"].get(0) {
+            break a.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no pending approval: {list}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(approval["identity"]["sub"], "alice");
+    assert_eq!(approval["rule"], "export-needs-approval");
+    assert_eq!(approval["path"], "/customers/export");
+    let preview = approval["preview"].as_str().unwrap_or_default();
+    assert!(!preview.contains("ada.lovelace@example.com"), "{preview}");
+    assert!(!held.is_finished(), "the export did not wait");
+    assert!(gw.upstream.requests().is_empty());
+
+    let decided = api
+        .post(format!(
+            "{approver}/v1/approvals/{}/approve",
+            approval["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&demo.reviewer_token)
+        .json(&serde_json::json!({"reason": "demo"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(decided.status(), 200);
+    let resp = tokio::time::timeout(std::time::Duration::from_secs(30), held)
+        .await
+        .expect("the held export completes after the approval")
+        .unwrap()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(json(resp).await["path"], "/customers/export");
+    let seen = gw.upstream.requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].path, "/customers/export");
+    let records = gw.wait_for_audit_records(1);
+    assert_eq!(records[0]["decision"], "approval_approved", "{records:#?}");
+    demo.stop().await.unwrap();
+}
