@@ -139,6 +139,7 @@ impl DemoStack {
                 admin_port: opts.ports.admin,
                 upstream_port: opts.ports.upstream,
                 extra_vars: Default::default(),
+                concurrency: crate::envoy::DEFAULT_CONCURRENCY,
             }
             .with_idp(jwks.addr)
             .with_approver(approver_addr),
@@ -169,14 +170,15 @@ impl DemoStack {
     }
 
     /// Waits (up to 10 s) until the filter has the issuer's keys, so the
-    /// first request is not refused with `jwks_unavailable`. Each Wasm VM
-    /// fetches its own: Envoy's main thread and its one worker (the harness
-    /// runs `--concurrency 1`), and each logs the fetch once it is applied.
+    /// first request is not refused with `jwks_unavailable`. One Wasm VM
+    /// fetches them and logs it; the others adopt them from Envoy's shared
+    /// data on their next tick (every 250 ms), silently: hence the pause.
     async fn wait_for_keys(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             let log = std::fs::read_to_string(&self.gateway.envoy.log_path).unwrap_or_default();
-            if log.matches("transit-guard: fetched").count() >= 2 {
+            if log.contains("transit-guard: fetched") {
+                tokio::time::sleep(Duration::from_millis(600)).await;
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -29,6 +29,8 @@ pub struct Options {
     pub upstream_port: u16,
     /// Placeholder values that replace the defaults (e.g. `IDP_PORT`).
     pub extra_vars: BTreeMap<&'static str, String>,
+    /// Envoy worker threads.
+    pub concurrency: u32,
 }
 
 impl Options {
@@ -42,6 +44,7 @@ impl Options {
             admin_port: 0,
             upstream_port: 0,
             extra_vars: BTreeMap::new(),
+            concurrency: crate::envoy::DEFAULT_CONCURRENCY,
         })
     }
 
@@ -122,7 +125,7 @@ impl Gateway {
             vars,
             dir: opts.dir.clone(),
         };
-        let envoy = tokio::task::block_in_place(|| Envoy::start(&config))?;
+        let envoy = tokio::task::block_in_place(|| Envoy::start_with(&config, opts.concurrency))?;
         Ok(Gateway {
             envoy,
             upstream,

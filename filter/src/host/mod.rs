@@ -7,6 +7,7 @@
 
 mod http;
 mod identity;
+mod jwks;
 mod metrics;
 mod props;
 mod root;
