@@ -18,6 +18,10 @@ pub const USAGE: &str =
 const MAX_TTL_SECS: u64 = 86_400;
 
 pub fn run(args: &[&str]) -> Result<()> {
+    if args.iter().any(|a| matches!(*a, "-h" | "--help")) {
+        println!("usage: {USAGE}\n\nA token from the demo's dev issuer ({}), for `cargo xtask demo`.\nDefaults: --ttl 3600 (at most 86400), --aud {}. Creates the issuer key in\n{} if it does not exist yet.", issuer::ISSUER, issuer::AUDIENCE, issuer::default_dir().display());
+        return Ok(());
+    }
     let req = parse(args)?;
     let dir = issuer::default_dir();
     let (token, created) = mint(&req, &dir)?;
@@ -49,9 +53,6 @@ pub fn parse(args: &[&str]) -> Result<TokenRequest> {
             Some((f, v)) if f.starts_with("--") => (f, Some(v)),
             _ => (*arg, None),
         };
-        if matches!(flag, "-h" | "--help") {
-            bail!("usage: {USAGE}");
-        }
         let value = match inline {
             Some(v) => v.to_string(),
             None => it
