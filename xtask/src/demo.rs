@@ -98,6 +98,7 @@ fn print_banner(stack: &DemoStack, ca: &Path) {
     let idp = stack.jwks.addr;
     let approver = stack.approver_url();
     let reviewer = &stack.reviewer_token;
+    let filter_key = &stack.filter_key;
     let curl = format!("curl -s --cacert {ca}");
     let url = format!("https://localhost:{listen}");
     let auth = "-H \"Authorization: Bearer $TOKEN\"";
@@ -121,6 +122,7 @@ transit-guard demo is running. Ctrl-C stops it.
   issuer    http://{idp}    dev token issuer, ES256, JWKS at /jwks (key: {key})
   approver  {approver}     reviewer page; reviewer {REVIEWER:?}, token (this run only):
             {reviewer}
+            the filter's key for it (approval.api_key, this run only): {filter_key}
   admin     http://{admin}
   policy    {policy}   (examples/policies/demo.json as running)
   logs      {log}
