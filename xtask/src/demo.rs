@@ -30,7 +30,7 @@ pub fn run() -> Result<()> {
         .init();
 
     let dir = workspace_root().join("target/demo");
-    clear_run_dir(&dir)?;
+    clear_run_dir(&dir, &issuer::default_dir())?;
     let opts = DemoOptions::new(dir.clone(), issuer::default_dir(), Ports::DEMO);
 
     let rt = tokio::runtime::Runtime::new()?;
@@ -52,13 +52,12 @@ pub fn run() -> Result<()> {
     })
 }
 
-/// Empties the run folder, keeping the issuer key: tokens already minted
-/// stay valid across demo runs.
-fn clear_run_dir(dir: &Path) -> Result<()> {
+/// Empties the run folder but for `keep` (the issuer key: tokens already
+/// minted stay valid across demo runs).
+fn clear_run_dir(dir: &Path, keep: &Path) -> Result<()> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(());
     };
-    let keep = issuer::default_dir();
     for entry in entries {
         let path = entry?.path();
         if path == keep {
@@ -161,4 +160,28 @@ Try, in another shell in this folder:
   curl -s http://{admin}/stats/prometheus | grep ^transit_guard
 "
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_run_keeps_only_the_issuer_key() {
+        let dir = integration_tests::paths::scratch_dir("xtask-clear").unwrap();
+        let keep = dir.join("issuer");
+        std::fs::create_dir_all(keep.join("x")).unwrap();
+        std::fs::write(keep.join("signing-key.pem"), "k").unwrap();
+        std::fs::create_dir_all(dir.join("certs")).unwrap();
+        std::fs::write(dir.join("certs/ca.pem"), "c").unwrap();
+        std::fs::write(dir.join("audit.log"), "a").unwrap();
+        clear_run_dir(&dir, &keep).unwrap();
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["issuer"]);
+        assert!(keep.join("signing-key.pem").exists());
+        clear_run_dir(&dir.join("missing"), &keep).unwrap();
+    }
 }
