@@ -5,6 +5,7 @@
 
 pub mod certs;
 pub mod client;
+pub mod collector;
 pub mod demo;
 pub mod envoy;
 pub mod gateway;

@@ -3,6 +3,7 @@
 //! outcomes of the commands the demo prints.
 
 use integration_tests::demo::{DemoOptions, DemoStack, Ports};
+use integration_tests::gateway::upstream_credential;
 use integration_tests::paths::scratch_dir;
 use integration_tests::upstream::DEMO_CUSTOMERS;
 use serde_json::Value;
@@ -111,8 +112,10 @@ async fn the_demo_scenario_has_the_printed_outcomes() {
         .unwrap();
     assert_eq!(resp.status(), 200);
 
-    // Only the allowed requests reached the upstream, without the token.
+    // Only the allowed requests reached the upstream, with the gateway's
+    // credential (Envoy injects it) instead of the agent's token.
     let seen = gw.upstream.requests();
+    let credential = upstream_credential(&gw.pki.dir).unwrap();
     let paths: Vec<(&str, &str)> = seen
         .iter()
         .map(|r| (r.method.as_str(), r.path.as_str()))
@@ -121,7 +124,9 @@ async fn the_demo_scenario_has_the_printed_outcomes() {
         paths,
         [("GET", "/customers"), ("POST", "/v1/chat/completions")]
     );
-    assert!(seen.iter().all(|r| r.header("authorization").is_none()));
+    for r in &seen {
+        assert_eq!(r.header("authorization"), Some(credential.as_str()));
+    }
     let sent = String::from_utf8_lossy(&seen[1].body);
     assert!(!sent.contains(secret), "{sent}");
     assert!(sent.contains("deploy with"), "{sent}");

@@ -8,6 +8,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
 
+use super::collector::CollectorSink;
 use super::http::Http;
 use super::identity::IdentityState;
 use super::jwks::JwksFetcher;
@@ -21,6 +22,7 @@ pub struct Root {
     policy: Option<Rc<Policy>>,
     identity: Option<Rc<IdentityState>>,
     jwks: JwksFetcher,
+    collector: Option<CollectorSink>,
 }
 
 impl Context for Root {
@@ -32,7 +34,12 @@ impl Context for Root {
         _trailers: usize,
     ) {
         if let Some(identity) = &self.identity {
-            self.jwks.on_response(identity, token, body_size);
+            if self.jwks.on_response(identity, token, body_size) {
+                return;
+            }
+        }
+        if let Some(sink) = &mut self.collector {
+            sink.on_response(token);
         }
     }
 }
@@ -64,7 +71,8 @@ impl RootContext for Root {
             if policy.auth.is_some() { "on" } else { "off" }
         );
         self.identity = policy.auth.as_ref().map(|a| Rc::new(IdentityState::new(a)));
-        if self.identity.as_ref().is_some_and(|i| i.has_remote_keys()) {
+        self.collector = policy.audit.collector.as_ref().map(CollectorSink::new);
+        if self.identity.as_ref().is_some_and(|i| i.has_remote_keys()) || self.collector.is_some() {
             if let Err(status) = hostcalls::set_tick_period(TICK) {
                 log::error!("transit-guard: cannot start the JWKS refresh timer: {status:?}");
                 return false;
@@ -78,12 +86,17 @@ impl RootContext for Root {
         if let Some(identity) = &self.identity {
             self.jwks.tick(identity);
         }
+        if let Some(sink) = &mut self.collector {
+            sink.tick();
+        }
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        let collector = self.collector.as_ref().map(|c| c.queue.clone());
         Some(Box::new(Http::new(
             self.policy.clone(),
             self.identity.clone(),
+            collector,
         )))
     }
 
