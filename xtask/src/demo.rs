@@ -90,6 +90,7 @@ fn print_banner(stack: &DemoStack, ca: &Path) {
     let log = shown(&gw.envoy.log_path);
     let audit = shown(&gateway::audit_log_path(&gw.pki.dir));
     let policy = shown(&stack.policy_path);
+    let credential = shown(&stack.gateway.dir.join("upstream-credential.yaml"));
     let key = shown(&stack.issuer.key_path());
     let listen = gw.listen_addr("https").port();
     let admin = gw.envoy.admin;
@@ -123,6 +124,7 @@ transit-guard demo is running. Ctrl-C stops it.
             {reviewer}
             the filter's key for it (approval.api_key, this run only): {filter_key}
   admin     http://{admin}
+  upstream credential  {credential}   Envoy injects it for the upstream; agents never hold it
   policy    {policy}   (examples/policies/demo.json as running)
   logs      {log}
   audit     {audit}   one JSON record per request
