@@ -107,10 +107,11 @@ fn print_banner(stack: &DemoStack, ca: &Path) {
             "  # an export waits for a human (up to 120 s): run this, it holds...
   {curl} {auth} {url}/customers/export -d '{{\"format\":\"csv\"}}'
   # ...then open {approver}, paste the reviewer token above, approve: the curl completes
+  # (deny instead, and it gets 403 approval_denied)
 "
         )
     } else {
-        "  # approval: not wired into the filter yet; POST /customers/export is refused with 503 approval_unavailable\n"
+        "  # approval: this policy has no approval section, so no request is held for a reviewer\n"
             .to_string()
     };
     println!(
