@@ -542,3 +542,69 @@ async fn approver_that_hangs_while_pending_is_abandoned_within_max_wait_plus_tim
     assert_eq!(r["reason"], "approver_timeout");
     assert_eq!(r["approval"]["id"], "apr_hang");
 }
+
+/// With identity on: the approver sees the verified agent, and a time-bound
+/// grant covers that agent and rule only.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_grant_covers_the_verified_agent_and_no_other() {
+    use integration_tests::tokens::{self, KeyKind, SigningKey, TokenBuilder};
+    const ISSUER: &str = "https://idp.transit-guard.test";
+    let key = SigningKey::generate(KeyKind::P256, "k1").unwrap();
+    let mut doc: Value = serde_json::from_str(&policy(2, 25, 2000)).unwrap();
+    doc["identity"] = json!({"providers": [tokens::provider_json("corp", ISSUER, "gw", &[&key])]});
+    let opts = Options::for_test("approval-identity", &doc.to_string()).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let approver = listener.local_addr().unwrap();
+    let (_stop, _) = start_approver(&opts.dir.join("approver.sqlite"), listener);
+    let gw = Gateway::start(opts.with_approver(approver)).await.unwrap();
+    let token = |sub: &str| {
+        TokenBuilder::new(ISSUER, "gw", sub, tokens::now())
+            .claim("groups", json!(["agents"]))
+            .sign(&key)
+            .unwrap()
+    };
+    let send = |sub: &str, body: &'static str| {
+        let client = gw.client().unwrap();
+        let url = gw.url("/export/customers?format=csv");
+        let bearer = token(sub);
+        tokio::spawn(async move {
+            let r = client
+                .post(url)
+                .bearer_auth(bearer)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let v: Value = r.json().await.unwrap_or(Value::Null);
+            (status, v)
+        })
+    };
+    let held = send("agent-7", BODY_A);
+    let p = wait_pending(approver, 1).await;
+    assert_eq!(
+        p[0]["identity"],
+        json!({"sub": "agent-7", "iss": ISSUER, "groups": ["agents"]})
+    );
+    let id = p[0]["id"].as_str().unwrap().to_string();
+    decide(approver, &id, "approve", json!({"grant": {"ttl_secs": 60}})).await;
+    assert_eq!(held.await.unwrap().0, 200);
+    // The same agent and rule, another request: covered by the grant.
+    assert_eq!(send("agent-7", BODY_B).await.unwrap().0, 200);
+    // Another agent: not covered.
+    let (status, body) = send("agent-8", BODY_B).await.unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "approval_pending");
+    let seen = gw.upstream.requests();
+    assert_eq!(seen.len(), 2);
+    // The agent's token never reaches the upstream.
+    assert!(seen
+        .iter()
+        .all(|r| !r.header("authorization").unwrap_or("").contains("eyJ")));
+    let records = gw.wait_for_audit_records(3);
+    assert_eq!(records[1]["identity"]["sub"], "agent-7");
+    assert_eq!(records[1]["decision"], "approval_approved");
+    assert_eq!(records[2]["identity"]["sub"], "agent-8");
+    assert_eq!(records[2]["reason"], "approval_pending");
+}
