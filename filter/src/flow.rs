@@ -129,15 +129,18 @@ impl Flow {
         end_of_stream: bool,
     ) -> Step {
         let content_encoding = header_value(headers, "content-encoding");
-        match request::check_head(policy, head) {
-            Verdict::Continue => {}
-            Verdict::WouldRefuse(_, reply) => self.exchange.would.push(reply.error.to_string()),
-            Verdict::Refuse(decision, reply) => return self.refuse(decision, reply),
+        // Transport first (no token is read over plaintext), then who is
+        // calling (so every later refusal is audited with the caller), then size.
+        if let Some(step) = self.check(request::check_transport(policy, head)) {
+            return step;
         }
         if let Some(result) = authenticate() {
             if let Some(step) = self.on_authentication(policy, result) {
                 return step;
             }
+        }
+        if let Some(step) = self.check(request::check_declared_size(policy, head)) {
+            return step;
         }
         let body: Option<&[u8]> = if end_of_stream { Some(&[]) } else { None };
         let eval = policy.rules.evaluate(&self.view(headers, body));
@@ -157,6 +160,18 @@ impl Flow {
                 self.hold_request(content_encoding)
             }
             None => Step::Continue,
+        }
+    }
+
+    /// Carries out a header check's verdict: `Some` when it ends the request.
+    fn check(&mut self, verdict: Verdict) -> Option<Step> {
+        match verdict {
+            Verdict::Continue => None,
+            Verdict::WouldRefuse(_, reply) => {
+                self.exchange.would.push(reply.error.to_string());
+                None
+            }
+            Verdict::Refuse(decision, reply) => Some(self.refuse(decision, reply)),
         }
     }
 

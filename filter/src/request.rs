@@ -37,9 +37,22 @@ impl Verdict {
 
 /// Decides on a request from its headers alone.
 pub fn check_head(policy: &Policy, head: &RequestHead<'_>) -> Verdict {
+    match check_transport(policy, head) {
+        Verdict::Continue => check_declared_size(policy, head),
+        verdict => verdict,
+    }
+}
+
+/// Plaintext is refused before anything else is read (a token included).
+pub fn check_transport(policy: &Policy, head: &RequestHead<'_>) -> Verdict {
     if policy.require_tls && !head.downstream_tls {
         return Verdict::refuse(policy, Decision::TlsRequired, tls_required());
     }
+    Verdict::Continue
+}
+
+/// A declared `content-length` over the limit is refused before the body is read.
+pub fn check_declared_size(policy: &Policy, head: &RequestHead<'_>) -> Verdict {
     let declared = head
         .content_length
         .and_then(|v| v.trim().parse::<u64>().ok());
