@@ -87,6 +87,10 @@ pub fn template_vars(
         ("IDP_PORT", "9".to_string()),
         ("APPROVER_HOST", "127.0.0.1".to_string()),
         ("APPROVER_PORT", "9".to_string()),
+        // Bench twins only (envoy/bench/): the keys of Envoy's own
+        // jwt_authn, none by default; the bench's SSE source, none by default.
+        ("JWKS", policy_literal(r#"{"keys":[]}"#)),
+        ("SSE_PORT", "9".to_string()),
     ]))
 }
 
