@@ -5,7 +5,8 @@
 //! Envoy answering fixed JSON bodies (`upstream`); wrk drives each front in
 //! turn, warmed up, then measured alternately over several rounds. The fronts:
 //! Envoy alone, Envoy's native `jwt_authn`, transit-guard with only
-//! `identity`, and transit-guard with a full policy (`policies`). An SSE
+//! `identity`, transit-guard with a base policy (TLS check and limits: the
+//! module's own cost) and with a full policy (`policies`). An SSE
 //! route (`sse`) gives the time to first byte. Then the core's criterion
 //! benches and the JWT timing in V8 (`micro`). Only ratios measured in the
 //! same run mean anything; nothing here asserts a time.
@@ -55,14 +56,16 @@ pub struct Front {
 // Indexes into the fronts.
 pub const ALONE: usize = 0;
 pub const JWT_AUTHN: usize = 1;
-pub const TG_JWT: usize = 2;
-pub const TG_FULL: usize = 3;
+pub const TG_BASE: usize = 2;
+pub const TG_JWT: usize = 3;
+pub const TG_FULL: usize = 4;
 
 /// Which fronts are measured on which body: every front on 3 KB (the JWT
-/// comparison), Envoy alone and the full policy on every size.
+/// comparison, and the module's own cost with a policy that checks only TLS
+/// and limits), Envoy alone and the full policy on every size.
 pub fn fronts_for(path: &str) -> &'static [usize] {
     if body_name(path) == "3k" {
-        &[ALONE, JWT_AUTHN, TG_JWT, TG_FULL]
+        &[ALONE, JWT_AUTHN, TG_BASE, TG_JWT, TG_FULL]
     } else {
         &[ALONE, TG_FULL]
     }
@@ -158,6 +161,20 @@ pub fn run(args: &[&str]) -> Result<()> {
                 &jwks,
             )?,
             needs_token: true,
+            masks: false,
+        },
+        Front {
+            label: "transit-guard, base policy (TLS check, limits)",
+            envoy: start_front(
+                &dir,
+                "tg-base",
+                &gateway_template(),
+                &pki,
+                &base_policy()?,
+                up,
+                &BTreeMap::new(),
+            )?,
+            needs_token: false,
             masks: false,
         },
         Front {
@@ -346,6 +363,13 @@ async fn measure_sse(
         }
     }
     Ok(out)
+}
+
+/// `examples/policies/demo.json`: no identity, rules or masking.
+fn base_policy() -> Result<String> {
+    Ok(std::fs::read_to_string(
+        workspace_root().join("examples/policies/demo.json"),
+    )?)
 }
 
 /// `/proc/loadavg`'s 1, 5 and 15 minute averages (the machine is shared).
