@@ -157,6 +157,53 @@ pub fn ensure_npm(dir: &str) -> Result<()> {
     Ok(())
 }
 
+/// Python packages the tests run in the project venv (the real SDKs users
+/// have): installed once, pinned.
+pub const PYTHON_PACKAGES: &[&str] = &["openai-agents==0.24.0"];
+
+pub fn ensure_python_packages() -> Result<()> {
+    let python = workspace_root().join(".venv/bin/python");
+    let missing: Vec<&str> = PYTHON_PACKAGES
+        .iter()
+        .copied()
+        .filter(|spec| {
+            let (name, version) = spec.split_once("==").unwrap_or((spec, ""));
+            let code = format!(
+                "import importlib.metadata as m; assert m.version('{name}') == '{version}'"
+            );
+            output(Command::new(&python).args(["-c", &code])).is_none()
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing {} into .venv", missing.join(" "));
+    let mut cmd = Command::new(&python);
+    cmd.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+    ])
+    .args(&missing);
+    run(&mut cmd)
+}
+
+/// tcpdump, for the test that captures loopback traffic to prove both legs
+/// are encrypted: from Debian's packages (capturing needs root).
+pub fn ensure_tcpdump() -> Result<()> {
+    if Command::new("tcpdump").arg("--version").output().is_ok() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing tcpdump (apt-get install tcpdump)");
+    let _ = run(Command::new("apt-get").args(["update", "-qq"]));
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "tcpdump"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+    .context("tcpdump is missing and could not be installed with apt-get: install it and rerun")
+}
+
 /// wrk, the load generator of `cargo xtask bench`: from Debian's packages.
 pub fn ensure_wrk() -> Result<()> {
     // `wrk --version` exits 1: that it runs at all is the test.

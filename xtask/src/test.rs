@@ -37,6 +37,10 @@ pub fn run(args: &[&str]) -> Result<()> {
     let envoy = setup::ensure_envoy()?;
     // A real OpenID provider for the identity tests.
     setup::ensure_npm("integration-tests/oidc")?;
+    // The real SDKs users have, for the agent scenario.
+    setup::ensure_python_packages()?;
+    // Capturing loopback traffic proves both legs are encrypted.
+    setup::ensure_tcpdump()?;
     if !args.contains(&"--no-lint") {
         lint()?;
     }
