@@ -27,7 +27,10 @@ fn policy(key: &SigningKey) -> String {
              "action": "mask", "mask": {"response": ["pii"]}},
             {"name": "secrets-to-llm", "match": {"path": {"prefix": "/scripted/"}},
              "action": "mask", "mask": {"request": ["secrets"]}}
-        ]
+        ],
+        // No approver runs in this test (the cluster points at the discard
+        // port): the held export fails closed.
+        "approval": {"cluster": "approver", "api_key": "filter-key-0123456789", "timeout_ms": 1000}
     })
     .to_string()
 }
@@ -79,7 +82,7 @@ async fn an_agents_sdk_agent_is_governed_end_to_end() {
     assert!(tools[2]["body"]
         .as_str()
         .unwrap()
-        .contains("approval_unavailable"));
+        .contains("approval_failed"));
     assert!(run["final_output"].as_str().unwrap().starts_with("Done."));
 
     // What the upstreams received: no delete, no export, no planted key in any
