@@ -113,8 +113,16 @@ pub fn template_vars(
             "CREDENTIAL_SDS",
             credential_sds(pki_dir)?.display().to_string(),
         ),
+        // Bench twins only (envoy/bench/): the keys of Envoy's own
+        // jwt_authn, and the bench's SSE source (none: the discard port).
+        ("JWKS", policy_literal(PLACEHOLDER_JWKS)),
+        ("SSE_PORT", "9".to_string()),
     ]))
 }
+
+/// Envoy refuses a `jwt_authn` without a usable key: until the bench puts
+/// its own, RFC 7515 appendix A.2's public RSA key (no token of ours verifies).
+const PLACEHOLDER_JWKS: &str = r#"{"keys":[{"kty":"RSA","e":"AQAB","n":"ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ"}]}"#;
 
 /// The run's upstream credential, as Envoy injects it (`authorization`).
 pub fn upstream_credential(pki_dir: &Path) -> Result<String> {

@@ -6,7 +6,9 @@
 //! - `cargo xtask test`: lints, the core's unit tests on the host and in V8
 //!   (wasm32-wasip1), and the integration tests against the real Envoy.
 //! - `cargo xtask lint`: fmt and clippy on the host and wasm targets.
-//! - `cargo xtask bench [--quick]`: Envoy alone vs with transit-guard (wrk).
+//! - `cargo xtask bench [--quick]`: Envoy alone, Envoy's `jwt_authn` and
+//!   transit-guard side by side (wrk, SSE time to first byte), plus the core's
+//!   criterion benches and JWT timing in V8; `--quick` checks the harness.
 //! - `cargo xtask policies`: `transit-guard test` on every example policy with
 //!   its cases file (`check` for those without one); also part of `test`.
 //! - `cargo xtask browser-deps`: Debian's Chromium and `npm ci` for the
@@ -33,7 +35,8 @@ commands:
                   target/demo/issuer/ if missing; default aud transit-guard-demo, ttl 3600)
   test [--no-lint]  run every test (unit, wasm, integration against real Envoy)
   lint            cargo fmt --check and clippy -D warnings (host and wasm32-wasip1)
-  bench [--quick] Envoy alone vs Envoy + transit-guard, side by side (wrk); report in target/bench/report.md
+  bench [--quick] Envoy alone vs jwt_authn vs transit-guard, side by side (wrk, SSE),
+                  plus the core's micro-benchmarks; report in target/bench/report.md
 
   policies        transit-guard test on every example policy with its cases file
 

@@ -1,0 +1,380 @@
+//! `cargo xtask bench`: the same Envoy config with and without transit-guard,
+//! measured side by side in one run, the way Coraza's load test does it.
+//!
+//! Every front Envoy (`--concurrency 1`, TLS both legs) proxies to one upstream
+//! Envoy answering fixed JSON bodies (`upstream`); wrk drives each front in
+//! turn, warmed up, then measured alternately over several rounds. The fronts:
+//! Envoy alone, Envoy's native `jwt_authn`, transit-guard with only
+//! `identity`, transit-guard with a base policy (TLS check and limits: the
+//! module's own cost) and with a full policy (`policies`). An SSE
+//! route (`sse`) gives the time to first byte. Then the core's criterion
+//! benches and the JWT timing in V8 (`micro`). Only ratios measured in the
+//! same run mean anything; nothing here asserts a time.
+
+mod micro;
+mod policies;
+mod report;
+mod sse;
+mod upstream;
+mod wrk;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use integration_tests::certs::Pki;
+use integration_tests::envoy::{check_log_for_wasm_crash, Envoy, EnvoyConfig};
+use integration_tests::gateway::{gateway_template, template_vars};
+use integration_tests::paths::workspace_root;
+use integration_tests::template::policy_literal;
+
+use crate::setup;
+use policies::{BenchIdentity, AUTHORITY};
+use upstream::{body_name, BODIES, STREAM_PATH};
+
+/// How long and how often; `--quick` is for checking the harness.
+pub struct Settings {
+    pub quick: bool,
+    pub warmup_secs: u32,
+    pub secs: u32,
+    pub rounds: u32,
+    /// SSE requests per front and round.
+    pub sse_requests: usize,
+}
+
+/// One Envoy under test.
+pub struct Front {
+    pub label: &'static str,
+    pub envoy: Envoy,
+    /// Refuses a request without the token (checked before measuring).
+    pub needs_token: bool,
+    /// Masks the response bodies (checked before measuring).
+    pub masks: bool,
+}
+
+// Indexes into the fronts.
+pub const ALONE: usize = 0;
+pub const JWT_AUTHN: usize = 1;
+pub const TG_BASE: usize = 2;
+pub const TG_JWT: usize = 3;
+pub const TG_FULL: usize = 4;
+
+/// Which fronts are measured on which body: every front on 3 KB (the JWT
+/// comparison, and the module's own cost with a policy that checks only TLS
+/// and limits), Envoy alone and the full policy on every size.
+pub fn fronts_for(path: &str) -> &'static [usize] {
+    if body_name(path) == "3k" {
+        &[ALONE, JWT_AUTHN, TG_BASE, TG_JWT, TG_FULL]
+    } else {
+        &[ALONE, TG_FULL]
+    }
+}
+
+/// Everything measured, for the report.
+pub struct Results {
+    pub settings: Settings,
+    /// (body index, front index) to one sample per round.
+    pub http: BTreeMap<(usize, usize), Vec<wrk::Sample>>,
+    /// Front index to (TTFB ms, last byte ms) per request.
+    pub sse: BTreeMap<usize, Vec<(f64, f64)>>,
+    /// Label, allocated bytes, heap size bytes (Envoy's `/memory`).
+    pub memory: Vec<(&'static str, u64, u64)>,
+    pub module_bytes: u64,
+    pub micro: Vec<micro::Micro>,
+    pub v8_jwt: String,
+    pub load_before: String,
+    pub load_after: String,
+}
+
+pub fn run(args: &[&str]) -> Result<()> {
+    let quick = args.contains(&"--quick");
+    if let Some(a) = args.iter().find(|a| **a != "--quick") {
+        bail!("unknown bench option {a:?} (only --quick)");
+    }
+    let settings = if quick {
+        Settings {
+            quick,
+            warmup_secs: 1,
+            secs: 3,
+            rounds: 2,
+            sse_requests: 5,
+        }
+    } else {
+        Settings {
+            quick,
+            warmup_secs: 2,
+            secs: 8,
+            rounds: 3,
+            sse_requests: 20,
+        }
+    };
+    let load_before = loadavg();
+    setup::ensure_wasm_target()?;
+    let envoy_bin = setup::ensure_envoy()?;
+    setup::ensure_wrk()?;
+    let wasm = setup::build_wasm()?;
+    std::env::set_var("TG_ENVOY_BIN", &envoy_bin);
+    std::env::set_var("TG_WASM", &wasm);
+
+    // The core first: a build failure shows before the long part.
+    let micro = micro::criterion(quick)?;
+    let v8_jwt = micro::wasm_identity_timing(quick)?;
+
+    let dir = workspace_root().join("target/bench");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    let pki = Pki::generate(&dir.join("certs"))?;
+    let ca_pem = std::fs::read_to_string(pki.path("ca.pem"))?;
+    let id = BenchIdentity::new()?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let sse_addr = rt.block_on(sse::start_source())?;
+    let upstream = upstream::start(&dir, &pki, sse_addr.port())?;
+    let up = upstream.listener("upstream");
+    let jwks = BTreeMap::from([("JWKS", policy_literal(&id.jwks()))]);
+    let bench = workspace_root().join("envoy/bench");
+    let fronts = vec![
+        Front {
+            label: "Envoy alone (router only)",
+            envoy: start_front(
+                &dir,
+                "alone",
+                &bench.join("router-only.yaml"),
+                &pki,
+                "{}",
+                up,
+                &BTreeMap::new(),
+            )?,
+            needs_token: false,
+            masks: false,
+        },
+        Front {
+            label: "Envoy `jwt_authn` (RS256, local JWKS)",
+            envoy: start_front(
+                &dir,
+                "jwt-authn",
+                &bench.join("jwt-authn.yaml"),
+                &pki,
+                "{}",
+                up,
+                &jwks,
+            )?,
+            needs_token: true,
+            masks: false,
+        },
+        Front {
+            label: "transit-guard, base policy (TLS check, limits)",
+            envoy: start_front(
+                &dir,
+                "tg-base",
+                &gateway_template(),
+                &pki,
+                &base_policy()?,
+                up,
+                &BTreeMap::new(),
+            )?,
+            needs_token: false,
+            masks: false,
+        },
+        Front {
+            label: "transit-guard, JWT only",
+            envoy: start_front(
+                &dir,
+                "tg-jwt",
+                &gateway_template(),
+                &pki,
+                &id.jwt_only_policy(),
+                up,
+                &BTreeMap::new(),
+            )?,
+            needs_token: true,
+            masks: false,
+        },
+        Front {
+            label: "transit-guard, full policy",
+            envoy: start_front(
+                &dir,
+                "tg-full",
+                &gateway_template(),
+                &pki,
+                &id.full_policy()?,
+                up,
+                &BTreeMap::new(),
+            )?,
+            needs_token: true,
+            masks: true,
+        },
+    ];
+    rt.block_on(check_fronts(&fronts, &ca_pem, &id.token))?;
+
+    let headers = [
+        format!("Host: {AUTHORITY}"),
+        format!("Authorization: Bearer {}", id.token),
+    ];
+    let port = |f: usize| fronts[f].envoy.listener("https").port();
+    eprintln!("xtask: bench: warming up");
+    for (path, _) in BODIES {
+        for &f in fronts_for(path) {
+            wrk::run(port(f), path, &headers, settings.warmup_secs)?;
+        }
+    }
+    let mut http: BTreeMap<(usize, usize), Vec<wrk::Sample>> = BTreeMap::new();
+    for round in 1..=settings.rounds {
+        for (b, (path, _)) in BODIES.iter().enumerate() {
+            for &f in fronts_for(path) {
+                eprintln!(
+                    "xtask: bench: round {round}/{}: {} {path}",
+                    settings.rounds, fronts[f].label
+                );
+                let s = wrk::run(port(f), path, &headers, settings.secs)?;
+                http.entry((b, f)).or_default().push(s);
+            }
+        }
+    }
+
+    eprintln!("xtask: bench: SSE time to first byte");
+    let sse = rt.block_on(measure_sse(&fronts, &ca_pem, &id.token, &settings))?;
+
+    let mut memory = Vec::new();
+    for front in &fronts {
+        let mem: serde_json::Value = serde_json::from_str(&front.envoy.admin_get("/memory")?)?;
+        let field = |k: &str| mem[k].as_str().and_then(|v| v.parse().ok()).unwrap_or(0);
+        memory.push((front.label, field("allocated"), field("heap_size")));
+        check_log_for_wasm_crash(&front.envoy.log())
+            .with_context(|| format!("{} crashed during the run", front.label))?;
+    }
+
+    let results = Results {
+        settings,
+        http,
+        sse,
+        memory,
+        module_bytes: std::fs::metadata(&wasm)?.len(),
+        micro,
+        v8_jwt,
+        load_before,
+        load_after: loadavg(),
+    };
+    let report = report::render(&fronts, &results)?;
+    println!("{report}");
+    let out = dir.join("report.md");
+    std::fs::write(&out, &report)?;
+    eprintln!("xtask: bench: report written to {}", out.display());
+    Ok(())
+}
+
+fn start_front(
+    dir: &Path,
+    name: &str,
+    template: &Path,
+    pki: &Pki,
+    policy: &str,
+    upstream: SocketAddr,
+    extra: &BTreeMap<&'static str, String>,
+) -> Result<Envoy> {
+    let run_dir = dir.join(name);
+    std::fs::create_dir_all(&run_dir)?;
+    let mut vars = template_vars(&pki.dir, policy, 0, 0, upstream)?;
+    vars.insert(
+        "AUDIT_LOG",
+        run_dir.join("access.log").display().to_string(),
+    );
+    vars.extend(extra.clone());
+    Envoy::start(&EnvoyConfig {
+        template: template.to_path_buf(),
+        vars,
+        dir: run_dir,
+    })
+    .with_context(|| format!("starting the {name} front"))
+}
+
+/// Before measuring: every front answers 200 with the token on each of its
+/// bodies, masks when it should (and only then), and refuses the request
+/// without the token when it checks identity; otherwise the rows would
+/// measure error replies.
+async fn check_fronts(fronts: &[Front], ca_pem: &str, token: &str) -> Result<()> {
+    for (i, front) in fronts.iter().enumerate() {
+        let client = sse::client(ca_pem, front.envoy.listener("https"))?;
+        let port = front.envoy.listener("https").port();
+        for (path, _) in BODIES.iter().filter(|(p, _)| fronts_for(p).contains(&i)) {
+            let url = format!("https://localhost:{port}{path}");
+            let resp = client
+                .get(&url)
+                .header("host", AUTHORITY)
+                .bearer_auth(token)
+                .send()
+                .await?;
+            let status = resp.status();
+            let body = resp.text().await?;
+            if status != 200 {
+                bail!("{}: {path} answered {status}: {body:.300}", front.label);
+            }
+            // Every record carries this SSN; the full policy redacts it.
+            if body.contains("123-45-6789") == front.masks {
+                bail!(
+                    "{}: {path} was {}masked",
+                    front.label,
+                    if front.masks { "not " } else { "" }
+                );
+            }
+        }
+        let resp = client
+            .get(format!("https://localhost:{port}/customers/3k"))
+            .header("host", AUTHORITY)
+            .send()
+            .await?;
+        if front.needs_token != (resp.status() == 401) {
+            bail!(
+                "{}: a request without a token answered {}",
+                front.label,
+                resp.status()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// SSE requests through each front, alternating fronts per round, after one
+/// unmeasured request each.
+async fn measure_sse(
+    fronts: &[Front],
+    ca_pem: &str,
+    token: &str,
+    settings: &Settings,
+) -> Result<BTreeMap<usize, Vec<(f64, f64)>>> {
+    let mut clients = Vec::new();
+    for front in fronts {
+        let addr = front.envoy.listener("https");
+        let client = sse::client(ca_pem, addr)?;
+        let url = format!("https://localhost:{}{STREAM_PATH}", addr.port());
+        sse::fetch(&client, &url, AUTHORITY, token)
+            .await
+            .with_context(|| front.label)?;
+        clients.push((client, url));
+    }
+    let mut out: BTreeMap<usize, Vec<(f64, f64)>> = BTreeMap::new();
+    for _ in 0..settings.rounds {
+        for (f, (client, url)) in clients.iter().enumerate() {
+            for _ in 0..settings.sse_requests {
+                let t = sse::fetch(client, url, AUTHORITY, token).await?;
+                out.entry(f).or_default().push(t);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `examples/policies/demo.json`: no identity, rules or masking.
+fn base_policy() -> Result<String> {
+    Ok(std::fs::read_to_string(
+        workspace_root().join("examples/policies/demo.json"),
+    )?)
+}
+
+/// `/proc/loadavg`'s 1, 5 and 15 minute averages (the machine is shared).
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
