@@ -44,7 +44,7 @@ use std::collections::BTreeMap;
 
 pub use config::{compile, MaskingDoc};
 pub use strategy::Strategy;
-pub use stream::{StreamMasker, DEFAULT_WINDOW};
+pub use stream::{StreamMasker, StreamState, DEFAULT_WINDOW};
 
 use json::{pointer_matches, Step};
 use scan::{Hit, Scanner};
