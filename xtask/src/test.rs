@@ -35,6 +35,8 @@ pub fn lint() -> Result<()> {
 pub fn run(args: &[&str]) -> Result<()> {
     setup::ensure_wasm_target()?;
     let envoy = setup::ensure_envoy()?;
+    // The real OpenAI SDK streams through the gateway (tests/streaming.rs).
+    setup::ensure_openai_sdk()?;
     // A real OpenID provider for the identity tests.
     setup::ensure_npm("integration-tests/oidc")?;
     if !args.contains(&"--no-lint") {

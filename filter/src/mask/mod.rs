@@ -31,6 +31,7 @@
 //! in [`detectors`]; replacements in [`strategy`].
 
 pub mod config;
+pub mod openai;
 pub mod strategy;
 pub mod stream;
 

@@ -161,6 +161,15 @@ pub struct ResponseStream {
     started: bool,
 }
 
+impl std::fmt::Debug for ResponseStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseStream")
+            .field("kind", &self.kind())
+            .field("pending", &self.pending())
+            .finish()
+    }
+}
+
 impl ResponseStream {
     /// `max_event`: the largest event held while incomplete (the policy's
     /// body limit); past it the stream fails ([`StreamError`]).
