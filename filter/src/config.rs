@@ -8,6 +8,7 @@
 use serde::Deserialize;
 use std::fmt;
 
+use crate::audit::config::{AuditConfig, AuditDoc};
 use crate::identity::authenticate::Authenticator;
 use crate::identity::config::IdentityDoc;
 use crate::mask::{self, Masking, MaskingDoc};
@@ -54,6 +55,8 @@ struct PolicyDoc {
     rules: Vec<RuleDoc>,
     #[serde(default)]
     default_action: Option<DefaultAction>,
+    #[serde(default)]
+    audit: AuditDoc,
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,6 +97,8 @@ pub struct Policy {
     pub masking: Masking,
     /// `rules` and `default_action` (see `docs/rules.md`).
     pub rules: Rules,
+    /// Session recording and the collector sink (`audit`).
+    pub audit: AuditConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,7 +188,9 @@ impl Policy {
                 ));
             }
         }
+        let audit = crate::audit::config::compile(doc.audit, &masking)?;
         Ok(Policy {
+            audit,
             mode: doc.mode,
             require_tls: doc.require_tls,
             limits: Limits {

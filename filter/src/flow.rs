@@ -15,7 +15,7 @@
 //! `mode: "monitor"` (the whole policy) decides and records but never refuses
 //! or rewrites.
 
-use crate::audit::{Decision, Exchange};
+use crate::audit::{Decision, Exchange, Recording};
 use crate::config::{Mode, Policy};
 use crate::identity::authenticate::Authenticated;
 use crate::identity::error::AuthError;
@@ -94,6 +94,8 @@ pub struct Flow {
     /// Masked counts before the response stream started (the stream's own
     /// are added to these as it goes, so an aborted stream still counts).
     masked_before_stream: std::collections::BTreeMap<String, u32>,
+    /// A carried-out rule asked for session recording.
+    record: bool,
 }
 
 impl Flow {
@@ -155,7 +157,7 @@ impl Flow {
         }
         match self.decide(policy, &eval) {
             Some(step) => step,
-            None if !self.request_masks.is_empty() && !end_of_stream => {
+            None if (!self.request_masks.is_empty() || self.record) && !end_of_stream => {
                 self.hold_request(content_encoding)
             }
             None => Step::Continue,
@@ -208,23 +210,23 @@ impl Flow {
             return body_refusal(self.refuse(decision, reply));
         }
         // A body-dependent rule is decided now; otherwise the plan stands.
-        if self.exchange.rules.is_empty()
-            && self.request_masks.is_empty()
-            && self.response_masks.is_empty()
-        {
+        if !self.decided {
             let eval = policy.rules.evaluate(&self.view(headers, Some(body)));
             if let Some(step) = self.decide(policy, &eval) {
                 return body_refusal(step);
             }
         }
         let content_type = header_value(headers, "content-type");
-        match self.mask(
-            policy,
-            &self.request_masks.clone(),
-            content_type,
-            body,
-            "request",
-        ) {
+        let masks = self.request_masks.clone();
+        let masked = self.mask(policy, &masks, content_type, body, "request");
+        if self.record {
+            let shown = masked.as_deref().unwrap_or(body);
+            let (text, cut) = record_body(policy, content_type, shown, !masks.is_empty());
+            let rec = self.recording();
+            rec.request = Some(text);
+            rec.truncated |= cut;
+        }
+        match masked {
             Some(masked) => {
                 self.new_content_length = Some(masked.len());
                 BodyStep::Replace(masked)
@@ -304,8 +306,23 @@ impl Flow {
         content_encoding: Option<&str>,
         end_of_stream: bool,
     ) -> ResponseStep {
-        if self.response_masks.is_empty() || end_of_stream {
+        let masking = !self.response_masks.is_empty();
+        if !(masking || self.record) || end_of_stream {
             return ResponseStep::Continue;
+        }
+        if is_compressed(content_encoding) && !masking {
+            self.recording().response = Some("[compressed body, not recorded]".into());
+            return ResponseStep::Continue;
+        }
+        // An event stream is never held whole (that would stop it
+        // streaming): masked as it passes, and not recorded.
+        if is_event_stream(content_type) {
+            if self.record {
+                self.recording().response = Some(binary_note(content_type));
+            }
+            if !masking {
+                return ResponseStep::Continue;
+            }
         }
         if is_compressed(content_encoding) {
             return match self.refuse(
@@ -327,10 +344,15 @@ impl Flow {
             return ResponseStep::Stream;
         }
         if BodyKind::of(content_type) == BodyKind::Passthrough {
-            self.exchange.unscanned.push(format!(
-                "response: {} is not scanned",
-                content_type.unwrap_or("(no content-type)")
-            ));
+            if masking {
+                self.exchange.unscanned.push(format!(
+                    "response: {} is not scanned",
+                    content_type.unwrap_or("(no content-type)")
+                ));
+            }
+            if self.record {
+                self.recording().response = Some(binary_note(content_type));
+            }
             return ResponseStep::Continue;
         }
         ResponseStep::Hold
@@ -384,16 +406,25 @@ impl Flow {
         if let Step::Refuse(reply) = self.on_response_progress(policy, body.len() as u64) {
             return BodyStep::Refuse(reply);
         }
-        match self.mask(
-            policy,
-            &self.response_masks.clone(),
-            content_type,
-            body,
-            "response",
-        ) {
+        let masks = self.response_masks.clone();
+        let masked = self.mask(policy, &masks, content_type, body, "response");
+        if self.record {
+            let shown = masked.as_deref().unwrap_or(body);
+            let (text, cut) = record_body(policy, content_type, shown, !masks.is_empty());
+            let rec = self.recording();
+            rec.response = Some(text);
+            rec.truncated |= cut;
+        }
+        match masked {
             Some(masked) => BodyStep::Replace(masked),
             None => BodyStep::Continue,
         }
+    }
+
+    fn recording(&mut self) -> &mut Recording {
+        self.exchange
+            .recording
+            .get_or_insert_with(Recording::default)
     }
 
     /// Acts on a final rules evaluation: `Some` when it ends the request.
@@ -408,6 +439,7 @@ impl Flow {
         if !monitor {
             // The rules carried out: those that made the decision.
             self.exchange.rules = carried_out(eval);
+            self.record = eval.record;
         }
         match &eval.decision {
             rules::Decision::Allow => None,
@@ -536,6 +568,39 @@ fn carried_out(eval: &Evaluation) -> Vec<String> {
             .map(|h| h.rule.clone())
             .collect(),
     }
+}
+
+/// A body as it goes into a session recording: masked (with the recording
+/// profile unless a mask rule already masked it), cut at `record_max_bytes`
+/// on a character boundary. Returns the text and whether it was cut.
+fn record_body(
+    policy: &Policy,
+    content_type: Option<&str>,
+    body: &[u8],
+    already_masked: bool,
+) -> (String, bool) {
+    if BodyKind::of(content_type) == BodyKind::Passthrough {
+        return (binary_note(content_type), false);
+    }
+    let masked = if already_masked {
+        None
+    } else {
+        policy.audit.record_masker.mask(content_type, body).body
+    };
+    let text = String::from_utf8_lossy(masked.as_deref().unwrap_or(body)).into_owned();
+    let max = policy.audit.record_max_bytes;
+    if text.len() <= max {
+        return (text, false);
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    (text.get(..cut).unwrap_or_default().to_string(), true)
+}
+
+fn binary_note(content_type: Option<&str>) -> String {
+    format!("[{} body, not recorded]", content_type.unwrap_or("untyped"))
 }
 
 fn body_refusal(step: Step) -> BodyStep {

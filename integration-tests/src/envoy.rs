@@ -36,6 +36,10 @@ pub struct EnvoyConfig {
     pub dir: PathBuf,
 }
 
+/// Worker threads: one by default (one VM, deterministic tests); more where
+/// a test is about what workers share.
+pub const DEFAULT_CONCURRENCY: u32 = 1;
+
 impl EnvoyConfig {
     pub fn render(&self) -> Result<PathBuf> {
         let text = std::fs::read_to_string(&self.template)
@@ -49,11 +53,20 @@ impl EnvoyConfig {
 }
 
 /// The Envoy command line shared by tests and the demo.
-pub fn command(config: &Path, log_path: &Path, admin_file: &Path) -> Result<Command> {
+pub fn command(
+    config: &Path,
+    log_path: &Path,
+    admin_file: &Path,
+    concurrency: u32,
+) -> Result<Command> {
     let mut cmd = Command::new(paths::envoy_bin()?);
     cmd.arg("-c")
         .arg(config)
-        .args(["--use-dynamic-base-id", "--concurrency", "1"])
+        .args([
+            "--use-dynamic-base-id",
+            "--concurrency",
+            &concurrency.to_string(),
+        ])
         .args(["--log-level", "info", "--component-log-level", "wasm:debug"])
         // Envoy flushes its log file every 10 s by default; tests read it.
         .args(["--file-flush-interval-msec", "100"])
@@ -82,12 +95,17 @@ pub fn die_with_parent(cmd: &mut Command) {
 }
 
 impl Envoy {
-    /// Starts Envoy and waits until it is ready to serve.
+    /// Starts Envoy (one worker) and waits until it is ready to serve.
     pub fn start(config: &EnvoyConfig) -> Result<Envoy> {
+        Envoy::start_with(config, DEFAULT_CONCURRENCY)
+    }
+
+    /// Starts Envoy with `concurrency` workers.
+    pub fn start_with(config: &EnvoyConfig, concurrency: u32) -> Result<Envoy> {
         let rendered = config.render()?;
         let log_path = config.dir.join("envoy.log");
         let admin_file = config.dir.join("admin.address");
-        let child = command(&rendered, &log_path, &admin_file)?
+        let child = command(&rendered, &log_path, &admin_file, concurrency)?
             .spawn()
             .context("starting envoy")?;
         let mut envoy = Envoy {
@@ -108,7 +126,7 @@ impl Envoy {
         let rendered = config.render()?;
         let log_path = config.dir.join("envoy.log");
         let admin_file = config.dir.join("admin.address");
-        let mut child = command(&rendered, &log_path, &admin_file)?.spawn()?;
+        let mut child = command(&rendered, &log_path, &admin_file, DEFAULT_CONCURRENCY)?.spawn()?;
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             if let Some(status) = child.try_wait()? {

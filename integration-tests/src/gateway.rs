@@ -29,6 +29,8 @@ pub struct Options {
     pub upstream_port: u16,
     /// Placeholder values that replace the defaults (e.g. `IDP_PORT`).
     pub extra_vars: BTreeMap<&'static str, String>,
+    /// Envoy worker threads.
+    pub concurrency: u32,
 }
 
 impl Options {
@@ -42,13 +44,31 @@ impl Options {
             admin_port: 0,
             upstream_port: 0,
             extra_vars: BTreeMap::new(),
+            concurrency: crate::envoy::DEFAULT_CONCURRENCY,
         })
+    }
+
+    /// The mis-wired plaintext listener fixture (`integration-tests/envoy/`)
+    /// instead of the shipped TLS listener: for `require_tls` tests.
+    pub fn plaintext(mut self) -> Options {
+        self.template =
+            paths::workspace_root().join("integration-tests/envoy/plaintext-listener.yaml");
+        self
     }
 
     /// Points the `idp` cluster at an OpenID provider.
     pub fn with_idp(mut self, addr: SocketAddr) -> Options {
         self.extra_vars.insert("IDP_HOST", addr.ip().to_string());
         self.extra_vars.insert("IDP_PORT", addr.port().to_string());
+        self
+    }
+
+    /// Points the `audit_collector` cluster at an HTTP audit collector.
+    pub fn with_collector(mut self, addr: SocketAddr) -> Options {
+        self.extra_vars
+            .insert("COLLECTOR_HOST", addr.ip().to_string());
+        self.extra_vars
+            .insert("COLLECTOR_PORT", addr.port().to_string());
         self
     }
 
@@ -87,7 +107,46 @@ pub fn template_vars(
         ("IDP_PORT", "9".to_string()),
         ("APPROVER_HOST", "127.0.0.1".to_string()),
         ("APPROVER_PORT", "9".to_string()),
+        ("COLLECTOR_HOST", "127.0.0.1".to_string()),
+        ("COLLECTOR_PORT", "9".to_string()),
+        (
+            "CREDENTIAL_SDS",
+            credential_sds(pki_dir)?.display().to_string(),
+        ),
     ]))
+}
+
+/// The run's upstream credential, as Envoy injects it (`authorization`).
+pub fn upstream_credential(pki_dir: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(credential_sds(pki_dir)?)?;
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("inline_string: "))
+        .map(|v| v.trim_matches('"').to_string())
+        .ok_or_else(|| anyhow::anyhow!("no credential in the SDS file"))
+}
+
+/// Writes (once per run folder) an SDS file with a fresh upstream credential
+/// beside the certificates, and returns its path (absolute, as SDS wants).
+fn credential_sds(pki_dir: &Path) -> Result<PathBuf> {
+    let path = pki_dir
+        .parent()
+        .unwrap_or(pki_dir)
+        .join("upstream-credential.yaml");
+    if !path.exists() {
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let credential = format!("Bearer tg-upstream-{:x}{nonce:x}", std::process::id());
+        std::fs::write(
+            &path,
+            format!(
+                "resources:\n- \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret\n  \
+                 name: upstream-credential\n  generic_secret:\n    secret:\n      inline_string: \"{credential}\"\n"
+            ),
+        )?;
+    }
+    Ok(std::path::absolute(&path)?)
 }
 
 /// Where Envoy writes the audit trail for a run whose certificates are in `pki_dir`.
@@ -122,7 +181,7 @@ impl Gateway {
             vars,
             dir: opts.dir.clone(),
         };
-        let envoy = tokio::task::block_in_place(|| Envoy::start(&config))?;
+        let envoy = tokio::task::block_in_place(|| Envoy::start_with(&config, opts.concurrency))?;
         Ok(Gateway {
             envoy,
             upstream,
@@ -164,6 +223,14 @@ impl Gateway {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
+    }
+
+    /// `http://127.0.0.1:PORT{path}` on the plaintext fixture's listener.
+    pub fn plaintext_url(&self, path: &str) -> String {
+        format!(
+            "http://127.0.0.1:{}{path}",
+            self.listen_addr("plaintext").port()
+        )
     }
 
     /// An HTTPS client that trusts only this run's CA.

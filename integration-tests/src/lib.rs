@@ -4,6 +4,7 @@
 
 pub mod certs;
 pub mod client;
+pub mod collector;
 pub mod envoy;
 pub mod gateway;
 pub mod oidc;

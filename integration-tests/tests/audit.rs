@@ -4,8 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use integration_tests::envoy::{Envoy, EnvoyConfig};
-use integration_tests::gateway::{audit_log_path, read_audit_log, template_vars, Gateway};
+use integration_tests::gateway::{audit_log_path, read_audit_log, Gateway, Options};
 use integration_tests::paths;
 
 const POLICY: &str = r#"{"mode":"enforce","limits":{"max_body_bytes":1024}}"#;
@@ -76,21 +75,16 @@ async fn allowed_and_oversize_requests_each_get_one_valid_record() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn plaintext_refusal_is_audited() {
-    let dir = paths::scratch_dir("audit-plaintext").unwrap();
-    let pki = integration_tests::certs::Pki::generate(&dir.join("certs")).unwrap();
-    let upstream = integration_tests::upstream::Upstream::start(&pki)
-        .await
-        .unwrap();
-    let config = EnvoyConfig {
-        template: paths::workspace_root().join("integration-tests/envoy/plaintext-listener.yaml"),
-        vars: template_vars(&pki.dir, POLICY, 0, 0, upstream.addr).unwrap(),
-        dir,
-    };
-    let envoy = tokio::task::block_in_place(|| Envoy::start(&config)).unwrap();
-    let url = format!("http://127.0.0.1:{}/x", envoy.listener("plaintext").port());
+    let gw = Gateway::start(
+        Options::for_test("audit-plaintext", POLICY)
+            .unwrap()
+            .plaintext(),
+    )
+    .await
+    .unwrap();
+    let url = gw.plaintext_url("/x");
     assert_eq!(reqwest::get(&url).await.unwrap().status(), 426);
-    let log = audit_log_path(&pki.dir);
-    let records = wait_for(|| read_audit_log(&log), 1);
+    let records = wait_for(|| gw.audit_records(), 1);
     assert_eq!(records.len(), 1, "{records:?}");
     assert_valid(&schema(), &records[0]);
     assert_eq!(records[0]["decision"], "tls_required");
@@ -246,4 +240,138 @@ fn wait_for(read: impl Fn() -> Vec<serde_json::Value>, n: usize) -> Vec<serde_js
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recorded_session_keeps_masked_capped_bodies_in_the_record() {
+    let policy = r#"{
+      "audit": { "record_max_bytes": 200 },
+      "default_action": "allow",
+      "rules": [ { "name": "record-echo", "match": { "path": { "prefix": "/v1/" } }, "action": "allow", "record": true } ]
+    }"#;
+    let gw = Gateway::for_test("audit-recording", policy).await.unwrap();
+    let client = gw.client().unwrap();
+    let body = r#"{"prompt":"email ada.lovelace@example.com about card 4111 1111 1111 1111"}"#;
+    let resp = client
+        .post(gw.url("/v1/echo"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // The upstream got the request unchanged: recording masks only the copy.
+    assert_eq!(gw.upstream.requests()[0].body, body.as_bytes());
+    // A second one, longer than record_max_bytes.
+    let long = format!(r#"{{"prompt":"{}"}}"#, "x".repeat(500));
+    client
+        .post(gw.url("/v1/echo"))
+        .header("content-type", "application/json")
+        .body(long)
+        .send()
+        .await
+        .unwrap();
+    // Paths outside the rule are not recorded.
+    client.get(gw.url("/customers")).send().await.unwrap();
+
+    let records = gw.wait_for_audit_records(3);
+    let schema = schema();
+    records.iter().for_each(|r| assert_valid(&schema, r));
+    let rec = &records[0]["recording"];
+    let request = rec["request"].as_str().unwrap();
+    assert!(
+        request.contains("[REDACTED:email]") && request.contains("[REDACTED:credit_card]"),
+        "{rec}"
+    );
+    assert!(!request.contains("ada.lovelace@example.com"), "{rec}");
+    assert!(
+        rec["response"]
+            .as_str()
+            .unwrap()
+            .contains("\"upstream\":\"echo\""),
+        "{rec}"
+    );
+    assert_eq!(rec["truncated"], false);
+    assert_eq!(records[1]["recording"]["truncated"], true);
+    assert_eq!(
+        records[1]["recording"]["request"].as_str().unwrap().len(),
+        200
+    );
+    assert_eq!(records[2]["recording"], serde_json::Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_http_collector_receives_every_record_in_batches() {
+    let collector = integration_tests::collector::AuditCollector::start()
+        .await
+        .unwrap();
+    let policy =
+        r#"{"audit":{"collector":{"cluster":"audit_collector","batch_size":10,"flush_ms":200}}}"#;
+    let opts = Options::for_test("audit-collector", policy)
+        .unwrap()
+        .with_collector(collector.addr);
+    let gw = Gateway::start(opts).await.unwrap();
+    let client = gw.client().unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..25 {
+        let resp = client.get(gw.url("/customers")).send().await.unwrap();
+        ids.push(resp.headers()["x-request-id"].to_str().unwrap().to_string());
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while collector.lines().len() < 25 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let lines = collector.lines();
+    assert_eq!(lines.len(), 25, "records lost on the way to the collector");
+    assert!(
+        collector.batches() >= 3,
+        "not batched: {} batches",
+        collector.batches()
+    );
+    let schema = schema();
+    for (line, id) in lines.iter().zip(&ids) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_valid(&schema, &v);
+        assert_eq!(v["request_id"], id.as_str(), "out of order");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_collector_never_holds_requests_and_drops_are_counted() {
+    let collector = integration_tests::collector::AuditCollector::start()
+        .await
+        .unwrap();
+    collector.refuse();
+    let policy =
+        r#"{"audit":{"collector":{"cluster":"audit_collector","batch_size":5,"flush_ms":100}}}"#;
+    let opts = Options::for_test("audit-collector-down", policy)
+        .unwrap()
+        .with_collector(collector.addr);
+    let gw = Gateway::start(opts).await.unwrap();
+    let client = gw.client().unwrap();
+    for _ in 0..10 {
+        assert_eq!(
+            client
+                .get(gw.url("/customers"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let prom = gw.envoy.admin_get("/stats/prometheus").unwrap();
+        if prom.contains("transit_guard_audit{event=\"dropped\"} 10") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "drops not counted: {prom}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // The access log still has every record.
+    assert_eq!(gw.wait_for_audit_records(10).len(), 10);
 }

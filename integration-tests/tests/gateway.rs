@@ -2,7 +2,7 @@
 //! 1.40, TLS on both legs, policy loading, plaintext refused.
 
 use integration_tests::envoy::{Envoy, EnvoyConfig};
-use integration_tests::gateway::{template_vars, Gateway};
+use integration_tests::gateway::{template_vars, Gateway, Options};
 use integration_tests::paths;
 
 const POLICY: &str = r#"{"mode":"enforce","require_tls":true,"limits":{"max_body_bytes":1024}}"#;
@@ -100,21 +100,11 @@ fn futures_stream(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn plaintext_request_is_refused_with_426() {
-    let dir = paths::scratch_dir("plaintext").unwrap();
-    let pki = integration_tests::certs::Pki::generate(&dir.join("certs")).unwrap();
-    let upstream = integration_tests::upstream::Upstream::start(&pki)
+    let gw = Gateway::start(Options::for_test("plaintext", POLICY).unwrap().plaintext())
         .await
         .unwrap();
-    let config = EnvoyConfig {
-        template: paths::workspace_root().join("integration-tests/envoy/plaintext-listener.yaml"),
-        vars: template_vars(&pki.dir, POLICY, 0, 0, upstream.addr).unwrap(),
-        dir,
-    };
-    let envoy = tokio::task::block_in_place(|| Envoy::start(&config)).unwrap();
-    let url = format!(
-        "http://127.0.0.1:{}/v1/echo",
-        envoy.listener("plaintext").port()
-    );
+    let upstream = &gw.upstream;
+    let url = gw.plaintext_url("/v1/echo");
     let resp = reqwest::Client::new()
         .post(&url)
         .body("secret")
@@ -134,21 +124,15 @@ async fn plaintext_request_is_refused_with_426() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn monitor_mode_lets_plaintext_through_but_logs_it() {
-    let dir = paths::scratch_dir("plaintext-monitor").unwrap();
-    let pki = integration_tests::certs::Pki::generate(&dir.join("certs")).unwrap();
-    let upstream = integration_tests::upstream::Upstream::start(&pki)
-        .await
-        .unwrap();
-    let config = EnvoyConfig {
-        template: paths::workspace_root().join("integration-tests/envoy/plaintext-listener.yaml"),
-        vars: template_vars(&pki.dir, r#"{"mode":"monitor"}"#, 0, 0, upstream.addr).unwrap(),
-        dir,
-    };
-    let envoy = tokio::task::block_in_place(|| Envoy::start(&config)).unwrap();
-    let url = format!(
-        "http://127.0.0.1:{}/v1/echo",
-        envoy.listener("plaintext").port()
-    );
+    let gw = Gateway::start(
+        Options::for_test("plaintext-monitor", r#"{"mode":"monitor"}"#)
+            .unwrap()
+            .plaintext(),
+    )
+    .await
+    .unwrap();
+    let (envoy, upstream) = (&gw.envoy, &gw.upstream);
+    let url = gw.plaintext_url("/v1/echo");
     let resp = reqwest::Client::new().get(&url).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(upstream.requests().len(), 1);

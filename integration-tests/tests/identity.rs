@@ -273,3 +273,40 @@ async fn a_group_only_route_admits_the_group_and_refuses_others() {
     assert_eq!(body["rule"], "dba-only");
     assert_eq!(gw.upstream.requests().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workers_share_one_jwks_fetch() {
+    let key = SigningKey::generate(KeyKind::P256, "k1").unwrap();
+    let jwks = integration_tests::tokens::JwksServer::start(&tokens::jwks(&[&key]))
+        .await
+        .unwrap();
+    let issuer = "https://idp.transit-guard.test";
+    let mut provider = tokens::provider_json("corp", issuer, "gw", &[&key]);
+    provider.as_object_mut().unwrap().remove("local_jwks");
+    provider["remote_jwks"] = json!({"cluster": "idp", "path": "/jwks", "refresh_secs": 600,
+                                     "authority": jwks.addr.to_string()});
+    let policy = json!({"identity": {"providers": [provider]}}).to_string();
+    let mut opts = Options::for_test("identity-shared-jwks", &policy)
+        .unwrap()
+        .with_idp(jwks.addr);
+    opts.concurrency = 4;
+    let gw = Gateway::start(opts).await.unwrap();
+    let token = TokenBuilder::new(issuer, "gw", "alice", tokens::now())
+        .sign(&key)
+        .unwrap();
+    assert_eq!(until_status(&gw, "/v1/echo", &token, 200).await, 200);
+    // Requests on fresh connections land on every worker; all of them verify.
+    for _ in 0..16 {
+        let client = gw.client().unwrap();
+        let resp = client
+            .get(gw.url("/v1/echo"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Four workers and the main thread each run a VM; one fetch served them all.
+    assert_eq!(jwks.hits(), 1, "workers fetched the JWKS separately");
+}

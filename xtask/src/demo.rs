@@ -35,6 +35,7 @@ pub fn run() -> Result<()> {
         admin_port: ADMIN_PORT,
         upstream_port: UPSTREAM_PORT,
         extra_vars: Default::default(),
+        concurrency: integration_tests::envoy::DEFAULT_CONCURRENCY,
     };
 
     let rt = tokio::runtime::Runtime::new()?;

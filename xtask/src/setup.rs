@@ -193,6 +193,20 @@ pub fn ensure_npm(dir: &str) -> Result<()> {
     Ok(())
 }
 
+/// tcpdump, for the test that captures loopback traffic to prove both legs
+/// are encrypted: from Debian's packages (capturing needs root).
+pub fn ensure_tcpdump() -> Result<()> {
+    if Command::new("tcpdump").arg("--version").output().is_ok() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing tcpdump (apt-get install tcpdump)");
+    let _ = run(Command::new("apt-get").args(["update", "-qq"]));
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "tcpdump"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+    .context("tcpdump is missing and could not be installed with apt-get: install it and rerun")
+}
+
 /// wrk, the load generator of `cargo xtask bench`: from Debian's packages.
 pub fn ensure_wrk() -> Result<()> {
     // `wrk --version` exits 1: that it runs at all is the test.

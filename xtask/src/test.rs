@@ -39,6 +39,8 @@ pub fn run(args: &[&str]) -> Result<()> {
     setup::ensure_openai_sdk()?;
     // A real OpenID provider for the identity tests.
     setup::ensure_npm("integration-tests/oidc")?;
+    // Capturing loopback traffic proves both legs are encrypted.
+    setup::ensure_tcpdump()?;
     if !args.contains(&"--no-lint") {
         lint()?;
     }

@@ -7,6 +7,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 
+use super::collector::Queue;
 use super::identity::IdentityState;
 use super::{metrics, props};
 use crate::audit::{self, Decision, EnvoyFacts, Exchange};
@@ -21,6 +22,8 @@ pub struct Http {
     flow: Flow,
     /// The worker's key store and token cache (when the policy has `identity`).
     identity: Option<Rc<IdentityState>>,
+    /// The audit collector's queue (when `audit.collector` is set).
+    collector: Option<Queue>,
     start: Option<std::time::SystemTime>,
     /// Kept while the request is held, for the rules' second phase.
     request_headers: Vec<(String, String)>,
@@ -33,11 +36,16 @@ pub struct Http {
 }
 
 impl Http {
-    pub fn new(policy: Option<Rc<Policy>>, identity: Option<Rc<IdentityState>>) -> Self {
+    pub fn new(
+        policy: Option<Rc<Policy>>,
+        identity: Option<Rc<IdentityState>>,
+        collector: Option<Queue>,
+    ) -> Self {
         Http {
             policy,
             flow: Flow::default(),
             identity,
+            collector,
             start: None,
             request_headers: Vec::new(),
             holding_request: false,
@@ -374,15 +382,20 @@ impl HttpContext for Http {
             );
         }
         let record = audit::record(ex, &self.envoy_facts());
-        if let Err(status) = hostcalls::set_property(
-            vec!["transit_guard.audit"],
-            Some(record.to_json().as_bytes()),
-        ) {
+        let line = record.to_json();
+        if let Err(status) =
+            hostcalls::set_property(vec!["transit_guard.audit"], Some(line.as_bytes()))
+        {
             log::error!(
                 "transit-guard: cannot publish the audit record of request {}: {status:?}",
                 ex.request_id
             );
             metrics::incr("audit", "dropped");
+        }
+        if let Some(queue) = &self.collector {
+            if !queue.borrow_mut().push(line) {
+                metrics::incr("audit", "dropped");
+            }
         }
         metrics::incr("requests", record.decision.as_str());
         for (detector, n) in &record.masked {

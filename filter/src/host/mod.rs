@@ -5,8 +5,10 @@
 //! `Result`, never through the SDK's trait helpers, which unwrap and would trap
 //! the worker's VM on an unexpected host status.
 
+mod collector;
 mod http;
 mod identity;
+mod jwks;
 mod metrics;
 mod props;
 mod root;

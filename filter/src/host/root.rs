@@ -1,17 +1,17 @@
 //! The root context: loads the policy once per worker VM, and keeps the
-//! worker's JWKS fresh (fetched through Envoy clusters on a tick).
+//! worker's JWKS fresh on a tick (`jwks.rs`).
 
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{BufferType, ContextType, MapType};
+use proxy_wasm::types::{BufferType, ContextType};
 
+use super::collector::CollectorSink;
 use super::http::Http;
-use super::identity::{now_secs, IdentityState};
-use super::metrics;
+use super::identity::IdentityState;
+use super::jwks::JwksFetcher;
 use crate::config::Policy;
 
 /// How often the root wakes to see whether a key set is due for a fetch.
@@ -21,8 +21,8 @@ const TICK: Duration = Duration::from_millis(250);
 pub struct Root {
     policy: Option<Rc<Policy>>,
     identity: Option<Rc<IdentityState>>,
-    /// JWKS callouts in flight: callout token -> provider index.
-    fetches: HashMap<u32, usize>,
+    jwks: JwksFetcher,
+    collector: Option<CollectorSink>,
 }
 
 impl Context for Root {
@@ -33,38 +33,13 @@ impl Context for Root {
         body_size: usize,
         _trailers: usize,
     ) {
-        let Some(provider) = self.fetches.remove(&token) else {
-            return;
-        };
-        let Some(identity) = &self.identity else {
-            return;
-        };
-        let status = hostcalls::get_map(MapType::HttpCallResponseHeaders)
-            .unwrap_or_default()
-            .into_iter()
-            .find(|(k, _)| k == ":status")
-            .map(|(_, v)| v);
-        let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        // A reset callout arrives with no headers at all: no status is a failure.
-        let result = match status.as_deref() {
-            Some("200") => Ok(body.as_slice()),
-            Some(s) => Err(format!("the JWKS endpoint answered {s}")),
-            None => Err("the JWKS fetch failed (no response)".to_string()),
-        };
-        let name = identity.provider_name(provider);
-        match identity
-            .keys
-            .borrow_mut()
-            .on_fetched(provider, now_secs(), result)
-        {
-            Ok(n) => log::info!("transit-guard: fetched {n} keys for provider {name}"),
-            Err(e) => {
-                log::warn!("transit-guard: JWKS refresh for provider {name} failed, keeping the last good keys: {e}");
-                metrics::incr("jwks_fetch_failures", &name);
+        if let Some(identity) = &self.identity {
+            if self.jwks.on_response(identity, token, body_size) {
+                return;
             }
+        }
+        if let Some(sink) = &mut self.collector {
+            sink.on_response(token);
         }
     }
 }
@@ -96,7 +71,8 @@ impl RootContext for Root {
             if policy.auth.is_some() { "on" } else { "off" }
         );
         self.identity = policy.auth.as_ref().map(|a| Rc::new(IdentityState::new(a)));
-        if self.identity.as_ref().is_some_and(|i| i.has_remote_keys()) {
+        self.collector = policy.audit.collector.as_ref().map(CollectorSink::new);
+        if self.identity.as_ref().is_some_and(|i| i.has_remote_keys()) || self.collector.is_some() {
             if let Err(status) = hostcalls::set_tick_period(TICK) {
                 log::error!("transit-guard: cannot start the JWKS refresh timer: {status:?}");
                 return false;
@@ -107,47 +83,20 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
-        let Some(identity) = &self.identity else {
-            return;
-        };
-        let now = now_secs();
-        let due = identity.keys.borrow().due_fetches(now);
-        for f in due {
-            let headers = vec![
-                (":method", "GET"),
-                (":path", f.path.as_str()),
-                (":authority", f.authority.as_str()),
-                ("accept", "application/json"),
-            ];
-            let timeout = Duration::from_millis(f.timeout_ms);
-            match hostcalls::dispatch_http_call(&f.cluster, headers, None, vec![], timeout) {
-                Ok(token) => {
-                    self.fetches.insert(token, f.provider_index);
-                    identity
-                        .keys
-                        .borrow_mut()
-                        .on_fetch_started(f.provider_index, now);
-                }
-                Err(status) => {
-                    let name = identity.provider_name(f.provider_index);
-                    log::warn!("transit-guard: cannot fetch the JWKS of provider {name} from cluster {}: {status:?}", f.cluster);
-                    metrics::incr("jwks_fetch_failures", &name);
-                    let mut keys = identity.keys.borrow_mut();
-                    keys.on_fetch_started(f.provider_index, now);
-                    let _ = keys.on_fetched(
-                        f.provider_index,
-                        now,
-                        Err(format!("dispatch failed: {status:?}")),
-                    );
-                }
-            }
+        if let Some(identity) = &self.identity {
+            self.jwks.tick(identity);
+        }
+        if let Some(sink) = &mut self.collector {
+            sink.tick();
         }
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        let collector = self.collector.as_ref().map(|c| c.queue.clone());
         Some(Box::new(Http::new(
             self.policy.clone(),
             self.identity.clone(),
+            collector,
         )))
     }
 

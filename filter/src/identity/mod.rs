@@ -70,6 +70,7 @@ pub mod error;
 pub mod fetch;
 pub mod jwks;
 pub mod jwt;
+pub mod shared;
 pub mod verify;
 
 #[cfg(test)]

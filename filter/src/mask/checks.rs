@@ -107,13 +107,18 @@ impl Check {
             Check::Ipv6 => ipv6(hay, s, e, text),
             Check::Jwt => jwt(text),
             Check::TokenEnd => !token_char(after(hay, e)),
-            Check::TokenWithDigit => {
-                !token_char(after(hay, e)) && text.iter().any(u8::is_ascii_digit)
+            Check::TokenWithDigit if !text.iter().any(u8::is_ascii_digit) => {
+                // A long run of `sk-` words without a digit holds no value of
+                // any kind; skipping it whole keeps `sk-sk-sk-...` linear.
+                return Verdict::Skip(e);
             }
+            Check::TokenWithDigit => !token_char(after(hay, e)),
             Check::Base64End => {
                 !matches!(after(hay, e), Some(b) if b.is_ascii_alphanumeric() || b"/+=".contains(&b))
             }
-            Check::Credential => !text.is_empty() && text.len() <= 4096,
+            // Never rejected for length: a rejected candidate running to the end of
+            // the input would be found again from every later `password=`.
+            Check::Credential => !text.is_empty(),
             Check::Bearer => text.len() >= 12 && !text.iter().all(u8::is_ascii_lowercase),
         };
         if ok {

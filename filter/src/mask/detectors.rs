@@ -134,7 +134,7 @@ pub(crate) const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "email",
         patterns: &[p(
-            r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+",
+            r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+",
             Check::Email,
         )],
     },

@@ -28,7 +28,22 @@
 //!
 //! Scanning ([`scan`]) is one multi-pattern regex pass, then per-candidate
 //! checks ([`checks`]: Luhn, mod-97, SSN ranges, ...). Detectors are listed
-//! in [`detectors`]; replacements in [`strategy`].
+//! in [`detectors`]; replacements in [`strategy`]. A body passed on in
+//! chunks (SSE) goes through [`Masker::stream`] instead.
+//!
+//! Built-in detectors, in priority order: `private_key`, `jwt`,
+//! `aws_access_key`, `aws_secret_key` (in context: `aws_secret_access_key=`
+//! or such a JSON key), `github_token`, `anthropic_key`, `openai_key`,
+//! `slack_token`, `stripe_key`, `google_api_key`, `credential` (`password=`,
+//! `Bearer ...`, and JSON/form keys such as `password`, `client_secret`),
+//! `email`, `iban`, `credit_card`, `ssn`, `phone`, `ipv6`, `ipv4`.
+//!
+//! Known limits: JSON keys are never masked (masking could merge keys); a
+//! password in prose ("my password is x") is not found; emails are ASCII
+//! (no internationalized domains); a value split across SSE events inside
+//! JSON is not reassembled; the AWS documentation key `AKIAIOSFODNN7EXAMPLE`
+//! is masked like any access key id (telling examples apart would need a
+//! list of them, and masking one costs nothing).
 
 pub mod config;
 pub mod openai;

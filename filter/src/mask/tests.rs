@@ -613,3 +613,31 @@ fn replacements_are_escaped_in_json() {
     );
     serde_json::from_str::<serde_json::Value>(&out).unwrap();
 }
+
+/// Inputs that made earlier versions quadratic (a rejected candidate running
+/// to the end of the input, found again from every later start). A
+/// regression shows up as this test taking minutes, not as a failure.
+#[test]
+fn adversarial_inputs_stay_linear() {
+    let m = all();
+    let units: [&[u8]; 12] = [
+        b"sk-",
+        b"1.",
+        b"a.b@",
+        b"a@b.",
+        b"password=",
+        b"1111 ",
+        b"1:",
+        b"a::",
+        b"DE89 ",
+        b"Bearer ",
+        b"eyJhbGciOi.",
+        b"-----BEGIN PRIVATE KEY-----\n",
+    ];
+    for unit in units {
+        let body = unit.repeat(20_000 / unit.len());
+        for ct in ["text/plain", "application/json"] {
+            let _ = m.mask(Some(ct), &body);
+        }
+    }
+}

@@ -64,6 +64,10 @@ pub struct RuleDoc {
     /// Required with `action: mask`, refused otherwise.
     #[serde(default)]
     pub mask: Option<MaskDoc>,
+    /// Session recording: the request's and response's bodies, masked and
+    /// size-capped (`audit.record_max_bytes`), go into its audit record.
+    #[serde(default)]
+    pub record: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

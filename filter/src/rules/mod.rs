@@ -114,6 +114,8 @@ pub struct Evaluation {
     /// When monitor rules matched and enforcing them would change the
     /// decision: the decision they would have caused (for the log/audit).
     pub monitor_decision: Option<Decision>,
+    /// An enforced rule that matched asks for session recording.
+    pub record: bool,
 }
 
 /// A rule that matched.
@@ -223,6 +225,7 @@ pub(crate) struct Rule {
     status: u16,
     message: Option<String>,
     pub(crate) mask: MaskNames,
+    record: bool,
 }
 
 #[derive(Debug, Default)]
@@ -379,6 +382,7 @@ pub fn compile(
             status,
             message,
             mask,
+            record: d.record,
         });
     }
     Ok(Rules {
@@ -496,6 +500,7 @@ impl Rules {
             None
         };
         Evaluation {
+            record: enforced.iter().any(|r| r.record),
             decision,
             fired: all
                 .iter()

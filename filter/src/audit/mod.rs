@@ -14,6 +14,9 @@ use serde::Serialize;
 
 use crate::identity::Identity;
 
+pub mod collector;
+pub mod config;
+
 /// Bumped on any incompatible change; `docs/audit.schema.json` describes it.
 pub const SCHEMA: &str = "transit-guard.audit/v1";
 
@@ -92,6 +95,17 @@ pub struct Exchange {
     pub deny_rule: Option<String>,
     /// The reason code of a failed token check (also in monitor mode).
     pub auth_failure: Option<&'static str>,
+    /// Session recording, when a rule with `record: true` was carried out.
+    pub recording: Option<Recording>,
+}
+
+/// What the agent sent and received, masked and size-capped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Recording {
+    pub request: Option<String>,
+    pub response: Option<String>,
+    /// A body was longer than `audit.record_max_bytes` and was cut.
+    pub truncated: bool,
 }
 
 impl Exchange {
@@ -167,6 +181,7 @@ pub struct AuditRecord {
     pub would: Vec<String>,
     pub masked: BTreeMap<String, u32>,
     pub unscanned: Vec<String>,
+    pub recording: Option<Recording>,
     pub status: Option<u64>,
     pub bytes_in: u64,
     pub bytes_out: u64,
@@ -206,6 +221,7 @@ pub fn record(ex: &Exchange, facts: &EnvoyFacts) -> AuditRecord {
         would: ex.would.clone(),
         masked: ex.masked.clone(),
         unscanned: ex.unscanned.clone(),
+        recording: ex.recording.clone(),
         status: facts.response_code.filter(|c| *c != 0),
         bytes_in: facts.bytes_in,
         bytes_out: facts.bytes_out,
