@@ -218,7 +218,8 @@ pub const CHAT_DELTAS: &[&str] = &[
 /// it answers SSE: a role chunk, one chunk per [`CHAT_DELTAS`] entry, a
 /// finish chunk, a usage chunk and `[DONE]`. Each event is written in two
 /// TCP writes (split in the middle, so events are cut across writes) with
-/// `delay_ms` (query, default 20) between writes. `?deltas=N` streams N
+/// `delay_ms` (query, default 20) between writes; `?split=0` writes each
+/// event whole, `delay_ms` apart (as OpenAI does). `?deltas=N` streams N
 /// filler deltas (`word0 word1 ...`) instead, for time-to-first-byte
 /// measurements (`cargo xtask bench`). Without `stream` it answers one
 /// `chat.completion` JSON.
@@ -240,6 +241,7 @@ async fn chat_completions(State(log): State<Log>, req: Request<Body>) -> Respons
         Some(n) => (0..n).map(|i| format!("word{i} ")).collect(),
         None => CHAT_DELTAS.iter().map(|d| d.to_string()).collect(),
     };
+    let split = query.get("split").map(String::as_str) != Some("0");
     let model = request["model"]
         .as_str()
         .unwrap_or("gpt-4o-mini")
@@ -285,8 +287,8 @@ async fn chat_completions(State(log): State<Log>, req: Request<Body>) -> Respons
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
     tokio::spawn(async move {
         for (i, e) in events.into_iter().enumerate() {
-            let (a, b) = e.as_bytes().split_at(e.len() / 2);
-            for part in [a, b] {
+            let (a, b) = e.as_bytes().split_at(if split { e.len() / 2 } else { 0 });
+            for part in [a, b].into_iter().filter(|p| !p.is_empty()) {
                 if i > 0 || part.as_ptr() != e.as_ptr() {
                     tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
                 }

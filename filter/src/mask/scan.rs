@@ -122,7 +122,6 @@ impl Scanner {
             Err(poisoned) => poisoned.into_inner(),
         };
         let cache = slot.get_or_insert_with(|| dfa.create_cache());
-        let settled_before = hay.len().saturating_sub(LOOKAHEAD);
         for at in from..hay.len() {
             let input = Input::new(hay).span(at..hay.len()).anchored(Anchored::Yes);
             let Ok(mut sid) = dfa.start_state_forward(cache, &input) else {
@@ -141,7 +140,9 @@ impl Scanner {
                 }
             }
             match dead_at {
-                Some(i) if i < settled_before => {}
+                // Died on byte `i`: every candidate from `at` ends at or
+                // before `i`, and its check reads up to `i + 1`.
+                Some(i) if i + LOOKAHEAD <= hay.len() => {}
                 _ => return at,
             }
         }

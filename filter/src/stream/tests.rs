@@ -476,3 +476,21 @@ fn several_profiles_apply_in_turn() {
         (Some(&1), Some(&1))
     );
 }
+
+#[test]
+fn corpus_texts_byte_by_byte_equal_masking_whole() {
+    let m = all();
+    for (text, planted) in corpus() {
+        let mut s = m.stream(crate::mask::DEFAULT_WINDOW);
+        let mut out = Vec::new();
+        for b in text.as_bytes() {
+            out.extend(s.push(std::slice::from_ref(b)));
+            // Held back: never more than the open tail.
+            assert!(s.pending() <= text.len());
+        }
+        let (rest, _) = s.finish();
+        out.extend(rest);
+        assert_eq!(String::from_utf8(out.clone()).unwrap(), whole(&m, &text));
+        assert_no_leak(&out, &planted, "byte by byte");
+    }
+}
