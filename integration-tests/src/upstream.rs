@@ -68,6 +68,7 @@ impl Upstream {
             .route("/slow", get(slow))
             .route("/customers/gz", get(customers_gzip))
             .route("/v1/chat/completions", post(chat_completions))
+            .route("/scripted/v1/chat/completions", post(scripted_llm))
             .fallback(echo)
             .with_state(log.clone());
         let task = tokio::spawn(async move {
@@ -166,6 +167,54 @@ async fn customers_gzip(State(log): State<Log>, req: Request<Body>) -> Response 
         body,
     )
         .into_response()
+}
+
+/// A scripted OpenAI-compatible LLM (Chat Completions, not streamed) for
+/// agent tests: the Nth tool result in the conversation decides the next
+/// step, so an agent's tool calls are deterministic: list customers, delete
+/// one, export them all, then answer with what the tools returned.
+async fn scripted_llm(State(log): State<Log>, req: Request<Body>) -> Response {
+    let (parts, body) = req.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    record(&log, &parts.method, &parts.uri, &parts.headers, &body);
+    let chat: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let messages = chat["messages"].as_array().cloned().unwrap_or_default();
+    let tool_results: Vec<String> = messages
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| m["content"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let call = |name: &str, args: serde_json::Value| {
+        serde_json::json!({"role": "assistant", "content": null, "tool_calls": [{
+            "id": format!("call_{}", tool_results.len() + 1), "type": "function",
+            "function": {"name": name, "arguments": args.to_string()}}]})
+    };
+    let (message, finish) = match tool_results.len() {
+        0 => (call("get_customers", serde_json::json!({})), "tool_calls"),
+        1 => (
+            call(
+                "delete_customer",
+                serde_json::json!({"customer_id": "c-1002"}),
+            ),
+            "tool_calls",
+        ),
+        2 => (
+            call("export_customers", serde_json::json!({})),
+            "tool_calls",
+        ),
+        _ => (
+            serde_json::json!({"role": "assistant", "content": format!("Done. Tool results: {}", tool_results.join(" | "))}),
+            "stop",
+        ),
+    };
+    axum::Json(serde_json::json!({
+        "id": "chatcmpl-scripted", "object": "chat.completion", "created": 0, "model": "scripted",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+    }))
+    .into_response()
 }
 
 /// Answers after `?ms=N` milliseconds (default 2000): for client-abort tests.

@@ -81,9 +81,11 @@ async fn a_token_from_a_real_openid_provider_is_accepted_and_stripped() {
     let seen = gw.upstream.requests();
     let last = seen.last().unwrap();
     assert_eq!(last.header("x-agent-subject"), Some("agent"));
+    // The agent's token was stripped; Envoy injected the upstream credential.
+    let credential = integration_tests::gateway::upstream_credential(&gw.pki.dir).unwrap();
     assert_eq!(
         last.header("authorization"),
-        None,
+        Some(credential.as_str()),
         "the agent's token reached the upstream"
     );
 

