@@ -8,11 +8,12 @@
 use serde::Deserialize;
 use std::fmt;
 
+use crate::approval::{self, ApprovalConfig, ApprovalDoc};
 use crate::audit::config::{AuditConfig, AuditDoc};
 use crate::identity::authenticate::Authenticator;
 use crate::identity::config::IdentityDoc;
 use crate::mask::{self, Masking, MaskingDoc};
-use crate::rules::{self, DefaultAction, RuleDoc, Rules};
+use crate::rules::{self, config::ActionKind, DefaultAction, RuleDoc, Rules};
 
 /// The most a policy may ask Envoy to buffer for one body: bodies are held in
 /// the worker's memory while they are scanned.
@@ -56,6 +57,8 @@ struct PolicyDoc {
     #[serde(default)]
     default_action: Option<DefaultAction>,
     #[serde(default)]
+    approval: Option<ApprovalDoc>,
+    #[serde(default)]
     audit: AuditDoc,
 }
 
@@ -97,6 +100,8 @@ pub struct Policy {
     pub masking: Masking,
     /// `rules` and `default_action` (see `docs/rules.md`).
     pub rules: Rules,
+    /// How `require_approval` rules reach the approver; required when one exists.
+    pub approval: Option<ApprovalConfig>,
     /// Session recording and the collector sink (`audit`).
     pub audit: AuditConfig,
 }
@@ -170,6 +175,22 @@ impl Policy {
             None => None,
         };
         let masking = mask::compile(&doc.masking)?;
+        if doc.approval.is_none() {
+            if let Some(i) = doc
+                .rules
+                .iter()
+                .position(|r| r.action == ActionKind::RequireApproval)
+            {
+                return Err(PolicyError::at(
+                    &format!("rules[{i}].action"),
+                    "require_approval needs the policy's \"approval\" section (how to reach the approver)",
+                ));
+            }
+        }
+        let approval = match doc.approval {
+            Some(d) => Some(approval::compile(d, &masking)?),
+            None => None,
+        };
         let rules = rules::compile(doc.rules, doc.default_action)?;
         for r in rules.mask_references() {
             if masking.profile(&r.profile).is_none() {
@@ -200,6 +221,7 @@ impl Policy {
             auth,
             masking,
             rules,
+            approval,
         })
     }
 }

@@ -15,7 +15,8 @@
 //! `mode: "monitor"` (the whole policy) decides and records but never refuses
 //! or rewrites.
 
-use crate::audit::{Decision, Exchange, Recording};
+use crate::approval::{self, HeldRequest, Outcome};
+use crate::audit::{AuditApproval, Decision, Exchange, Recording};
 use crate::config::{Mode, Policy};
 use crate::identity::authenticate::Authenticated;
 use crate::identity::error::AuthError;
@@ -37,6 +38,18 @@ pub enum Step {
     Hold,
     /// Refuse with this local reply; nothing more goes upstream or downstream.
     Refuse(LocalReply),
+    /// Keep holding the whole request and ask the approver (see
+    /// [`Flow::on_approval`] for its answer).
+    Approve(ApprovalStart),
+}
+
+/// What the host needs to ask the approver about a held request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalStart {
+    /// The body of `POST /v1/approvals`.
+    pub create_body: Vec<u8>,
+    /// The `require_approval` rules, joined with `,`.
+    pub rule: String,
 }
 
 /// What the host does with a response, once its headers are in.
@@ -76,6 +89,12 @@ pub enum BodyStep {
     /// Replace the body with this (and fix `content-length`).
     Replace(Vec<u8>),
     Refuse(LocalReply),
+    /// Ask the approver; if `replace` is set, replace the body first (masks
+    /// that apply once approved). The approval is for the body as received.
+    Approve {
+        start: ApprovalStart,
+        replace: Option<Vec<u8>>,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -94,6 +113,8 @@ pub struct Flow {
     /// Masked counts before the response stream started (the stream's own
     /// are added to these as it goes, so an aborted stream still counts).
     masked_before_stream: std::collections::BTreeMap<String, u32>,
+    /// The `require_approval` rules that hold this request, if any.
+    approval_rules: Option<Vec<String>>,
     /// A carried-out rule asked for session recording.
     record: bool,
 }
@@ -157,6 +178,13 @@ impl Flow {
         }
         match self.decide(policy, &eval) {
             Some(step) => step,
+            // The fingerprint covers the body: hold it all before asking.
+            None if self.approval_rules.is_some() && !end_of_stream => {
+                self.hold_request(content_encoding)
+            }
+            None if self.approval_rules.is_some() => {
+                self.approval_step(policy, header_value(headers, "content-type"), &[])
+            }
             None if (!self.request_masks.is_empty() || self.record) && !end_of_stream => {
                 self.hold_request(content_encoding)
             }
@@ -217,6 +245,14 @@ impl Flow {
             }
         }
         let content_type = header_value(headers, "content-type");
+        let approval = if self.approval_rules.is_some() {
+            match self.approval_step(policy, content_type, body) {
+                Step::Approve(start) => Some(start),
+                other => return body_refusal(other),
+            }
+        } else {
+            None
+        };
         let masks = self.request_masks.clone();
         let masked = self.mask(policy, &masks, content_type, body, "request");
         if self.record {
@@ -226,12 +262,67 @@ impl Flow {
             rec.request = Some(text);
             rec.truncated |= cut;
         }
-        match masked {
-            Some(masked) => {
-                self.new_content_length = Some(masked.len());
-                BodyStep::Replace(masked)
+        if let Some(m) = &masked {
+            self.new_content_length = Some(m.len());
+        }
+        match (approval, masked) {
+            (Some(start), replace) => BodyStep::Approve { start, replace },
+            (None, Some(masked)) => BodyStep::Replace(masked),
+            (None, None) => BodyStep::Continue,
+        }
+    }
+
+    /// The approval step for the whole request (`body` as received).
+    fn approval_step(&mut self, policy: &Policy, content_type: Option<&str>, body: &[u8]) -> Step {
+        let rules = self.approval_rules.clone().unwrap_or_default();
+        let Some(cfg) = &policy.approval else {
+            // The loader refuses require_approval without an approval section.
+            return self.refuse(
+                Decision::ApprovalFailed,
+                LocalReply::new(
+                    503,
+                    "approval_unavailable",
+                    "this request needs a human approval and no approver is configured; it was not forwarded",
+                )
+                .with_rule(rules.join(",")),
+            );
+        };
+        let req = HeldRequest {
+            request_id: &self.exchange.request_id,
+            identity: self.exchange.identity.as_ref(),
+            rules: &rules,
+            method: &self.exchange.method,
+            authority: &self.exchange.authority,
+            path: &self.exchange.path,
+            content_type,
+            body,
+        };
+        let start = ApprovalStart {
+            create_body: approval::create_body(cfg, &req),
+            rule: req.rule(),
+        };
+        self.exchange.approval = Some(AuditApproval::default());
+        Step::Approve(start)
+    }
+
+    /// How the approval ended: records it, and returns the reply that ends
+    /// the request, or `None` to let it go on (approved).
+    pub fn on_approval(&mut self, outcome: &Outcome) -> Option<LocalReply> {
+        self.exchange.approval = Some(AuditApproval {
+            id: outcome.approval_id().map(str::to_string),
+            reviewer: outcome.reviewer().map(str::to_string),
+        });
+        let rule = self.approval_rules.clone().unwrap_or_default().join(",");
+        match outcome.reply(&rule) {
+            None => {
+                self.exchange.approved = true;
+                None
             }
-            None => BodyStep::Continue,
+            Some(reply) => {
+                let (decision, code) = outcome.audit();
+                self.exchange.refuse(decision, code);
+                Some(reply)
+            }
         }
     }
 
@@ -334,7 +425,7 @@ impl Flow {
                 ),
             ) {
                 Step::Refuse(reply) => ResponseStep::Refuse(reply),
-                Step::Continue | Step::Hold => ResponseStep::Continue,
+                _ => ResponseStep::Continue,
             };
         }
         if is_event_stream(content_type) {
@@ -466,23 +557,18 @@ impl Flow {
                 self.exchange.deny_rule = Some(rule);
                 Some(self.refuse(Decision::Denied, denial.reply()))
             }
-            rules::Decision::RequireApproval { rules, .. } => {
+            rules::Decision::RequireApproval { rules, masks } => {
                 if monitor {
                     self.exchange
                         .would
                         .push(format!("{}: require_approval", rules.join(",")));
                     return None;
                 }
-                // Human approval is not wired into the filter yet: fail closed.
-                Some(self.refuse(
-                    Decision::ApprovalFailed,
-                    LocalReply::new(
-                        503,
-                        "approval_unavailable",
-                        "this request needs a human approval and no approver is configured; it was not forwarded",
-                    )
-                    .with_rule(rules.join(",")),
-                ))
+                // Held until a human decides; masks apply once approved.
+                self.approval_rules = Some(rules.clone());
+                self.request_masks = masks.request.clone();
+                self.response_masks = masks.response.clone();
+                None
             }
         }
     }
@@ -606,6 +692,10 @@ fn binary_note(content_type: Option<&str>) -> String {
 fn body_refusal(step: Step) -> BodyStep {
     match step {
         Step::Refuse(r) => BodyStep::Refuse(r),
+        Step::Approve(start) => BodyStep::Approve {
+            start,
+            replace: None,
+        },
         Step::Continue | Step::Hold => BodyStep::Continue,
     }
 }

@@ -7,6 +7,7 @@
 //! test`). `host` is the thin adapter that reads from Envoy, asks the core, and
 //! writes back.
 
+pub mod approval;
 pub mod audit;
 pub mod config;
 pub mod flow;

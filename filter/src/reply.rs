@@ -17,6 +17,8 @@ pub struct LocalReply {
     pub headers: Vec<(&'static str, String)>,
     /// The policy rule that refused, if one did (`rule` in the body).
     pub rule: Option<String>,
+    /// More body members (e.g. `approval_id`), after the standard ones.
+    pub fields: Vec<(&'static str, serde_json::Value)>,
 }
 
 #[derive(Serialize)]
@@ -36,12 +38,19 @@ impl LocalReply {
             reason: reason.into(),
             headers: Vec::new(),
             rule: None,
+            fields: Vec::new(),
         }
     }
 
     /// Names the policy rule that refused.
     pub fn with_rule(mut self, rule: impl Into<String>) -> Self {
         self.rule = Some(rule.into());
+        self
+    }
+
+    /// Adds a member to the JSON body (`null` for `None`).
+    pub fn with_field(mut self, name: &'static str, value: impl Into<serde_json::Value>) -> Self {
+        self.fields.push((name, value.into()));
         self
     }
 
@@ -59,7 +68,16 @@ impl LocalReply {
             request_id,
         };
         // Serializing a struct of strings cannot fail; keep a valid body anyway.
-        serde_json::to_string(&body).unwrap_or_else(|_| format!("{{\"error\":\"{}\"}}", self.error))
+        let fallback = || format!("{{\"error\":\"{}\"}}", self.error);
+        let Ok(mut value) = serde_json::to_value(&body) else {
+            return fallback();
+        };
+        if let Some(obj) = value.as_object_mut() {
+            for (k, v) in &self.fields {
+                obj.insert((*k).to_string(), v.clone());
+            }
+        }
+        serde_json::to_string(&value).unwrap_or_else(|_| fallback())
     }
 
     /// All headers to send, `content-type` first.

@@ -1,8 +1,8 @@
 //! Test identity provider in a box: signing keys (RSA, P-256, P-384,
 //! Ed25519; generated or loaded from PKCS#8 PEM), the JWKS JSON to publish,
 //! and tokens minted with chosen claims and header (including deliberately
-//! broken ones, for attack tests). For the integration tests, and for a
-//! future `cargo xtask token`.
+//! broken ones, for attack tests). For the integration tests, and for the
+//! demo's dev issuer (`issuer.rs`, `cargo xtask token`).
 //!
 //! ```no_run
 //! use integration_tests::tokens::{jwks, KeyKind, SigningKey, TokenBuilder, now};
@@ -209,6 +209,11 @@ pub struct JwksServer {
 
 impl JwksServer {
     pub async fn start(jwks: &Value) -> Result<JwksServer> {
+        JwksServer::start_on(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), jwks).await
+    }
+
+    /// As [`JwksServer::start`], on a chosen address (the demo's fixed port).
+    pub async fn start_on(addr: std::net::SocketAddr, jwks: &Value) -> Result<JwksServer> {
         use axum::extract::State;
         use std::sync::atomic::{AtomicUsize, Ordering};
         use std::sync::{Arc, Mutex};
@@ -229,9 +234,9 @@ impl JwksServer {
         let app = axum::Router::new()
             .fallback(serve)
             .with_state((state.clone(), hits.clone()));
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .context("binding the JWKS server")?;
+            .with_context(|| format!("binding the JWKS server to {addr}"))?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;

@@ -4,7 +4,8 @@
 //! gateway: its LLM calls and its tool calls to the customers API are all
 //! governed and audited.
 
-use integration_tests::gateway::{upstream_credential, Gateway};
+use integration_tests::approver::{decide, start_approver, wait_pending, FILTER_KEY};
+use integration_tests::gateway::{upstream_credential, Gateway, Options};
 use integration_tests::paths::workspace_root;
 use integration_tests::tokens::{self, KeyKind, SigningKey, TokenBuilder};
 use serde_json::{json, Value};
@@ -27,7 +28,10 @@ fn policy(key: &SigningKey) -> String {
              "action": "mask", "mask": {"response": ["pii"]}},
             {"name": "secrets-to-llm", "match": {"path": {"prefix": "/scripted/"}},
              "action": "mask", "mask": {"request": ["secrets"]}}
-        ]
+        ],
+        // No approver runs in this test (the cluster points at the discard
+        // port): the held export fails closed.
+        "approval": {"cluster": "approver", "api_key": FILTER_KEY, "max_wait_secs": 60}
     })
     .to_string()
 }
@@ -35,23 +39,42 @@ fn policy(key: &SigningKey) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_agents_sdk_agent_is_governed_end_to_end() {
     let key = SigningKey::generate(KeyKind::P256, "k1").unwrap();
-    let gw = Gateway::for_test("agents-sdk", &policy(&key))
-        .await
-        .unwrap();
+    // The approver, with reviewer alice, behind the gateway's approver cluster.
+    let opts = Options::for_test("agents-sdk", &policy(&key)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let approver = listener.local_addr().unwrap();
+    let (_stop, _) = start_approver(&opts.dir.join("approver.sqlite"), listener);
+    let gw = Gateway::start(opts.with_approver(approver)).await.unwrap();
     let token = TokenBuilder::new(ISSUER, "gw", "agent-7", tokens::now())
         .claim("groups", json!(["support"]))
         .sign(&key)
         .unwrap();
     let root = workspace_root();
-    let out = tokio::task::block_in_place(|| {
-        std::process::Command::new(root.join(".venv/bin/python"))
-            .arg(root.join("examples/openai-agents/agent.py"))
-            .env("GATEWAY_URL", gw.url(""))
-            .env("GATEWAY_CA", gw.pki.path("ca.pem"))
-            .env("AGENT_TOKEN", &token)
-            .output()
-            .expect("the project venv's python (cargo xtask test installs openai-agents)")
-    });
+    let agent = tokio::process::Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("examples/openai-agents/agent.py"))
+        .env("GATEWAY_URL", gw.url(""))
+        .env("GATEWAY_CA", gw.pki.path("ca.pem"))
+        .env("AGENT_TOKEN", &token)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the project venv's python (cargo xtask test installs openai-agents)");
+
+    // The export is held in Envoy: a reviewer sees it (as agent-7's) and approves.
+    let held = wait_pending(approver, 1).await;
+    assert_eq!(held[0]["identity"]["sub"], "agent-7");
+    assert_eq!(held[0]["rule"], "hold-export");
+    assert_eq!(held[0]["path"], "/customers/export");
+    let id = held[0]["id"].as_str().unwrap().to_string();
+    decide(
+        approver,
+        &id,
+        "approve",
+        json!({"reason": "quarterly export", "grant": "once"}),
+    )
+    .await;
+    let out = agent.wait_with_output().await.unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "the agent failed:\n{stderr}");
     let run: Value =
@@ -75,20 +98,21 @@ async fn an_agents_sdk_agent_is_governed_end_to_end() {
     }
     assert_eq!(tools[1]["status"], 403);
     assert!(tools[1]["body"].as_str().unwrap().contains("no-deletes"));
-    assert_eq!(tools[2]["status"], 503, "{}", tools[2]);
-    assert!(tools[2]["body"]
-        .as_str()
-        .unwrap()
-        .contains("approval_unavailable"));
+    assert_eq!(tools[2]["status"], 200, "the approved export: {}", tools[2]);
     assert!(run["final_output"].as_str().unwrap().starts_with("Done."));
 
-    // What the upstreams received: no delete, no export, no planted key in any
-    // prompt, never the agent's token, always the injected credential.
+    // What the upstreams received: no delete, the export once (approved), no
+    // planted key in any prompt, never the agent's token, always the injected
+    // credential.
     let credential = upstream_credential(&gw.pki.dir).unwrap();
     let seen = gw.upstream.requests();
-    assert!(seen
-        .iter()
-        .all(|r| r.method != "DELETE" && r.path != "/customers/export"));
+    assert!(seen.iter().all(|r| r.method != "DELETE"));
+    assert_eq!(
+        seen.iter()
+            .filter(|r| r.path == "/customers/export")
+            .count(),
+        1
+    );
     let llm_calls: Vec<_> = seen
         .iter()
         .filter(|r| r.path.starts_with("/scripted/"))
@@ -113,9 +137,14 @@ async fn an_agents_sdk_agent_is_governed_end_to_end() {
         .map(|r| r["decision"].as_str().unwrap())
         .collect();
     assert!(
-        decisions.contains(&"denied") && decisions.contains(&"approval_failed"),
+        decisions.contains(&"denied") && decisions.contains(&"approval_approved"),
         "{decisions:?}"
     );
+    let export = records
+        .iter()
+        .find(|r| r["path"] == "/customers/export")
+        .unwrap();
+    assert_eq!(export["approval"]["reviewer"], "alice");
     assert!(records
         .iter()
         .any(|r| r["path"] == "/customers" && r["decision"] == "masked"));

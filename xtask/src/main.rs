@@ -1,7 +1,8 @@
 //! `cargo xtask`: the project's dev tooling in one place.
 //!
 //! - `cargo xtask demo`: the gateway on https://localhost:10443 with the filter,
-//!   a demo upstream, until Ctrl-C.
+//!   a demo upstream, the dev token issuer and the approver, until Ctrl-C.
+//! - `cargo xtask token --sub S ...`: a token from the demo's dev issuer.
 //! - `cargo xtask test`: lints, the core's unit tests on the host and in V8
 //!   (wasm32-wasip1), and the integration tests against the real Envoy.
 //! - `cargo xtask lint`: fmt and clippy on the host and wasm targets.
@@ -18,13 +19,18 @@ mod bench;
 mod demo;
 mod setup;
 mod test;
+mod token;
 
 use anyhow::{bail, Result};
 
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  demo            run the gateway on https://localhost:10443 until Ctrl-C
+  demo            run the gateway on https://localhost:10443 with a dev token issuer,
+                  the approver and a demo upstream, until Ctrl-C
+  token --sub S [--group G]... [--scope S]... [--ttl SECS] [--aud A]
+                  print a token from the demo's dev issuer (creates its key in
+                  target/demo/issuer/ if missing; default aud transit-guard-demo, ttl 3600)
   test [--no-lint]  run every test (unit, wasm, integration against real Envoy)
   lint            cargo fmt --check and clippy -D warnings (host and wasm32-wasip1)
   bench [--quick] Envoy alone vs Envoy + transit-guard, side by side (wrk); report in target/bench/report.md
@@ -38,6 +44,7 @@ fn main() -> Result<()> {
     let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
     match args.first().map(String::as_str) {
         Some("demo") => demo::run(),
+        Some("token") => token::run(&rest),
         Some("test") => test::run(&rest),
         Some("bench") => bench::run(&rest),
         Some("lint") => {

@@ -95,8 +95,20 @@ pub struct Exchange {
     pub deny_rule: Option<String>,
     /// The reason code of a failed token check (also in monitor mode).
     pub auth_failure: Option<&'static str>,
+    /// Set once a human approval was asked for.
+    pub approval: Option<AuditApproval>,
+    /// A reviewer (or a grant) approved the request and it was forwarded.
+    pub approved: bool,
     /// Session recording, when a rule with `record: true` was carried out.
     pub recording: Option<Recording>,
+}
+
+/// The approval a held request waited for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AuditApproval {
+    /// The approver's id (`apr_…`); `null` if it never answered.
+    pub id: Option<String>,
+    pub reviewer: Option<String>,
 }
 
 /// What the agent sent and received, masked and size-capped.
@@ -186,6 +198,9 @@ pub struct AuditRecord {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub latency_ms: Option<f64>,
+    /// Only for requests that waited for a human approval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<AuditApproval>,
 }
 
 impl AuditRecord {
@@ -226,6 +241,7 @@ pub fn record(ex: &Exchange, facts: &EnvoyFacts) -> AuditRecord {
         bytes_in: facts.bytes_in,
         bytes_out: facts.bytes_out,
         latency_ms: facts.duration.map(|d| (d.as_micros() as f64) / 1000.0),
+        approval: ex.approval.clone(),
     }
 }
 
@@ -248,6 +264,9 @@ fn decide(ex: &Exchange, facts: &EnvoyFacts) -> (Decision, Option<String>) {
             Decision::UpstreamError,
             details.or(Some("upstream_failure".into())),
         );
+    }
+    if ex.approved {
+        return (Decision::ApprovalApproved, Some("approval_approved".into()));
     }
     if ex.masked.values().any(|n| *n > 0) {
         return (Decision::Masked, None);
@@ -374,6 +393,34 @@ mod tests {
         let r = record(&ex, &facts(200, 0));
         assert_eq!(r.decision, Decision::Masked);
         assert!(r.to_json().contains(r#""masked":{"email":2}"#));
+    }
+
+    #[test]
+    fn approvals_carry_their_id_and_reviewer() {
+        let mut ex = exchange();
+        assert!(!record(&ex, &facts(200, 0)).to_json().contains("approval"));
+        ex.approval = Some(AuditApproval {
+            id: Some("apr_1".into()),
+            reviewer: Some("alice".into()),
+        });
+        ex.approved = true;
+        let v: serde_json::Value =
+            serde_json::from_str(&record(&ex, &facts(200, 0)).to_json()).unwrap();
+        assert_eq!(v["decision"], "approval_approved");
+        assert_eq!(v["reason"], "approval_approved");
+        assert_eq!(
+            v["approval"],
+            serde_json::json!({"id": "apr_1", "reviewer": "alice"})
+        );
+        // An upstream failure after the approval is still an upstream failure.
+        let r = record(&ex, &facts(503, flags::UPSTREAM_CONNECTION_FAILURE));
+        assert_eq!(r.decision, Decision::UpstreamError);
+        ex.approved = false;
+        ex.refuse(Decision::ApprovalDenied, "approval_denied");
+        assert_eq!(
+            record(&ex, &facts(403, 0)).decision,
+            Decision::ApprovalDenied
+        );
     }
 
     #[test]

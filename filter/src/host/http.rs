@@ -9,14 +9,16 @@ use proxy_wasm::types::{Action, BufferType, MapType};
 
 use super::collector::Queue;
 use super::identity::IdentityState;
-use super::{metrics, props};
+use super::{approval, metrics, props};
+use crate::approval::{Failure, Outcome};
 use crate::audit::{self, Decision, EnvoyFacts, Exchange};
 use crate::config::Policy;
-use crate::flow::{BodyStep, ChunkStep, Flow, HeaderEdit, ResponseStep, Step};
+use crate::flow::{ApprovalStart, BodyStep, ChunkStep, Flow, HeaderEdit, ResponseStep, Step};
 use crate::reply::LocalReply;
 use crate::request::RequestHead;
 
 pub struct Http {
+    context_id: u32,
     /// `None` only if the policy failed to load; every request is then refused.
     policy: Option<Rc<Policy>>,
     flow: Flow,
@@ -37,11 +39,13 @@ pub struct Http {
 
 impl Http {
     pub fn new(
+        context_id: u32,
         policy: Option<Rc<Policy>>,
         identity: Option<Rc<IdentityState>>,
         collector: Option<Queue>,
     ) -> Self {
         Http {
+            context_id,
             policy,
             flow: Flow::default(),
             identity,
@@ -81,6 +85,49 @@ impl Http {
 
     /// Request header edits the flow asks for, then let the request go.
     fn release_request(&self) -> Action {
+        match self.apply_header_edits() {
+            Ok(()) => Action::Continue,
+            Err(action) => action,
+        }
+    }
+
+    /// Keeps the whole request held (header edits made) while the approver
+    /// is asked; `host::approval` resumes or answers it.
+    fn hold_for_approval(&mut self, policy: &Rc<Policy>, start: ApprovalStart) -> Action {
+        if policy.approval.is_none() {
+            // The loader refuses require_approval without an approval section;
+            // never leave a request paused with nobody to end it.
+            let outcome = Outcome::Failed {
+                failure: Failure::DispatchFailed,
+                id: None,
+            };
+            return match self.flow.on_approval(&outcome) {
+                Some(reply) => self.refuse(&reply),
+                None => self.refuse(&internal_error()),
+            };
+        }
+        if let Err(action) = self.apply_header_edits() {
+            return action;
+        }
+        approval::begin(
+            self.context_id,
+            policy.clone(),
+            start,
+            self.request_id().to_string(),
+        );
+        Action::Pause
+    }
+
+    /// The approval ended (or the stream did): record it for the audit.
+    fn record_approval(&mut self) {
+        if let Some(outcome) = approval::forget(self.context_id) {
+            let _ = self.flow.on_approval(&outcome);
+            metrics::incr("approvals", outcome.audit().1);
+        }
+    }
+
+    /// Makes the request header edits; on failure the request is refused.
+    fn apply_header_edits(&self) -> Result<(), Action> {
         for edit in self.flow.header_edits() {
             let (name, value) = match &edit {
                 HeaderEdit::Set(name, value) => (name, Some(value.as_str())),
@@ -92,14 +139,14 @@ impl Http {
                     "transit-guard: cannot edit {name} on request {}: {status:?}",
                     self.request_id()
                 );
-                return self.refuse(&internal_error());
+                return Err(self.refuse(&internal_error()));
             }
         }
-        Action::Continue
+        Ok(())
     }
 
     /// The whole held request body is here: decide, maybe rewrite, release.
-    fn finish_request_body(&mut self, policy: &Policy, size: usize) -> Action {
+    fn finish_request_body(&mut self, policy: &Rc<Policy>, size: usize) -> Action {
         self.holding_request = false;
         let body = match hostcalls::get_buffer(BufferType::HttpRequestBody, 0, size) {
             Ok(b) => b.unwrap_or_default(),
@@ -129,6 +176,20 @@ impl Http {
                 self.release_request()
             }
             BodyStep::Refuse(reply) => self.refuse(&reply),
+            BodyStep::Approve { start, replace } => {
+                if let Some(new) = replace {
+                    if let Err(status) =
+                        hostcalls::set_buffer(BufferType::HttpRequestBody, 0, size, &new)
+                    {
+                        log::error!(
+                            "transit-guard: cannot rewrite request {}: {status:?}",
+                            self.request_id()
+                        );
+                        return self.refuse(&internal_error());
+                    }
+                }
+                self.hold_for_approval(policy, start)
+            }
         }
     }
 
@@ -206,7 +267,17 @@ fn header(map: MapType, name: &str) -> Option<String> {
     hostcalls::get_map_value(map, name).ok().flatten()
 }
 
-impl Context for Http {}
+impl Context for Http {
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
+        approval::on_response(token, body_size);
+    }
+}
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
@@ -254,6 +325,7 @@ impl HttpContext for Http {
                 Action::Pause
             }
             Step::Refuse(reply) => self.refuse(&reply),
+            Step::Approve(start) => self.hold_for_approval(&policy, start),
         }
     }
 
@@ -265,7 +337,7 @@ impl HttpContext for Http {
             self.body_seen = self.body_seen.saturating_add(body_size as u64);
             return match self.flow.on_request_progress(&policy, self.body_seen) {
                 Step::Refuse(reply) => self.refuse(&reply),
-                Step::Continue | Step::Hold => Action::Continue,
+                Step::Continue | Step::Hold | Step::Approve(_) => Action::Continue,
             };
         }
         // Held: Envoy accumulates the body; body_size is all of it so far.
@@ -366,12 +438,14 @@ impl HttpContext for Http {
                 Action::Continue
             }
             BodyStep::Refuse(reply) => self.refuse(&reply),
+            BodyStep::Approve { .. } => self.refuse(&internal_error()),
         }
     }
 
     /// Exactly one audit record per request, whatever happened: published as
     /// filter state for Envoy's access log (`%FILTER_STATE(wasm.transit_guard.audit:PLAIN)%`).
     fn on_log(&mut self) {
+        self.record_approval();
         let ex = &self.flow.exchange;
         if !ex.would.is_empty() {
             // Monitor mode: what enforcing would have done, for the rollout.

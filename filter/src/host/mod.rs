@@ -5,6 +5,7 @@
 //! `Result`, never through the SDK's trait helpers, which unwrap and would trap
 //! the worker's VM on an unexpected host status.
 
+mod approval;
 mod collector;
 mod http;
 mod identity;

@@ -8,6 +8,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
 
+use super::approval;
 use super::collector::CollectorSink;
 use super::http::Http;
 use super::identity::IdentityState;
@@ -33,6 +34,11 @@ impl Context for Root {
         body_size: usize,
         _trailers: usize,
     ) {
+        // Approval polls started by the tick are answered here.
+        if approval::owns(token) {
+            approval::on_response(token, body_size);
+            return;
+        }
         if let Some(identity) = &self.identity {
             if self.jwks.on_response(identity, token, body_size) {
                 return;
@@ -41,6 +47,14 @@ impl Context for Root {
         if let Some(sink) = &mut self.collector {
             sink.on_response(token);
         }
+    }
+}
+
+impl Root {
+    /// The tick runs always for JWKS refreshes and the collector; approvals
+    /// start it while a request waits (`host::approval`).
+    fn needs_tick(&self) -> bool {
+        self.identity.as_ref().is_some_and(|i| i.has_remote_keys()) || self.collector.is_some()
     }
 }
 
@@ -72,17 +86,21 @@ impl RootContext for Root {
         );
         self.identity = policy.auth.as_ref().map(|a| Rc::new(IdentityState::new(a)));
         self.collector = policy.audit.collector.as_ref().map(CollectorSink::new);
-        if self.identity.as_ref().is_some_and(|i| i.has_remote_keys()) || self.collector.is_some() {
+        if self.needs_tick() {
             if let Err(status) = hostcalls::set_tick_period(TICK) {
                 log::error!("transit-guard: cannot start the JWKS refresh timer: {status:?}");
                 return false;
             }
+            approval::note_ticking();
         }
         self.policy = Some(policy);
         true
     }
 
     fn on_tick(&mut self) {
+        // Approvals first: they have deadlines. The tick stops when nothing
+        // else needs it and no request waits.
+        approval::tick(self.needs_tick());
         if let Some(identity) = &self.identity {
             self.jwks.tick(identity);
         }
@@ -91,9 +109,10 @@ impl RootContext for Root {
         }
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         let collector = self.collector.as_ref().map(|c| c.queue.clone());
         Some(Box::new(Http::new(
+            context_id,
             self.policy.clone(),
             self.identity.clone(),
             collector,

@@ -1,0 +1,176 @@
+//! What the filter tells the approver about a held request: the fingerprint,
+//! the create body (`POST /v1/approvals`) and the masked body preview.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::config::ApprovalConfig;
+use crate::identity::Identity;
+use crate::rules::path::normalize;
+
+/// Who a request without a verified identity is, for the approver (which
+/// requires a non-empty `sub`). Every anonymous caller is this one identity,
+/// so a time-bound grant given to it covers every anonymous caller of the rule.
+pub const ANONYMOUS_ISSUER: &str = "urn:transit-guard:anonymous";
+pub const ANONYMOUS_SUBJECT: &str = "anonymous";
+
+/// A held request, as approvals see it.
+#[derive(Debug, Clone, Copy)]
+pub struct HeldRequest<'a> {
+    pub request_id: &'a str,
+    pub identity: Option<&'a Identity>,
+    /// The `require_approval` rules that fired (joined with `,` for the approver).
+    pub rules: &'a [String],
+    pub method: &'a str,
+    pub authority: &'a str,
+    /// `:path` as received, query included.
+    pub path: &'a str,
+    pub content_type: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+impl HeldRequest<'_> {
+    fn issuer_subject(&self) -> (&str, &str) {
+        match self.identity {
+            Some(i) => (i.issuer.as_str(), i.subject.as_str()),
+            None => (ANONYMOUS_ISSUER, ANONYMOUS_SUBJECT),
+        }
+    }
+
+    pub fn rule(&self) -> String {
+        self.rules.join(",")
+    }
+}
+
+/// SHA-256 (hex) over issuer, subject, method, authority, path and body, each
+/// prefixed with its length so no two different requests collide by
+/// concatenation (`("ab","c")` vs `("a","bc")`).
+///
+/// The path is the normalised one plus the raw query (`/a/./b/?x=1` and
+/// `/a/b?x=1` are one request), except for an ambiguous path (encoded `/`,
+/// `..` above the root, …), which is taken as received: upstreams may read
+/// it differently from its normalised form, so it must not share an approval
+/// with it. The authority is compared without case (hosts are case-insensitive).
+pub fn fingerprint(req: &HeldRequest<'_>) -> String {
+    let (iss, sub) = req.issuer_subject();
+    let authority = req.authority.to_ascii_lowercase();
+    let path = path_key(req.path);
+    let mut h = Sha256::new();
+    for field in [
+        b"transit-guard.approval/v1".as_slice(),
+        iss.as_bytes(),
+        sub.as_bytes(),
+        req.method.as_bytes(),
+        authority.as_bytes(),
+        path.as_bytes(),
+        req.body,
+    ] {
+        h.update((field.len() as u64).to_be_bytes());
+        h.update(field);
+    }
+    hex(&h.finalize())
+}
+
+fn path_key(raw: &str) -> String {
+    let n = normalize(raw);
+    if n.ambiguous {
+        return raw.to_string();
+    }
+    let query = raw
+        .split_once('?')
+        .map(|(_, q)| q.split('#').next().unwrap_or(""));
+    match query {
+        Some(q) => format!("{}?{q}", n.path),
+        None => n.path,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+#[derive(Serialize)]
+struct CreateBody<'a> {
+    request_id: &'a str,
+    fingerprint: String,
+    identity: CreateIdentity<'a>,
+    rule: String,
+    method: &'a str,
+    authority: &'a str,
+    path: String,
+    preview: String,
+}
+
+/// Exactly the identity fields the approver accepts (it refuses unknown ones).
+#[derive(Serialize)]
+struct CreateIdentity<'a> {
+    sub: &'a str,
+    iss: &'a str,
+    groups: &'a [String],
+}
+
+/// The JSON body of `POST /v1/approvals`. The path shown to reviewers has its
+/// sensitive query parameters redacted, as in the audit record.
+pub fn create_body(cfg: &ApprovalConfig, req: &HeldRequest<'_>) -> Vec<u8> {
+    let (iss, sub) = req.issuer_subject();
+    let body = CreateBody {
+        request_id: req.request_id,
+        fingerprint: fingerprint(req),
+        identity: CreateIdentity {
+            sub,
+            iss,
+            groups: req.identity.map(|i| i.groups.as_slice()).unwrap_or(&[]),
+        },
+        rule: req.rule(),
+        method: req.method,
+        authority: req.authority,
+        path: crate::audit::redact_query(req.path),
+        preview: preview(cfg, req.content_type, req.body),
+    };
+    // A struct of strings always serializes; an empty body fails closed at the approver.
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// The body as reviewers see it: masked with the preview profile (values
+/// found by its detectors are replaced before anything is cut), lossily
+/// decoded, then cut to `preview_bytes` at a character boundary. A body the
+/// masker cannot read (binary content types) is never shown, only described.
+pub fn preview(cfg: &ApprovalConfig, content_type: Option<&str>, body: &[u8]) -> String {
+    if body.is_empty() || cfg.preview_bytes == 0 {
+        return String::new();
+    }
+    let out = cfg.preview_masker.mask(content_type, body);
+    if out.kind == crate::mask::BodyKind::Passthrough {
+        return truncate(
+            format!(
+                "[{} bytes of {}, not shown]",
+                body.len(),
+                content_type.unwrap_or("(no content-type)")
+            ),
+            cfg.preview_bytes,
+        );
+    }
+    let masked = out.body.as_deref().unwrap_or(body);
+    truncate(
+        String::from_utf8_lossy(masked).into_owned(),
+        cfg.preview_bytes,
+    )
+}
+
+/// Cuts `s` to at most `max` bytes without splitting a character.
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    s
+}

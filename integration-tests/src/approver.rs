@@ -1,0 +1,76 @@
+//! The approval service (`approver/`) in-process for tests, and the reviewer
+//! calls a test makes: list pending approvals, approve or deny.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::net::TcpListener;
+use transit_guard_approver::{serve_with_shutdown, Config};
+
+/// The filter's key (`approval.api_key`) and the reviewer alice's token.
+pub const FILTER_KEY: &str = "filter-key-0123456789";
+pub const ALICE: &str = "alice-token-0123456789";
+
+/// The approver on `listener` until the returned sender is dropped or fired.
+pub fn start_approver(
+    db: &Path,
+    listener: TcpListener,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let config = Config::new(db, FILTER_KEY).reviewer("alice", ALICE);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let _ = serve_with_shutdown(config, listener, async move {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    (tx, task)
+}
+
+fn reviewer() -> reqwest::Client {
+    reqwest::Client::builder().build().unwrap()
+}
+
+/// The pending approvals, newest first.
+pub async fn pending(approver: SocketAddr) -> Vec<Value> {
+    let v: Value = reviewer()
+        .get(format!("http://{approver}/v1/approvals?status=pending"))
+        .bearer_auth(ALICE)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["approvals"].as_array().cloned().unwrap_or_default()
+}
+
+/// Waits (up to 10 s) for `n` pending approvals.
+pub async fn wait_pending(approver: SocketAddr, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let p = pending(approver).await;
+        if p.len() >= n || Instant::now() > deadline {
+            assert_eq!(p.len(), n, "pending approvals: {p:?}");
+            return p;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub async fn decide(approver: SocketAddr, id: &str, action: &str, body: Value) -> Value {
+    let r = reviewer()
+        .post(format!("http://{approver}/v1/approvals/{id}/{action}"))
+        .bearer_auth(ALICE)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
