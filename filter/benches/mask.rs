@@ -110,5 +110,40 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// A streamed chat completion: 200 chunks of ~4 bytes of prose each (an
+/// email and a card among them), as one SSE body pushed event by event
+/// through `stream::ResponseStream`. Reported per event (`elements`).
+fn bench_sse(c: &mut Criterion) {
+    use transit_guard::stream::ResponseStream;
+    let m = masker();
+    let text =
+        "Sure, I can help. Contact ada.lovelace@example.com or pay with 4111 1111 1111 1111 \
+                today; the order ships tomorrow and the invoice follows by mail. "
+            .repeat(6);
+    let mut events: Vec<Vec<u8>> = Vec::new();
+    let bytes = text.as_bytes();
+    for part in bytes.chunks(4) {
+        let delta = String::from_utf8_lossy(part);
+        let chunk = serde_json::json!({"id":"chatcmpl-1","object":"chat.completion.chunk",
+            "created":1700000000,"model":"gpt-4o-mini",
+            "choices":[{"index":0,"delta":{"content":delta},"logprobs":null,"finish_reason":null}]});
+        events.push(format!("data: {chunk}\n\n").into_bytes());
+    }
+    events.push(b"data: [DONE]\n\n".to_vec());
+    let mut g = c.benchmark_group("sse");
+    g.throughput(Throughput::Elements(events.len() as u64));
+    g.bench_function("chat_event", |b| {
+        b.iter(|| {
+            let mut s = ResponseStream::new(1 << 20);
+            let mut n = 0;
+            for e in &events {
+                n += s.push(&[&m], black_box(e)).unwrap().len();
+            }
+            n + s.finish(&[&m]).len()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_sse);
 criterion_main!(benches);

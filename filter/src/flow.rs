@@ -3,7 +3,9 @@
 //! The host calls, in order, [`Flow::on_request_headers`], then (if told to
 //! hold) [`Flow::on_request_body`] with the whole body, then
 //! [`Flow::on_response_headers`] and (if told to hold)
-//! [`Flow::on_response_body`]. Each returns what to do; [`Flow::header_edits`]
+//! [`Flow::on_response_body`], or (if told to stream: SSE with response
+//! masks) [`Flow::on_response_chunk`] for every chunk as it passes.
+//! Each returns what to do; [`Flow::header_edits`]
 //! lists request header changes to make before the request goes on. The flow
 //! fills the request's audit [`Exchange`] as it decides.
 //!
@@ -19,10 +21,13 @@ use crate::config::{Mode, Policy};
 use crate::identity::authenticate::Authenticated;
 use crate::identity::error::AuthError;
 use crate::identity::Identity;
-use crate::mask::BodyKind;
+use crate::mask::openai::{self, Scope};
+use crate::mask::{BodyKind, Masker};
 use crate::reply::LocalReply;
 use crate::request::{self, RequestHead, Verdict};
+use crate::rules::config::OpenAiApi;
 use crate::rules::{self, Evaluation, RequestView};
+use crate::stream::ResponseStream;
 
 /// What the host does next with the request or the response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +50,28 @@ pub struct ApprovalStart {
     pub create_body: Vec<u8>,
     /// The `require_approval` rules, joined with `,`.
     pub rule: String,
+}
+
+/// What the host does with a response, once its headers are in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResponseStep {
+    Continue,
+    /// Hold the headers and buffer the whole body, then call
+    /// [`Flow::on_response_body`].
+    Hold,
+    /// Let the headers go without `content-length` and pass every body
+    /// chunk through [`Flow::on_response_chunk`].
+    Stream,
+    Refuse(LocalReply),
+}
+
+/// What to do with one chunk of a streamed response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChunkStep {
+    /// Pass these bytes on instead of the chunk (maybe none yet).
+    Emit(Vec<u8>),
+    /// The stream cannot be masked safely: reset it (the headers are gone).
+    Abort,
 }
 
 /// A change to the request's headers before it goes upstream.
@@ -81,6 +108,11 @@ pub struct Flow {
     decided: bool,
     /// Header changes from authentication: token stripped, claim headers set.
     auth_edits: Vec<HeaderEdit>,
+    /// The response being masked as it streams.
+    response_stream: Option<ResponseStream>,
+    /// Masked counts before the response stream started (the stream's own
+    /// are added to these as it goes, so an aborted stream still counts).
+    masked_before_stream: std::collections::BTreeMap<String, u32>,
     /// The `require_approval` rules that hold this request, if any.
     approval_rules: Option<Vec<String>>,
     /// A carried-out rule asked for session recording.
@@ -370,30 +402,52 @@ impl Flow {
         }
     }
 
-    /// Response headers arrived.
+    /// Response headers arrived. An event stream (`text/event-stream`) with
+    /// response masks is masked as it streams (`docs/streaming.md`); other
+    /// scannable bodies are held whole.
     pub fn on_response_headers(
         &mut self,
+        policy: &Policy,
         content_type: Option<&str>,
         content_encoding: Option<&str>,
         end_of_stream: bool,
-    ) -> Step {
+    ) -> ResponseStep {
         let masking = !self.response_masks.is_empty();
         if !(masking || self.record) || end_of_stream {
-            return Step::Continue;
+            return ResponseStep::Continue;
         }
         if is_compressed(content_encoding) && !masking {
             self.recording().response = Some("[compressed body, not recorded]".into());
-            return Step::Continue;
+            return ResponseStep::Continue;
+        }
+        // An event stream is never held whole (that would stop it
+        // streaming): masked as it passes, and not recorded.
+        if is_event_stream(content_type) {
+            if self.record {
+                self.recording().response = Some(binary_note(content_type));
+            }
+            if !masking {
+                return ResponseStep::Continue;
+            }
         }
         if is_compressed(content_encoding) {
-            return self.refuse(
+            return match self.refuse(
                 Decision::Error,
                 LocalReply::new(
                     502,
                     "response_not_scannable",
                     "the upstream sent a compressed response that the policy must mask; it was not passed on",
                 ),
-            );
+            ) {
+                Step::Refuse(reply) => ResponseStep::Refuse(reply),
+                _ => ResponseStep::Continue,
+            };
+        }
+        if is_event_stream(content_type) {
+            let max_event = usize::try_from(policy.limits.max_body_bytes).unwrap_or(usize::MAX);
+            self.response_stream = Some(ResponseStream::new(max_event));
+            self.masked_before_stream = self.exchange.masked.clone();
+            return ResponseStep::Stream;
         }
         if BodyKind::of(content_type) == BodyKind::Passthrough {
             if masking {
@@ -405,9 +459,47 @@ impl Flow {
             if self.record {
                 self.recording().response = Some(binary_note(content_type));
             }
-            return Step::Continue;
+            return ResponseStep::Continue;
         }
-        Step::Hold
+        ResponseStep::Hold
+    }
+
+    /// One chunk of a streamed response (`end_of_stream`: the last one).
+    /// Never returns unmasked bytes: what may still become part of a value
+    /// is held for the next chunk.
+    pub fn on_response_chunk(
+        &mut self,
+        policy: &Policy,
+        chunk: &[u8],
+        end_of_stream: bool,
+    ) -> ChunkStep {
+        let Some(stream) = self.response_stream.as_mut() else {
+            return ChunkStep::Emit(chunk.to_vec());
+        };
+        let maskers: Vec<&Masker> = self
+            .response_masks
+            .iter()
+            .filter_map(|name| policy.masking.profile(name))
+            .collect();
+        let step = match stream.push(&maskers, chunk) {
+            Ok(mut out) => {
+                if end_of_stream {
+                    out.extend(stream.finish(&maskers));
+                }
+                ChunkStep::Emit(out)
+            }
+            Err(_) => ChunkStep::Abort,
+        };
+        let mut masked = self.masked_before_stream.clone();
+        for (detector, n) in stream.counts(&maskers) {
+            *masked.entry(detector).or_insert(0) += n;
+        }
+        self.exchange.masked = masked;
+        if step == ChunkStep::Abort {
+            self.exchange
+                .refuse(Decision::Error, "response_event_too_large");
+        }
+        step
     }
 
     /// The whole response body, held for masking.
@@ -525,7 +617,10 @@ impl Flow {
                 continue; // the loader refuses unknown profiles
             };
             let input = current.as_deref().unwrap_or(body);
-            let out = masker.mask(content_type, input);
+            let out = match self.openai_request_scope(direction, content_type) {
+                Some(scope) => masker.mask_json_in(input, &scope),
+                None => masker.mask(content_type, input),
+            };
             if out.kind == BodyKind::Passthrough {
                 self.exchange.unscanned.push(format!(
                     "{direction}: {} is not scanned",
@@ -541,6 +636,19 @@ impl Flow {
             }
         }
         current
+    }
+
+    /// A JSON request to an OpenAI API: only its texts are masked
+    /// (`mask::openai`), never roles, the model or ids.
+    fn openai_request_scope(&self, direction: &str, content_type: Option<&str>) -> Option<Scope> {
+        if direction != "request" || BodyKind::of(content_type) != BodyKind::Json {
+            return None;
+        }
+        let path = rules::path::normalize(&self.exchange.path);
+        match rules::shapes::openai_api(&self.exchange.method, &path)? {
+            OpenAiApi::ChatCompletions => Some(Scope::new(openai::CHAT_TEXT)),
+            OpenAiApi::Responses => Some(Scope::new(openai::RESPONSES_TEXT)),
+        }
     }
 
     fn refuse(&mut self, decision: Decision, reply: LocalReply) -> Step {
@@ -612,6 +720,16 @@ fn header_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a s
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
+}
+
+fn is_event_stream(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|ct| {
+        ct.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("text/event-stream")
+    })
 }
 
 fn is_compressed(content_encoding: Option<&str>) -> bool {

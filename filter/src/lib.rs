@@ -16,6 +16,7 @@ pub mod mask;
 pub mod reply;
 pub mod request;
 pub mod rules;
+pub mod stream;
 
 #[cfg(all(target_arch = "wasm32", not(test)))]
 mod host;

@@ -13,6 +13,7 @@ pub mod gateway;
 pub mod issuer;
 pub mod oidc;
 pub mod paths;
+pub mod sse;
 pub mod template;
 pub mod tokens;
 pub mod upstream;

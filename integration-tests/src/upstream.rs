@@ -2,7 +2,9 @@
 //! what did, and did not, reach the target behind the gateway.
 //!
 //! `GET /customers` serves demo customer records full of personal data;
-//! every other path echoes what it received as JSON.
+//! `POST /v1/chat/completions` is a small OpenAI-compatible model (see
+//! [`chat_completions`]: SSE with `stream: true`); every other path echoes
+//! what it received as JSON.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -12,7 +14,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Request, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -65,10 +67,8 @@ impl Upstream {
             .route("/customers", get(customers))
             .route("/slow", get(slow))
             .route("/customers/gz", get(customers_gzip))
-            .route(
-                "/scripted/v1/chat/completions",
-                axum::routing::post(scripted_llm),
-            )
+            .route("/v1/chat/completions", post(chat_completions))
+            .route("/scripted/v1/chat/completions", post(scripted_llm))
             .fallback(echo)
             .with_state(log.clone());
         let task = tokio::spawn(async move {
@@ -245,6 +245,130 @@ async fn echo(State(log): State<Log>, req: Request<Body>) -> Response {
         "body_bytes": body.len(),
     });
     axum::Json(reply).into_response()
+}
+
+/// The assistant's answer of [`chat_completions`]: an email and a card.
+pub const CHAT_ANSWER: &str =
+    "Sure. Contact ada.lovelace@example.com or pay with 4111 1111 1111 1111 today.";
+
+/// How [`chat_completions`] streams [`CHAT_ANSWER`]: the email and the card
+/// number are each split across deltas.
+pub const CHAT_DELTAS: &[&str] = &[
+    "Sure.",
+    " Contact ada.love",
+    "lace@exam",
+    "ple.com or pay",
+    " with 4111 11",
+    "11 1111 ",
+    "1111 today.",
+];
+
+/// A small OpenAI-compatible Chat Completions endpoint. With `stream: true`
+/// it answers SSE: a role chunk, one chunk per [`CHAT_DELTAS`] entry, a
+/// finish chunk, a usage chunk and `[DONE]`. Each event is written in two
+/// TCP writes (split in the middle, so events are cut across writes) with
+/// `delay_ms` (query, default 20) between writes; `?split=0` writes each
+/// event whole, `delay_ms` apart (as OpenAI does). `?deltas=N` streams N
+/// filler deltas (`word0 word1 ...`) instead, for time-to-first-byte
+/// measurements (`cargo xtask bench`). Without `stream` it answers one
+/// `chat.completion` JSON.
+async fn chat_completions(State(log): State<Log>, req: Request<Body>) -> Response {
+    let (parts, body) = req.into_parts();
+    let body: Bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(_) => return StatusCode::BAD_REQUEST.into_response(),
+    };
+    record(&log, &parts.method, &parts.uri, &parts.headers, &body);
+    let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let query: std::collections::HashMap<String, String> =
+        serde_urlencoded::from_str(parts.uri.query().unwrap_or("")).unwrap_or_default();
+    let delay_ms: u64 = query
+        .get("delay_ms")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let deltas: Vec<String> = match query.get("deltas").and_then(|v| v.parse::<usize>().ok()) {
+        Some(n) => (0..n).map(|i| format!("word{i} ")).collect(),
+        None => CHAT_DELTAS.iter().map(|d| d.to_string()).collect(),
+    };
+    let split = query.get("split").map(String::as_str) != Some("0");
+    let model = request["model"]
+        .as_str()
+        .unwrap_or("gpt-4o-mini")
+        .to_string();
+    if request["stream"] != serde_json::json!(true) {
+        return axum::Json(serde_json::json!({
+            "id": "chatcmpl-test", "object": "chat.completion", "created": 1700000000,
+            "model": model,
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": deltas.concat()}}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30}
+        }))
+        .into_response();
+    }
+    let chunk = |choices: serde_json::Value, usage: serde_json::Value| {
+        let c = serde_json::json!({
+            "id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 1700000000,
+            "model": model, "system_fingerprint": "fp_test", "choices": choices, "usage": usage
+        });
+        format!("data: {c}\n\n")
+    };
+    let mut events = vec![chunk(
+        serde_json::json!([{"index": 0, "delta": {"role": "assistant", "content": ""},
+                            "logprobs": null, "finish_reason": null}]),
+        serde_json::Value::Null,
+    )];
+    for d in &deltas {
+        events.push(chunk(
+            serde_json::json!([{"index": 0, "delta": {"content": d},
+                                "logprobs": null, "finish_reason": null}]),
+            serde_json::Value::Null,
+        ));
+    }
+    events.push(chunk(
+        serde_json::json!([{"index": 0, "delta": {}, "logprobs": null, "finish_reason": "stop"}]),
+        serde_json::Value::Null,
+    ));
+    events.push(chunk(
+        serde_json::json!([]),
+        serde_json::json!({"prompt_tokens": 10, "completion_tokens": deltas.len(), "total_tokens": 10 + deltas.len()}),
+    ));
+    events.push("data: [DONE]\n\n".to_string());
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+    tokio::spawn(async move {
+        for (i, e) in events.into_iter().enumerate() {
+            let (a, b) = e.as_bytes().split_at(if split { e.len() / 2 } else { 0 });
+            for part in [a, b].into_iter().filter(|p| !p.is_empty()) {
+                if i > 0 || part.as_ptr() != e.as_ptr() {
+                    tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+                }
+                if tx.send(Bytes::copy_from_slice(part)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    (
+        [
+            ("content-type", "text/event-stream"),
+            ("cache-control", "no-cache"),
+        ],
+        Body::from_stream(Chunks(rx)),
+    )
+        .into_response()
+}
+
+/// A channel as a body stream: each message is one write.
+struct Chunks(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl futures_core::Stream for Chunks {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx).map(|m| m.map(Ok))
+    }
 }
 
 /// Demo customer records: every sensitive kind the masking engine must catch.

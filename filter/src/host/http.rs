@@ -13,7 +13,7 @@ use super::{approval, metrics, props};
 use crate::approval::{Failure, Outcome};
 use crate::audit::{self, Decision, EnvoyFacts, Exchange};
 use crate::config::Policy;
-use crate::flow::{ApprovalStart, BodyStep, Flow, HeaderEdit, Step};
+use crate::flow::{ApprovalStart, BodyStep, ChunkStep, Flow, HeaderEdit, ResponseStep, Step};
 use crate::reply::LocalReply;
 use crate::request::RequestHead;
 
@@ -31,6 +31,8 @@ pub struct Http {
     request_headers: Vec<(String, String)>,
     holding_request: bool,
     holding_response: bool,
+    /// The response body is masked chunk by chunk as it passes (SSE).
+    streaming_response: bool,
     response_content_type: Option<String>,
     body_seen: u64,
 }
@@ -52,6 +54,7 @@ impl Http {
             request_headers: Vec::new(),
             holding_request: false,
             holding_response: false,
+            streaming_response: false,
             response_content_type: None,
             body_seen: 0,
         }
@@ -190,6 +193,55 @@ impl Http {
         }
     }
 
+    /// One chunk of a streamed response: replaced by what the masker lets
+    /// out now. Anything that fails resets the stream: unmasked bytes never
+    /// pass.
+    fn stream_response_chunk(&mut self, policy: &Policy, size: usize, end: bool) -> Action {
+        let chunk = match hostcalls::get_buffer(BufferType::HttpResponseBody, 0, size) {
+            Ok(b) => b.unwrap_or_default(),
+            Err(status) => {
+                log::error!(
+                    "transit-guard: cannot read the response of {}: {status:?}",
+                    self.request_id()
+                );
+                return self.abort_response();
+            }
+        };
+        let out = match self.flow.on_response_chunk(policy, &chunk, end) {
+            ChunkStep::Emit(out) => out,
+            ChunkStep::Abort => {
+                log::error!(
+                    "transit-guard: response of {} cannot be masked as it streams; reset",
+                    self.request_id()
+                );
+                return self.abort_response();
+            }
+        };
+        if out != chunk {
+            if let Err(status) = hostcalls::set_buffer(BufferType::HttpResponseBody, 0, size, &out)
+            {
+                log::error!(
+                    "transit-guard: cannot rewrite the response of {}: {status:?}",
+                    self.request_id()
+                );
+                return self.abort_response();
+            }
+        }
+        Action::Continue
+    }
+
+    /// Ends a response whose headers have gone: a reset, never a pass.
+    fn abort_response(&mut self) -> Action {
+        self.streaming_response = false;
+        if let Err(status) = hostcalls::reset_http_response() {
+            log::error!(
+                "transit-guard: cannot reset the response of {}: {status:?}",
+                self.request_id()
+            );
+        }
+        Action::Pause
+    }
+
     fn envoy_facts(&self) -> EnvoyFacts {
         EnvoyFacts {
             start: self.start,
@@ -313,32 +365,43 @@ impl HttpContext for Http {
         let resp = MapType::HttpResponseHeaders;
         self.response_content_type = header(resp, "content-type");
         let encoding = header(resp, "content-encoding");
+        let Some(policy) = self.policy.clone() else {
+            return Action::Continue;
+        };
         match self.flow.on_response_headers(
+            &policy,
             self.response_content_type.as_deref(),
             encoding.as_deref(),
             end_of_stream,
         ) {
-            Step::Continue => Action::Continue,
-            Step::Hold => {
+            ResponseStep::Continue => Action::Continue,
+            ResponseStep::Stream => {
+                // The body changes length as it streams.
+                let _ = hostcalls::remove_map_value(resp, "content-length");
+                self.streaming_response = true;
+                Action::Continue
+            }
+            ResponseStep::Hold => {
                 // The body will change length; hold the headers so a refusal
                 // (too large to mask) can still change the status.
                 let _ = hostcalls::remove_map_value(resp, "content-length");
                 self.holding_response = true;
                 Action::Pause
             }
-            Step::Refuse(reply) => self.refuse(&reply),
-            // Approvals are for requests only; never for a response.
-            Step::Approve(_) => self.refuse(&internal_error()),
+            ResponseStep::Refuse(reply) => self.refuse(&reply),
         }
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        if !self.holding_response {
+        if !self.holding_response && !self.streaming_response {
             return Action::Continue;
         }
         let Some(policy) = self.policy.clone() else {
             return Action::Pause;
         };
+        if self.streaming_response {
+            return self.stream_response_chunk(&policy, body_size, end_of_stream);
+        }
         if let Step::Refuse(reply) = self.flow.on_response_progress(&policy, body_size as u64) {
             return self.refuse(&reply);
         }

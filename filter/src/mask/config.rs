@@ -292,7 +292,7 @@ fn compile_profile(doc: &ProfileDoc, path: &str, key: Option<&str>) -> Result<Ma
 }
 
 /// RFC 6901, plus `*` for any one key or array index.
-fn parse_pointer(p: &str) -> Result<Vec<Seg>, String> {
+pub(crate) fn parse_pointer(p: &str) -> Result<Vec<Seg>, String> {
     if p.is_empty() {
         return Ok(Vec::new());
     }

@@ -53,6 +53,8 @@ struct Walker<'a, 'm> {
     next_hit: usize,
     /// Scratch for tokens scanned on their own.
     hits: Vec<Hit>,
+    /// Only values at these paths are masked (`None`: every value).
+    scope: Option<&'m [Vec<Seg>]>,
 }
 
 /// Masks a JSON document given the hits of a scan over all of it;
@@ -62,6 +64,18 @@ pub(crate) fn mask(
     body: &[u8],
     raw_hits: &[Hit],
     counts: &mut [u32],
+) -> Res<Option<Vec<u8>>> {
+    mask_in(m, body, raw_hits, counts, None)
+}
+
+/// As [`mask`], touching only the values whose path is one of `scope`
+/// (exactly; `*` for any key or index).
+pub(crate) fn mask_in(
+    m: &Masker,
+    body: &[u8],
+    raw_hits: &[Hit],
+    counts: &mut [u32],
+    scope: Option<&[Vec<Seg>]>,
 ) -> Res<Option<Vec<u8>>> {
     // One UTF-8 check for the whole body; tokens need none after it.
     std::str::from_utf8(body).map_err(|_| Invalid)?;
@@ -76,6 +90,7 @@ pub(crate) fn mask(
         raw_hits,
         next_hit: 0,
         hits: Vec::new(),
+        scope,
     };
     if w.b.starts_with(b"\xEF\xBB\xBF") {
         w.i = 3;
@@ -96,6 +111,17 @@ pub(crate) fn mask(
 }
 
 impl<'a> Walker<'a, '_> {
+    /// The path is tracked (for `json_pointers` or a scope).
+    fn tracking(&self) -> bool {
+        self.scope.is_some() || self.m.has_pointers()
+    }
+
+    /// The current value may be masked (it is in scope).
+    fn in_scope(&self) -> bool {
+        self.scope
+            .is_none_or(|sc| sc.iter().any(|p| pointer_matches(p, &self.path)))
+    }
+
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
@@ -164,13 +190,13 @@ impl<'a> Walker<'a, '_> {
                 Some(_) => forced,
                 None => self.m.key_label(&key),
             };
-            let pointers = self.m.has_pointers();
+            let pointers = self.tracking();
             if pointers {
                 self.path.push(Step::Key(key));
             }
             let label = match by_key {
                 Some(_) => by_key,
-                None if pointers => self.m.pointer_label(&self.path),
+                None if self.m.has_pointers() => self.m.pointer_label(&self.path),
                 None => None,
             };
             self.value(depth + 1, label)?;
@@ -201,13 +227,13 @@ impl<'a> Walker<'a, '_> {
         }
         let mut index = 0;
         loop {
-            let pointers = forced.is_none() && self.m.has_pointers();
+            let pointers = (forced.is_none() && self.m.has_pointers()) || self.scope.is_some();
             if pointers {
                 self.path.push(Step::Index(index));
             }
             let label = match forced {
                 Some(_) => forced,
-                None if pointers => self.m.pointer_label(&self.path),
+                None if self.m.has_pointers() => self.m.pointer_label(&self.path),
                 None => None,
             };
             self.value(depth + 1, label)?;
@@ -373,7 +399,7 @@ impl<'a> Walker<'a, '_> {
 
     fn masked_string(&mut self, s: usize, e: usize, esc: bool, forced: Option<usize>) -> Res<()> {
         let raw = self.b.get(s..e).ok_or(Invalid)?;
-        if raw.is_empty() {
+        if raw.is_empty() || !self.in_scope() {
             return Ok(());
         }
         let masked = match (forced, esc, self.token_hits(s, e)) {
@@ -404,6 +430,9 @@ impl<'a> Walker<'a, '_> {
 
     fn masked_number(&mut self, s: usize, e: usize, forced: Option<usize>) -> Res<()> {
         let raw = self.b.get(s..e).ok_or(Invalid)?;
+        if !self.in_scope() {
+            return Ok(());
+        }
         let masked = match (forced, self.token_hits(s, e)) {
             (Some(label), _) => self.m.whole(label, raw, self.counts),
             (None, Some(hits)) if hits.is_empty() => return Ok(()),

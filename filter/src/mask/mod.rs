@@ -19,7 +19,7 @@
 //! - `application/json`, `*/*+json`: JSON ([`json`]); if it does not parse,
 //!   the whole body is scanned as text ([`BodyKind::InvalidJson`]).
 //! - `application/x-www-form-urlencoded`: form pairs ([`text`]).
-//! - `text/*` (SSE included, when buffered), XML, JavaScript, YAML, NDJSON,
+//! - `text/*`, XML, JavaScript, YAML, NDJSON,
 //!   GraphQL, `multipart/form-data`, and a missing content type: text.
 //! - anything else (images, `application/octet-stream`, ...): passed through
 //!   unscanned, reported as [`BodyKind::Passthrough`] for the audit record.
@@ -29,7 +29,9 @@
 //! Scanning ([`scan`]) is one multi-pattern regex pass, then per-candidate
 //! checks ([`checks`]: Luhn, mod-97, SSN ranges, ...). Detectors are listed
 //! in [`detectors`]; replacements in [`strategy`]. A body passed on in
-//! chunks (SSE) goes through [`Masker::stream`] instead.
+//! chunks goes through [`Masker::stream`] instead; SSE responses through
+//! [`crate::stream`], which reassembles each OpenAI output's text across
+//! events. OpenAI requests are masked only in their texts ([`openai`]).
 //!
 //! Built-in detectors, in priority order: `private_key`, `jwt`,
 //! `aws_access_key`, `aws_secret_key` (in context: `aws_secret_access_key=`
@@ -41,11 +43,12 @@
 //! Known limits: JSON keys are never masked (masking could merge keys); a
 //! password in prose ("my password is x") is not found; emails are ASCII
 //! (no internationalized domains); a value split across SSE events inside
-//! JSON is not reassembled; the AWS documentation key `AKIAIOSFODNN7EXAMPLE`
+//! JSON of an unknown (not OpenAI) shape is not reassembled; the AWS documentation key `AKIAIOSFODNN7EXAMPLE`
 //! is masked like any access key id (telling examples apart would need a
 //! list of them, and masking one costs nothing).
 
 pub mod config;
+pub mod openai;
 pub mod strategy;
 pub mod stream;
 
@@ -59,7 +62,7 @@ use std::collections::BTreeMap;
 
 pub use config::{compile, MaskingDoc};
 pub use strategy::Strategy;
-pub use stream::{StreamMasker, DEFAULT_WINDOW};
+pub use stream::{StreamMasker, StreamState, DEFAULT_WINDOW};
 
 use json::{pointer_matches, Step};
 use scan::{Hit, Scanner};

@@ -8,9 +8,12 @@
 //! (a Luhn-invalid card), the lower-priority patterns get their turn at the
 //! same start before the search moves on.
 
+use std::sync::{Arc, Mutex};
+
+use regex_automata::hybrid::dfa::{Cache as LazyCache, DFA as LazyDfa};
 use regex_automata::meta::Regex;
 use regex_automata::util::syntax;
-use regex_automata::{Anchored, Input, PatternID};
+use regex_automata::{Anchored, Input, MatchKind, PatternID};
 
 use super::checks::{Check, Span, Verdict};
 
@@ -34,7 +37,19 @@ pub(crate) struct PatternInfo {
 pub(crate) struct Scanner {
     re: Option<Regex>,
     patterns: Vec<PatternInfo>,
+    /// Every pattern, anchored, all matches kept (`MatchKind::All`): walked
+    /// byte by byte to tell whether some value could still start at an
+    /// offset (see [`Scanner::open_from`]). Lazy, so it costs nothing until a
+    /// stream is masked.
+    prefixes: Option<LazyDfa>,
+    /// The lazy DFA's states, built once and shared by every stream of the
+    /// worker (building them per stream cost milliseconds per response).
+    prefix_cache: Arc<Mutex<Option<LazyCache>>>,
 }
+
+/// Bytes a check reads past a candidate's end (`continues_number` reads two:
+/// `-7`): a candidate is only final once that many bytes follow it.
+pub(crate) const LOOKAHEAD: usize = 2;
 
 /// ASCII classes, byte-oriented: see `detectors`.
 pub(crate) fn syntax_config() -> syntax::Config {
@@ -56,6 +71,8 @@ impl Scanner {
             return Ok(Scanner {
                 re: None,
                 patterns: Vec::new(),
+                prefixes: None,
+                prefix_cache: Arc::default(),
             });
         }
         let regexes: Vec<&str> = patterns.iter().map(|(r, _)| r.as_str()).collect();
@@ -70,10 +87,66 @@ impl Scanner {
             )
             .build_many(&regexes)
             .map_err(|e| e.to_string())?;
+        let prefixes = LazyDfa::builder()
+            .syntax(syntax_config())
+            .configure(
+                LazyDfa::config()
+                    .match_kind(MatchKind::All)
+                    .cache_capacity(2 * 1024 * 1024),
+            )
+            .build_many(&regexes)
+            .map_err(|e| e.to_string())?;
         Ok(Scanner {
             re: Some(re),
             patterns: patterns.into_iter().map(|(_, i)| i).collect(),
+            prefixes: Some(prefixes),
+            prefix_cache: Arc::default(),
         })
+    }
+
+    /// The first offset in `from..hay.len()` where a value may start that is
+    /// not settled yet: some pattern, anchored there, still matches a prefix
+    /// of `hay[at..]`, or its automaton died less than [`LOOKAHEAD`] bytes
+    /// before the end (a check may still read those bytes). Every candidate
+    /// starting before the returned offset is final: more bytes cannot
+    /// change it. `hay.len()` if there is none. Fails safe: when the lazy
+    /// DFA gives up, the offset counts as open.
+    pub(crate) fn open_from(&self, hay: &[u8], from: usize) -> usize {
+        let Some(dfa) = &self.prefixes else {
+            return hay.len();
+        };
+        // Single-threaded in Envoy (a VM per worker); a poisoned lock still
+        // holds a usable cache.
+        let mut slot = match self.prefix_cache.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let cache = slot.get_or_insert_with(|| dfa.create_cache());
+        for at in from..hay.len() {
+            let input = Input::new(hay).span(at..hay.len()).anchored(Anchored::Yes);
+            let Ok(mut sid) = dfa.start_state_forward(cache, &input) else {
+                return at;
+            };
+            let mut dead_at = None;
+            for (i, &b) in hay.iter().enumerate().skip(at) {
+                match dfa.next_state(cache, sid, b) {
+                    Ok(next) if next.is_dead() => {
+                        dead_at = Some(i);
+                        break;
+                    }
+                    Ok(next) if next.is_quit() => break,
+                    Ok(next) => sid = next,
+                    Err(_) => break,
+                }
+            }
+            match dead_at {
+                // Died on byte `i`: every candidate from `at` ends at or
+                // before `i`, and its check reads up to `i + 1`.
+                Some(i) if i + LOOKAHEAD <= hay.len() => {}
+                _ => return at,
+            }
+        }
+        hay.len()
     }
 
     /// Appends the values found in `hay` to `hits`, in order, never overlapping.

@@ -1,22 +1,30 @@
 //! Incremental masking of a text stream (`text/event-stream` and other
-//! bodies the host passes on chunk by chunk instead of buffering).
+//! bodies the host passes on chunk by chunk instead of buffering, and the
+//! text of each streamed LLM output in [`crate::stream`]).
 //!
-//! Each chunk is appended to a buffer and everything up to `window` bytes
-//! before its end is emitted, masked. The held-back tail is where a value
-//! could still be cut by the chunk boundary; a value found across the cut
-//! pulls the cut back to its start, so a value is never emitted in part.
+//! Each chunk is appended to a buffer and everything that can no longer
+//! become part of a value is emitted at once, masked. What is held back is
+//! the tail from the first offset where a value may still be in progress:
+//! some detector's pattern, anchored there, still matches a prefix of the
+//! rest (a word may be the local part of an email, `+1 415` the start of a
+//! phone number, `-----BEGIN` a private key), or ended less than two bytes
+//! before the end (the checks read up to two bytes past a value: `7-1`).
+//! In prose that is the last word or number: a delta is held until the next
+//! one shows where the word ends.
+//!
+//! The bound: the held-back tail never exceeds `window` bytes, except for a
+//! value already found that crosses the cut (it is held until it ends, so a
+//! value is never emitted in part; memory is then bounded by the host). A
+//! value is masked as in one piece only if it is at most `window` bytes (a
+//! PEM private key needs a few KiB; 4 KiB, the default, covers RSA-2048).
 //! The last `CONTEXT` emitted bytes stay as look-behind (for `password=`
-//! before a value, word boundaries, the digit group before a number).
+//! before a value, word boundaries, the digit group before a number). The
+//! masked output equals that of masking the whole text at once (the property
+//! tests split planted values at every offset).
 //!
-//! The bound: a value is masked as in one piece only if it is at most
-//! `window` bytes (a PEM private key in the stream needs a window of a few
-//! KiB; 4 KiB, the default, covers RSA-2048 keys); a longer one that is still
-//! growing at the cut is held until it ends, so memory is bounded by the
-//! host's body limit. The masked output equals that of masking the whole
-//! text at once (the property test splits planted values at every offset).
-//!
-//! SSE caveat: a value that an LLM streams as several `data:` events (a
-//! token per event, inside JSON) is not reassembled here.
+//! This masks one text. SSE carrying JSON (LLM deltas) is parsed and each
+//! output's text reassembled in [`crate::stream`], which runs one of these
+//! per output.
 
 use std::collections::BTreeMap;
 
@@ -30,41 +38,85 @@ const CONTEXT: usize = 256;
 /// The default held-back tail.
 pub const DEFAULT_WINDOW: usize = 4096;
 
+/// A stream masker bound to its profile.
 pub struct StreamMasker<'m> {
     masker: &'m Masker,
+    state: StreamState,
+}
+
+impl<'m> StreamMasker<'m> {
+    /// `window`: the most bytes held back, at least 64.
+    pub fn new(masker: &'m Masker, window: usize) -> Self {
+        StreamMasker {
+            masker,
+            state: StreamState::new(masker, window),
+        }
+    }
+
+    /// Takes the next chunk; returns the bytes that can be passed on now.
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        self.state.push(self.masker, chunk)
+    }
+
+    /// The end of the stream: the rest, masked, and the counts for the audit.
+    pub fn finish(mut self) -> (Vec<u8>, BTreeMap<String, u32>) {
+        let out = self.state.finish(self.masker);
+        (out, self.masker.named_counts(&self.state.counts))
+    }
+
+    /// Bytes held back, not yet emitted.
+    pub fn pending(&self) -> usize {
+        self.state.pending()
+    }
+}
+
+/// The state of one masked text stream, without a borrow of its profile (so
+/// the host can keep it across callbacks): every call takes the same masker.
+pub struct StreamState {
     window: usize,
     /// Emitted context, then the pending bytes.
     buf: Vec<u8>,
     /// `buf[..emitted]` has been emitted.
     emitted: usize,
+    /// Offsets in `emitted..settled` can start no unsettled value.
+    settled: usize,
     counts: Vec<u32>,
     hits: Vec<Hit>,
 }
 
-impl<'m> StreamMasker<'m> {
-    /// `window`: the held-back tail, at least 64 bytes.
-    pub fn new(masker: &'m Masker, window: usize) -> Self {
-        StreamMasker {
-            masker,
+impl StreamState {
+    pub fn new(masker: &Masker, window: usize) -> Self {
+        StreamState {
             window: window.max(64),
             buf: Vec::new(),
             emitted: 0,
+            settled: 0,
             counts: vec![0; masker.labels.len()],
             hits: Vec::new(),
         }
     }
 
     /// Takes the next chunk; returns the bytes that can be passed on now.
-    pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+    pub fn push(&mut self, masker: &Masker, chunk: &[u8]) -> Vec<u8> {
+        if chunk.is_empty() {
+            return Vec::new();
+        }
         self.buf.extend_from_slice(chunk);
-        let cut = self.buf.len().saturating_sub(self.window);
-        self.emit_until(cut)
+        let from = self.settled.max(self.emitted);
+        let open = masker.scanner.open_from(&self.buf, from);
+        self.settled = open;
+        let cut = open.max(self.buf.len().saturating_sub(self.window));
+        self.emit_until(masker, cut)
     }
 
-    /// The end of the stream: the rest, masked, and the counts for the audit.
-    pub fn finish(mut self) -> (Vec<u8>, BTreeMap<String, u32>) {
-        let out = self.emit_until(self.buf.len());
-        (out, self.masker.named_counts(&self.counts))
+    /// The end of the stream: the rest, masked.
+    pub fn finish(&mut self, masker: &Masker) -> Vec<u8> {
+        self.emit_until(masker, self.buf.len())
+    }
+
+    /// Masked values so far, by detector name.
+    pub fn counts(&self, masker: &Masker) -> BTreeMap<String, u32> {
+        masker.named_counts(&self.counts)
     }
 
     /// Bytes held back, not yet emitted.
@@ -72,12 +124,12 @@ impl<'m> StreamMasker<'m> {
         self.buf.len() - self.emitted
     }
 
-    fn emit_until(&mut self, cut: usize) -> Vec<u8> {
+    fn emit_until(&mut self, masker: &Masker, cut: usize) -> Vec<u8> {
         if cut <= self.emitted {
             return Vec::new();
         }
         self.hits.clear();
-        self.masker.scanner.scan(&self.buf, &mut self.hits);
+        masker.scanner.scan(&self.buf, &mut self.hits);
         let mut cut = cut;
         // Hits are ordered and disjoint: only one can cross the cut.
         if let Some(h) = self.hits.iter().find(|h| h.start < cut && h.end > cut) {
@@ -101,13 +153,14 @@ impl<'m> StreamMasker<'m> {
             let start = h.start.max(copied);
             out.extend_from_slice(self.buf.get(copied..start).unwrap_or_default());
             let value = self.buf.get(h.start..h.end).unwrap_or_default();
-            out.extend(self.masker.whole(h.label, value, &mut self.counts));
+            out.extend(masker.whole(h.label, value, &mut self.counts));
             copied = h.end;
         }
         out.extend_from_slice(self.buf.get(copied..cut).unwrap_or_default());
         let keep_from = cut.saturating_sub(CONTEXT);
         self.buf.drain(..keep_from);
         self.emitted = copied.max(cut) - keep_from;
+        self.settled = self.settled.saturating_sub(keep_from);
         out
     }
 }
