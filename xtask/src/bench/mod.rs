@@ -365,11 +365,10 @@ async fn measure_sse(
     Ok(out)
 }
 
-/// `examples/policies/demo.json`: no identity, rules or masking.
+/// Transport and size checks only (no identity, rules or masking): what the
+/// module costs before it has anything to decide.
 fn base_policy() -> Result<String> {
-    Ok(std::fs::read_to_string(
-        workspace_root().join("examples/policies/demo.json"),
-    )?)
+    Ok(r#"{"mode":"enforce","require_tls":true,"limits":{"max_body_bytes":1048576}}"#.to_string())
 }
 
 /// `/proc/loadavg`'s 1, 5 and 15 minute averages (the machine is shared).
