@@ -145,18 +145,41 @@ impl Http {
         Ok(())
     }
 
+    /// Reads `size` bytes of a body buffer; `None` (logged) if Envoy refuses:
+    /// the caller then fails closed.
+    fn read_body(&self, buffer: BufferType, size: usize) -> Option<Vec<u8>> {
+        match hostcalls::get_buffer(buffer, 0, size) {
+            Ok(bytes) => Some(bytes.unwrap_or_default()),
+            Err(status) => {
+                log::error!(
+                    "transit-guard: cannot read the {buffer:?} of request {}: {status:?}",
+                    self.request_id()
+                );
+                None
+            }
+        }
+    }
+
+    /// Replaces the first `size` bytes of a body buffer; false (logged) if
+    /// Envoy refuses: the caller then fails closed.
+    fn replace_body(&self, buffer: BufferType, size: usize, new: &[u8]) -> bool {
+        match hostcalls::set_buffer(buffer, 0, size, new) {
+            Ok(()) => true,
+            Err(status) => {
+                log::error!(
+                    "transit-guard: cannot rewrite the {buffer:?} of request {}: {status:?}",
+                    self.request_id()
+                );
+                false
+            }
+        }
+    }
+
     /// The whole held request body is here: decide, maybe rewrite, release.
     fn finish_request_body(&mut self, policy: &Rc<Policy>, size: usize) -> Action {
         self.holding_request = false;
-        let body = match hostcalls::get_buffer(BufferType::HttpRequestBody, 0, size) {
-            Ok(b) => b.unwrap_or_default(),
-            Err(status) => {
-                log::error!(
-                    "transit-guard: cannot read the body of request {}: {status:?}",
-                    self.request_id()
-                );
-                return self.refuse(&internal_error());
-            }
+        let Some(body) = self.read_body(BufferType::HttpRequestBody, size) else {
+            return self.refuse(&internal_error());
         };
         let step = self
             .flow
@@ -164,13 +187,7 @@ impl Http {
         match step {
             BodyStep::Continue => self.release_request(),
             BodyStep::Replace(new) => {
-                if let Err(status) =
-                    hostcalls::set_buffer(BufferType::HttpRequestBody, 0, size, &new)
-                {
-                    log::error!(
-                        "transit-guard: cannot rewrite request {}: {status:?}",
-                        self.request_id()
-                    );
+                if !self.replace_body(BufferType::HttpRequestBody, size, &new) {
                     return self.refuse(&internal_error());
                 }
                 self.release_request()
@@ -178,13 +195,7 @@ impl Http {
             BodyStep::Refuse(reply) => self.refuse(&reply),
             BodyStep::Approve { start, replace } => {
                 if let Some(new) = replace {
-                    if let Err(status) =
-                        hostcalls::set_buffer(BufferType::HttpRequestBody, 0, size, &new)
-                    {
-                        log::error!(
-                            "transit-guard: cannot rewrite request {}: {status:?}",
-                            self.request_id()
-                        );
+                    if !self.replace_body(BufferType::HttpRequestBody, size, &new) {
                         return self.refuse(&internal_error());
                     }
                 }
@@ -197,15 +208,8 @@ impl Http {
     /// out now. Anything that fails resets the stream: unmasked bytes never
     /// pass.
     fn stream_response_chunk(&mut self, policy: &Policy, size: usize, end: bool) -> Action {
-        let chunk = match hostcalls::get_buffer(BufferType::HttpResponseBody, 0, size) {
-            Ok(b) => b.unwrap_or_default(),
-            Err(status) => {
-                log::error!(
-                    "transit-guard: cannot read the response of {}: {status:?}",
-                    self.request_id()
-                );
-                return self.abort_response();
-            }
+        let Some(chunk) = self.read_body(BufferType::HttpResponseBody, size) else {
+            return self.abort_response();
         };
         let out = match self.flow.on_response_chunk(policy, &chunk, end) {
             ChunkStep::Emit(out) => out,
@@ -217,15 +221,8 @@ impl Http {
                 return self.abort_response();
             }
         };
-        if out != chunk {
-            if let Err(status) = hostcalls::set_buffer(BufferType::HttpResponseBody, 0, size, &out)
-            {
-                log::error!(
-                    "transit-guard: cannot rewrite the response of {}: {status:?}",
-                    self.request_id()
-                );
-                return self.abort_response();
-            }
+        if out != chunk && !self.replace_body(BufferType::HttpResponseBody, size, &out) {
+            return self.abort_response();
         }
         Action::Continue
     }
@@ -409,15 +406,8 @@ impl HttpContext for Http {
             return Action::Pause;
         }
         self.holding_response = false;
-        let body = match hostcalls::get_buffer(BufferType::HttpResponseBody, 0, body_size) {
-            Ok(b) => b.unwrap_or_default(),
-            Err(status) => {
-                log::error!(
-                    "transit-guard: cannot read the response of {}: {status:?}",
-                    self.request_id()
-                );
-                return self.refuse(&internal_error());
-            }
+        let Some(body) = self.read_body(BufferType::HttpResponseBody, body_size) else {
+            return self.refuse(&internal_error());
         };
         let content_type = self.response_content_type.clone();
         match self
@@ -426,13 +416,7 @@ impl HttpContext for Http {
         {
             BodyStep::Continue => Action::Continue,
             BodyStep::Replace(new) => {
-                if let Err(status) =
-                    hostcalls::set_buffer(BufferType::HttpResponseBody, 0, body_size, &new)
-                {
-                    log::error!(
-                        "transit-guard: cannot rewrite the response of {}: {status:?}",
-                        self.request_id()
-                    );
+                if !self.replace_body(BufferType::HttpResponseBody, body_size, &new) {
                     return self.refuse(&internal_error());
                 }
                 Action::Continue
