@@ -13,7 +13,9 @@ use super::{approval, metrics, props};
 use crate::approval::{Failure, Outcome};
 use crate::audit::{self, Decision, EnvoyFacts, Exchange};
 use crate::config::Policy;
-use crate::flow::{ApprovalStart, BodyStep, ChunkStep, Flow, HeaderEdit, ResponseStep, Step};
+use crate::flow::{
+    header_value, ApprovalStart, BodyStep, ChunkStep, Flow, HeaderEdit, ResponseStep, Step,
+};
 use crate::reply::LocalReply;
 use crate::request::RequestHead;
 
@@ -279,12 +281,18 @@ impl Context for Http {
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         self.start = hostcalls::get_current_time().ok();
-        let req = MapType::HttpRequestHeaders;
+        // One host call for every header; the fields below are read from it.
+        self.request_headers = hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default();
+        let get = |name: &str| {
+            header_value(&self.request_headers, name)
+                .unwrap_or_default()
+                .to_string()
+        };
         self.flow = Flow::new(Exchange {
-            request_id: header(req, "x-request-id").unwrap_or_default(),
-            method: header(req, ":method").unwrap_or_default(),
-            authority: header(req, ":authority").unwrap_or_default(),
-            path: header(req, ":path").unwrap_or_default(),
+            request_id: get("x-request-id"),
+            method: get(":method"),
+            authority: get(":authority"),
+            path: get(":path"),
             ..Exchange::default()
         });
         let Some(policy) = self.policy.clone() else {
@@ -297,11 +305,9 @@ impl HttpContext for Http {
                 "the gateway has no valid policy loaded",
             ));
         };
-        self.request_headers = hostcalls::get_map(req).unwrap_or_default();
-        let content_length = header(req, "content-length");
         let head = RequestHead {
             downstream_tls: props::downstream_tls(),
-            content_length: content_length.as_deref(),
+            content_length: header_value(&self.request_headers, "content-length"),
         };
         let identity = self.identity.clone();
         let headers = &self.request_headers;
