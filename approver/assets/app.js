@@ -7,6 +7,10 @@ const POLL_MS = 2000;
 const $ = (id) => document.getElementById(id);
 
 function token() { return localStorage.getItem(TOKEN_KEY); }
+// Signed in through the identity provider: the session cookie authenticates,
+// and every state-changing call carries the session's CSRF token.
+let session = null;
+function signedIn() { return !!session || !!token(); }
 
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
@@ -29,15 +33,22 @@ function setStatus(text, isError) {
 }
 
 async function api(method, path, body) {
+  const headers = { 'Content-Type': 'application/json' };
+  if (session) headers['X-CSRF-Token'] = session.csrf;
+  else headers['Authorization'] = 'Bearer ' + token();
   const resp = await fetch(path, {
     method,
-    headers: { 'Authorization': 'Bearer ' + token(), 'Content-Type': 'application/json' },
+    headers,
     body: body === undefined ? undefined : JSON.stringify(body),
     cache: 'no-store',
+    credentials: 'same-origin',
   });
   let data = null;
   try { data = await resp.json(); } catch (_) { /* not JSON */ }
-  if (resp.status === 401) { showLogin('That token was refused: enter it again.'); }
+  if (resp.status === 401) {
+    session = null;
+    showLogin('You are signed out, or that token was refused: sign in again.');
+  }
   if (!resp.ok) {
     const reason = data && data.reason ? data.reason : resp.statusText;
     throw new Error(resp.status + ' ' + reason);
@@ -47,6 +58,7 @@ async function api(method, path, body) {
 
 function showLogin(message) {
   localStorage.removeItem(TOKEN_KEY);
+  session = null;
   $('login').hidden = false;
   $('queue').hidden = true;
   $('signout').hidden = true;
@@ -59,18 +71,40 @@ function showQueue() {
   $('signout').hidden = false;
 }
 
+function duration(secs) {
+  if (secs % 86400 === 0) return secs / 86400 + ' d';
+  if (secs % 3600 === 0) return secs / 3600 + ' h';
+  return Math.round(secs / 60) + ' min';
+}
+
 function card(a) {
+  const p = a.policy || { approvals: 1, grants: true, max_grant_secs: 3600, groups: [] };
+  const grantSecs = Math.min(3600, p.max_grant_secs);
   const reason = el('input', { type: 'text', class: 'reason', placeholder: 'reason (kept with the decision)', maxlength: '1000' });
-  const buttons = [
-    ['approve once', 'approve approve-once', { grant: 'once' }],
-    ['approve for 1 h', 'approve approve-hour', { grant: { ttl_secs: 3600 } }],
-    ['deny', 'deny', null],
-  ].map(([label, cls, grant]) => {
+  const choices = [['approve once', 'approve approve-once', { grant: 'once' }]];
+  if (p.grants && grantSecs > 0) {
+    choices.push(['approve for ' + duration(grantSecs), 'approve approve-hour', { grant: { ttl_secs: grantSecs } }]);
+  }
+  choices.push(['deny', 'deny', null]);
+  const buttons = choices.map(([label, cls, grant]) => {
     const b = el('button', { type: 'button', class: cls }, label);
     b.addEventListener('click', () => decide(a.id, grant, reason.value, c));
     return b;
   });
   const groups = a.identity.groups.length ? ' [' + a.identity.groups.join(', ') + ']' : '';
+  // What reaches the upstream if approved: exactly this request.
+  const headers = el('table', { class: 'headers' },
+    ...a.headers.map((h) => el('tr', {}, el('td', {}, h.name), el('td', {}, h.value))));
+  const votes = a.votes.filter((v) => v.approve).map((v) => v.reviewer);
+  const policy = [
+    p.approvals > 1 ? p.approvals + ' approvals needed (' + votes.length + ' so far' + (votes.length ? ': ' + votes.join(', ') : '') + ')' : '1 approval needed',
+    p.groups.length ? 'reviewers from ' + p.groups.map((g) => g.join(' or ')).join(' and ') : 'any reviewer',
+    p.grants ? 'grants up to ' + duration(p.max_grant_secs) : 'no time-bound grant',
+  ].join(' · ');
+  const scope = p.grants
+    ? 'approve for ' + duration(grantSecs) + ' lets through, until it ends, every request from ' + a.identity.sub +
+      ' (' + (a.identity.iss || '-') + ') that rule ' + a.rule + ' holds, whatever its method, path or body.'
+    : '';
   const c = el('div', { class: 'card', 'data-id': a.id, id: a.id },
     el('div', { class: 'line' },
       el('span', { class: 'who' }, a.identity.sub + groups),
@@ -79,7 +113,10 @@ function card(a) {
       el('span', { class: 'meta age' }, ''),
     ),
     el('div', { class: 'meta' }, a.id + ' · issuer ' + (a.identity.iss || '-') + ' · request ' + a.request_id),
+    el('div', { class: 'meta policy' }, policy),
+    a.headers.length ? headers : el('div', { class: 'meta' }, '(the filter sent no headers)'),
     el('pre', { class: 'preview' }, a.preview || '(no body)'),
+    el('div', { class: 'meta scope' }, scope),
     el('div', { class: 'actions' }, reason, ...buttons),
   );
   return c;
@@ -89,13 +126,14 @@ async function decide(id, grant, reason, c) {
   for (const b of c.querySelectorAll('button')) b.disabled = true;
   try {
     if (grant) {
-      await api('POST', '/v1/approvals/' + encodeURIComponent(id) + '/approve', { reason, grant: grant.grant });
-      setStatus('Approved ' + id);
+      const r = await api('POST', '/v1/approvals/' + encodeURIComponent(id) + '/approve', { reason, grant: grant.grant });
+      grant.pending = r.status === 'pending';
+      setStatus((grant.pending ? 'Approval recorded for ' : 'Approved ') + id);
     } else {
       await api('POST', '/v1/approvals/' + encodeURIComponent(id) + '/deny', { reason });
       setStatus('Denied ' + id);
     }
-    c.remove();
+    if (!grant || !grant.pending) c.remove();
   } catch (e) {
     setStatus('Could not decide ' + id + ': ' + e.message, true);
     for (const b of c.querySelectorAll('button')) b.disabled = false;
@@ -132,7 +170,7 @@ function renderRecent(items, now) {
       el('td', {}, a.method + ' ' + a.authority + a.path),
       el('td', {}, a.rule),
       el('td', { class: 'decision' }, a.status + (a.grant ? ' (' + a.grant + ')' : '')),
-      el('td', {}, a.reviewer || ''),
+      el('td', { class: 'reviewer' }, a.reviewer || ''),
       el('td', {}, a.reason || ''),
     )));
 }
@@ -140,7 +178,7 @@ function renderRecent(items, now) {
 let timer = null;
 async function refresh() {
   clearTimeout(timer);
-  if (!token()) return;
+  if (!signedIn()) return;
   try {
     const [pending, all] = await Promise.all([
       api('GET', '/v1/approvals?status=pending'),
@@ -150,11 +188,24 @@ async function refresh() {
     renderPending(pending.approvals);
     renderRecent(all.approvals, all.now);
     if ($('status').className === 'error') setStatus('');
-    $('who').textContent = 'updated ' + new Date().toLocaleTimeString();
+    $('who').textContent = (session ? 'signed in as ' + session.name + ' · ' : '') +
+      'updated ' + new Date().toLocaleTimeString();
   } catch (e) {
-    if (token()) setStatus('Could not load approvals: ' + e.message, true);
+    if (signedIn()) setStatus('Could not load approvals: ' + e.message, true);
   }
-  if (token()) timer = setTimeout(refresh, POLL_MS);
+  if (signedIn()) timer = setTimeout(refresh, POLL_MS);
+}
+
+// A session from the identity provider, if any; whether sign-in is offered.
+async function loadSession() {
+  try {
+    const resp = await fetch('/auth/me', { cache: 'no-store', credentials: 'same-origin' });
+    const me = await resp.json();
+    $('sso').hidden = !me.oidc;
+    session = me.signed_in ? me : null;
+  } catch (_) {
+    session = null;
+  }
 }
 
 function init() {
@@ -167,9 +218,15 @@ function init() {
     refresh();
   });
   $('token').addEventListener('keydown', (e) => { if (e.key === 'Enter') $('save-token').click(); });
-  $('signout').addEventListener('click', () => { clearTimeout(timer); showLogin(''); });
+  $('signout').addEventListener('click', async () => {
+    clearTimeout(timer);
+    if (session) {
+      try { await api('POST', '/auth/logout', {}); } catch (_) { /* shown by api */ }
+    }
+    showLogin('');
+  });
   window.addEventListener('hashchange', refresh);
-  if (token()) refresh(); else showLogin('');
+  loadSession().then(() => { if (signedIn()) refresh(); else showLogin(''); });
 }
 
 document.addEventListener('DOMContentLoaded', init);

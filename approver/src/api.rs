@@ -1,6 +1,6 @@
 //! The HTTP API: the filter's endpoints, the reviewers' endpoints, the page.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -12,6 +12,7 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -20,14 +21,20 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::model::{
-    clean_reason, ApproveBody, Decision, DenyBody, FilterReply, NewApproval, ReviewItem, Status,
+    clean_reason, filter_reply, validate, ApprovalReply, ApproveBody, Decision, DenyBody,
+    NewApproval, ReviewItem, Status,
 };
-use crate::store::{Created, Store};
+use crate::oidc::{self, Oidc};
+use crate::policy::Policies;
+use crate::store::{Ballot, Created, Store, ANY_CHANGE};
 use crate::webhook::Webhook;
 use crate::{assets, new_id};
 
 /// The longest long-poll, in seconds.
-pub const MAX_WAIT_SECS: u64 = 30;
+pub use transit_guard_wire::MAX_WAIT_SECS;
+/// A waiting long-poll reads its approval at least this often, in case a
+/// change notice from another replica was lost (the listener reconnecting).
+const RECHECK: Duration = Duration::from_secs(5);
 /// The largest request body accepted (a preview is at most 4 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -38,29 +45,31 @@ pub struct AppState {
 }
 
 struct Inner {
-    store: Mutex<Store>,
+    store: Store,
+    oidc: Option<Arc<Oidc>>,
+    policies: Policies,
     filter: FilterAuth,
     reviewers: ReviewerAuth,
     webhook: Option<Webhook>,
     clock: Clock,
     pending_ttl_secs: i64,
     approved_ttl_secs: i64,
-    /// Bumped after every decision; long-polls wait on it.
-    decisions: watch::Sender<u64>,
     /// Set when the service begins to stop: waiting long-polls answer at once.
     stopping: watch::Sender<bool>,
 }
 
 impl AppState {
     /// Opens (or creates) the database. `public_url` is the base of webhook links.
-    pub fn new(config: &Config, public_url: &str) -> anyhow::Result<AppState> {
+    pub async fn new(config: &Config, public_url: &str) -> anyhow::Result<AppState> {
         config.validate()?;
-        let store = Store::open(&config.db)?;
+        let store = Store::open(&config.db).await?;
         let webhook = match &config.webhook {
             Some(url) => Some(Webhook::new(
                 url.clone(),
                 public_url.to_string(),
                 config.webhook_timeout,
+                config.webhook_secret.clone(),
+                config.webhook_retry,
             )?),
             None => None,
         };
@@ -70,18 +79,24 @@ impl AppState {
             .map(|(name, token)| ReviewerMethod::Token {
                 name: name.clone(),
                 token: token.as_bytes().to_vec(),
+                groups: config.policies.reviewer_groups(name),
             })
             .collect();
+        let oidc = match (&config.oidc, &config.session_secret) {
+            (Some(o), Some(secret)) => Some(Arc::new(Oidc::new(o.clone(), secret, public_url)?)),
+            _ => None,
+        };
         Ok(AppState {
             inner: Arc::new(Inner {
-                store: Mutex::new(store),
+                store,
+                oidc: oidc.clone(),
+                policies: config.policies.clone(),
                 filter: FilterAuth::new(&config.filter_keys),
-                reviewers: ReviewerAuth::new(methods),
+                reviewers: ReviewerAuth::new(methods, oidc),
                 webhook,
                 clock: config.clock.clone(),
                 pending_ttl_secs: secs(config.pending_ttl_secs),
                 approved_ttl_secs: secs(config.approved_ttl_secs),
-                decisions: watch::Sender::new(0),
                 stopping: watch::Sender::new(false),
             }),
         })
@@ -93,23 +108,16 @@ impl AppState {
         self.inner.stopping.send_replace(true);
     }
 
-    /// Runs a storage call on the blocking pool.
-    async fn db<T, F>(&self, f: F) -> Result<T, ApiError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Store, i64) -> Result<T, ApiError> + Send + 'static,
-    {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let now = inner.clock.now();
-            let mut store = inner
-                .store
-                .lock()
-                .map_err(|_| ApiError::Internal(anyhow::anyhow!("the store lock is poisoned")))?;
-            f(&mut store, now)
-        })
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?
+    pub(crate) fn now(&self) -> i64 {
+        self.inner.clock.now()
+    }
+
+    pub(crate) fn oidc(&self) -> Option<&Arc<Oidc>> {
+        self.inner.oidc.as_ref()
+    }
+
+    pub(crate) fn reviewers(&self) -> &ReviewerAuth {
+        &self.inner.reviewers
     }
 }
 
@@ -124,6 +132,10 @@ pub fn router(state: AppState) -> Router {
         .route("/app.css", get(assets::style))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/healthz", get(healthz))
+        .route("/auth/login", get(oidc::login))
+        .route("/auth/callback", get(oidc::callback))
+        .route("/auth/me", get(oidc::me))
+        .route("/auth/logout", post(oidc::logout))
         .route("/v1/approvals", post(create).get(list))
         .route("/v1/approvals/{id}", get(poll))
         .route("/v1/approvals/{id}/approve", post(approve))
@@ -178,22 +190,21 @@ async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<FilterReply>, ApiError> {
+) -> Result<Json<ApprovalReply>, ApiError> {
     state.inner.filter.check(&headers)?;
     let req: NewApproval = parse(body)?;
-    req.validate()?;
+    validate(&req)?;
     let id = new_id("apr")?;
     let ttl = state.inner.pending_ttl_secs;
-    let (created, now) = state
-        .db(move |s, now| Ok((s.create(&req, id, now, ttl)?, now)))
-        .await?;
+    let now = state.now();
+    let created = state.inner.store.create(req, id, now, ttl).await?;
     let a = created.approval();
     match &created {
         Created::New(a) => {
             tracing::info!(approval = %a.id, sub = %a.identity.sub, rule = %a.rule,
                 method = %a.method, authority = %a.authority, path = %a.path, "pending");
             if let Some(w) = &state.inner.webhook {
-                w.notify(a);
+                w.notify(a, now);
             }
         }
         Created::Existing(a) => tracing::debug!(approval = %a.id, "same request, still pending"),
@@ -203,7 +214,7 @@ async fn create(
         Created::Granted(a) => tracing::info!(approval = %a.id, grant = ?a.grant_id,
             sub = %a.identity.sub, rule = %a.rule, "approved by a time-bound grant"),
     }
-    Ok(Json(FilterReply::from(a, now)))
+    Ok(Json(filter_reply(a, now)))
 }
 
 #[derive(Deserialize)]
@@ -217,35 +228,39 @@ async fn poll(
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
     query: Result<Query<WaitQuery>, QueryRejection>,
-) -> Result<Json<FilterReply>, ApiError> {
+) -> Result<Json<ApprovalReply>, ApiError> {
     state.inner.filter.check(&headers)?;
     let id = path_id(id)?;
     let Query(q) = query.map_err(|e| ApiError::InvalidRequest(e.body_text()))?;
     let wait = Duration::from_secs(q.wait.unwrap_or(0).min(MAX_WAIT_SECS));
     let deadline = Instant::now() + wait;
-    let mut decisions = state.inner.decisions.subscribe();
+    let mut changes = state.inner.store.changes();
     let mut stopping = state.inner.stopping.subscribe();
     loop {
-        decisions.borrow_and_update();
-        let id = id.clone();
-        let (a, now) = state.db(move |s, now| Ok((s.poll(&id, now)?, now))).await?;
+        let now = state.now();
+        let a = state.inner.store.poll(&id, now).await?;
         let remaining = deadline.saturating_duration_since(Instant::now());
         if a.status != Status::Pending || remaining.is_zero() || *stopping.borrow_and_update() {
             if a.status == Status::Approved {
                 tracing::info!(approval = %a.id, "approval used by the held request");
             }
-            return Ok(Json(FilterReply::from(&a, now)));
+            return Ok(Json(filter_reply(&a, now)));
         }
-        // Wake on a decision, at expiry, or at the deadline.
+        // Wake on a vote on this approval, at expiry, or at the deadline.
         let to_expiry = Duration::from_secs(u64::try_from(a.expires_at - now).unwrap_or(0))
             .max(Duration::from_millis(250));
-        let nap = remaining.min(to_expiry);
-        tokio::select! {
-            changed = decisions.changed() => {
-                if changed.is_err() {
-                    tokio::time::sleep(nap).await;
+        let nap = remaining.min(to_expiry).min(RECHECK);
+        let this = async {
+            loop {
+                match changes.recv().await {
+                    Ok(changed) if *changed != *id && &*changed != ANY_CHANGE => continue,
+                    Ok(_) | Err(RecvError::Lagged(_)) => return,
+                    Err(RecvError::Closed) => std::future::pending::<()>().await,
                 }
             }
+        };
+        tokio::select! {
+            _ = this => {}
             _ = tokio::time::sleep(nap) => {}
             _ = stopping.changed() => {}
         }
@@ -266,7 +281,10 @@ async fn list(
     headers: HeaderMap,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let _reviewer = state.inner.reviewers.authenticate(&headers)?;
+    let _reviewer = state
+        .inner
+        .reviewers
+        .authenticate(&headers, false, state.now())?;
     let Query(q) = query.map_err(|e| ApiError::InvalidRequest(e.body_text()))?;
     let status = match q.status.as_deref() {
         None => Some(Status::Pending),
@@ -278,10 +296,12 @@ async fn list(
         })?),
     };
     let limit = q.limit.unwrap_or(100).clamp(1, 500);
-    let (rows, now) = state
-        .db(move |s, now| Ok((s.list(status, now, limit)?, now)))
-        .await?;
-    let items: Vec<ReviewItem> = rows.into_iter().map(|a| ReviewItem::from(a, now)).collect();
+    let now = state.now();
+    let rows = state.inner.store.list(status, now, limit).await?;
+    let items: Vec<ReviewItem> = rows
+        .into_iter()
+        .map(|a| review_item(&state, a, now))
+        .collect();
     Ok(Json(json!({ "approvals": items, "now": now })))
 }
 
@@ -291,7 +311,10 @@ async fn approve(
     id: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ReviewItem>, ApiError> {
-    let reviewer = state.inner.reviewers.authenticate(&headers)?;
+    let reviewer = state
+        .inner
+        .reviewers
+        .authenticate(&headers, true, state.now())?;
     let id = path_id(id)?;
     let body: ApproveBody = parse(body)?;
     let decision = body.decision()?;
@@ -305,11 +328,22 @@ async fn deny(
     id: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ReviewItem>, ApiError> {
-    let reviewer = state.inner.reviewers.authenticate(&headers)?;
+    let reviewer = state
+        .inner
+        .reviewers
+        .authenticate(&headers, true, state.now())?;
     let id = path_id(id)?;
     let body: DenyBody = parse(body)?;
     let reason = clean_reason(body.reason)?;
     decide(state, reviewer, id, Decision::Deny, reason).await
+}
+
+/// A reviewer's view of one approval, with what its rule's policy asks.
+fn review_item(state: &AppState, a: crate::model::Approval, now: i64) -> ReviewItem {
+    let policy = state.inner.policies.for_rule(&a.rule);
+    let mut item = ReviewItem::from(a, now);
+    item.policy = Some(policy);
+    item
 }
 
 async fn decide(
@@ -320,27 +354,20 @@ async fn decide(
     reason: Option<String>,
 ) -> Result<Json<ReviewItem>, ApiError> {
     let grant_id = new_id("grt")?;
-    let approved_ttl = state.inner.approved_ttl_secs;
-    let name = reviewer.name.clone();
-    let (a, now) = state
-        .db(move |s, now| {
-            let a = s.decide(
-                &id,
-                &name,
-                &decision,
-                reason.as_deref(),
-                grant_id,
-                now,
-                approved_ttl,
-            )?;
-            Ok((a, now))
-        })
-        .await?;
-    state
-        .inner
-        .decisions
-        .send_modify(|n| *n = n.wrapping_add(1));
-    tracing::info!(approval = %a.id, status = a.status.as_str(), reviewer = %reviewer.name,
-        grant = ?a.grant, "decided");
-    Ok(Json(ReviewItem::from(a, now)))
+    let now = state.now();
+    // The rule never changes: the policy read here is the one that applies.
+    let current = state.inner.store.get(&id, now).await?;
+    let policy = state.inner.policies.for_rule(&current.rule);
+    policy.check(&reviewer, &decision)?;
+    let ballot = Ballot {
+        reviewer: reviewer.name.clone(),
+        decision,
+        reason,
+        approvals_needed: policy.approvals,
+        approved_ttl_secs: state.inner.approved_ttl_secs,
+    };
+    let a = state.inner.store.decide(&id, ballot, grant_id, now).await?;
+    tracing::info!(approval = %a.id, request_id = %a.request_id, status = a.status.as_str(),
+        reviewer = %reviewer.name, votes = a.votes.len(), grant = ?a.grant, "decided");
+    Ok(Json(review_item(&state, a, now)))
 }

@@ -1,17 +1,21 @@
-//! Who is calling: the filter (a shared key) or a reviewer (a bearer token).
+//! Who is calling: the filter (a shared key) or a reviewer.
 //!
-//! Reviewer authentication goes through [`ReviewerAuth`], a list of methods
-//! tried in order. Today the only method is a static token per reviewer
-//! (`--reviewer NAME=TOKEN`). A JWT method (tokens from the same OIDC issuer the
-//! filter trusts, the reviewer name taken from `sub`) is one more variant of
-//! [`ReviewerMethod`]; handlers only ever see the resulting [`Reviewer`].
+//! A reviewer proves who they are with a bearer token (`--reviewer
+//! NAME=TOKEN`, for headless use) or with the session cookie of an OIDC
+//! sign-in ([`crate::oidc`]). A cookie is sent by the browser on its own, so
+//! a state-changing call made with it must also carry the session's CSRF
+//! token; a bearer token is never ambient and needs none. Handlers only ever
+//! see the resulting [`Reviewer`].
+
+use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
+use crate::oidc::{csrf_ok, Oidc};
 
-pub const FILTER_KEY_HEADER: &str = "x-approver-key";
+pub use transit_guard_wire::FILTER_KEY_HEADER;
 
 /// Checks `x-approver-key` against the configured filter keys (several keys
 /// allow rotation without downtime).
@@ -44,29 +48,71 @@ impl FilterAuth {
 pub struct Reviewer {
     /// Compared with the requester's `identity.sub` to refuse self-approval.
     pub name: String,
+    /// For the rules' policies: from the policies file (token reviewers) or
+    /// the ID token (OIDC reviewers).
+    pub groups: Vec<String>,
 }
 
 /// One way a reviewer can authenticate.
 #[derive(Clone)]
 pub enum ReviewerMethod {
-    /// A static bearer token mapped to a reviewer name.
-    Token { name: String, token: Vec<u8> },
-    // Next: `Jwt { issuer, audiences, jwks, name_claim }`, verified like the
-    // filter's identity providers, the reviewer name taken from `name_claim`
-    // (default `sub`) so self-approval compares like with like.
+    /// A static bearer token mapped to a reviewer name and groups.
+    Token {
+        name: String,
+        token: Vec<u8>,
+        groups: Vec<String>,
+    },
 }
 
 #[derive(Clone)]
 pub struct ReviewerAuth {
     methods: Vec<ReviewerMethod>,
+    oidc: Option<Arc<Oidc>>,
 }
 
 impl ReviewerAuth {
-    pub fn new(methods: Vec<ReviewerMethod>) -> ReviewerAuth {
-        ReviewerAuth { methods }
+    pub fn new(methods: Vec<ReviewerMethod>, oidc: Option<Arc<Oidc>>) -> ReviewerAuth {
+        ReviewerAuth { methods, oidc }
     }
 
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Reviewer, ApiError> {
+    /// The reviewer behind a bearer token or a session cookie;
+    /// `state_changing` calls made with the cookie need the CSRF token too.
+    pub fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        state_changing: bool,
+        now: i64,
+    ) -> Result<Reviewer, ApiError> {
+        if headers.contains_key(axum::http::header::AUTHORIZATION) || self.oidc.is_none() {
+            return self.bearer(headers);
+        }
+        self.authenticate_session(headers, state_changing, now)
+    }
+
+    /// The reviewer of a valid session cookie.
+    pub fn authenticate_session(
+        &self,
+        headers: &HeaderMap,
+        state_changing: bool,
+        now: i64,
+    ) -> Result<Reviewer, ApiError> {
+        let session = self
+            .oidc
+            .as_ref()
+            .and_then(|o| o.session(headers, now))
+            .ok_or(ApiError::Unauthorized(
+                "missing Authorization: Bearer token or sign-in session",
+            ))?;
+        if state_changing && !csrf_ok(&session, headers) {
+            return Err(ApiError::Csrf);
+        }
+        Ok(Reviewer {
+            name: session.name,
+            groups: session.groups,
+        })
+    }
+
+    fn bearer(&self, headers: &HeaderMap) -> Result<Reviewer, ApiError> {
         let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
             return Err(ApiError::Unauthorized(
                 "missing Authorization: Bearer token",
@@ -84,20 +130,25 @@ impl ReviewerAuth {
             }
         };
         let token = token.trim_ascii();
-        let mut found: Option<&str> = None;
+        let mut found: Option<(&str, &[String])> = None;
         // Compare with every token, in constant time each, whatever matches.
         for method in &self.methods {
             match method {
-                ReviewerMethod::Token { name, token: t } => {
+                ReviewerMethod::Token {
+                    name,
+                    token: t,
+                    groups,
+                } => {
                     if bool::from(t.as_slice().ct_eq(token)) && !t.is_empty() {
-                        found = Some(name);
+                        found = Some((name, groups));
                     }
                 }
             }
         }
         match found {
-            Some(name) => Ok(Reviewer {
+            Some((name, groups)) => Ok(Reviewer {
                 name: name.to_string(),
+                groups: groups.to_vec(),
             }),
             None => Err(ApiError::Unauthorized("unknown reviewer token")),
         }

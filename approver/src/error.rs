@@ -16,6 +16,15 @@ pub enum ApiError {
     /// 403: a reviewer tried to decide a request made by themselves.
     #[error("reviewer {0:?} is the requester of this approval and cannot decide it")]
     SelfApproval(String),
+    /// 403: the rule's policy does not let this reviewer decide, or not this way.
+    #[error("{0}")]
+    NotAllowed(String),
+    /// 403: a state-changing call from the page without its CSRF token.
+    #[error("missing or wrong CSRF token")]
+    Csrf,
+    /// 409: a reviewer who already voted on this approval votes again.
+    #[error("reviewer {0:?} already decided on this approval; another reviewer must")]
+    AlreadyVoted(String),
     /// 404
     #[error("no approval with id {0:?}")]
     NotFound(String),
@@ -39,6 +48,8 @@ impl ApiError {
             ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::SelfApproval(_) => StatusCode::FORBIDDEN,
+            ApiError::NotAllowed(_) | ApiError::Csrf => StatusCode::FORBIDDEN,
+            ApiError::AlreadyVoted(_) => StatusCode::CONFLICT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::NotPending { .. } => StatusCode::CONFLICT,
             ApiError::Consumed(_) => StatusCode::GONE,
@@ -52,6 +63,9 @@ impl ApiError {
             ApiError::InvalidRequest(_) => "invalid_request",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::SelfApproval(_) => "self_approval",
+            ApiError::NotAllowed(_) => "not_allowed",
+            ApiError::Csrf => "csrf",
+            ApiError::AlreadyVoted(_) => "already_voted",
             ApiError::NotFound(_) => "not_found",
             ApiError::NotPending { .. } => "not_pending",
             ApiError::Consumed(_) => "consumed",

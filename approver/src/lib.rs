@@ -9,8 +9,10 @@
 //! - [`router`] is the axum router, for embedding; [`AppState::new`] opens the
 //!   database and builds what the router needs.
 //!
-//! State lives in SQLite (`rusqlite`, bundled): a restart loses no pending or
-//! decided approval, and no grant.
+//! State lives in SQLite (`rusqlite`, bundled) for one process, or in
+//! Postgres for replicas that share it ([`store`]): a restart loses no
+//! pending or decided approval, and no grant. Approval policies per rule
+//! ([`policy`]) say who may decide and how many approvals a request needs.
 
 pub mod api;
 mod assets;
@@ -19,6 +21,9 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod model;
+pub mod oidc;
+pub mod policy;
+pub mod session;
 pub mod store;
 pub mod webhook;
 
@@ -50,8 +55,8 @@ pub async fn serve_with_shutdown(
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
-    let state = AppState::new(&config, &public_url)?;
-    tracing::info!(%addr, db = %config.db.display(), reviewers = config.reviewers.len(),
+    let state = AppState::new(&config, &public_url).await?;
+    tracing::info!(%addr, db = %config.db.describe(), reviewers = config.reviewers.len(),
         webhook = config.webhook.is_some(), "transit-guard-approver listening");
     let stopping = state.clone();
     let shutdown = async move {

@@ -4,89 +4,49 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 
-/// The longest preview accepted, in bytes (the filter masks and cuts it).
-pub const MAX_PREVIEW_BYTES: usize = 4096;
+/// The protocol's shared types (`transit-guard-wire`): the filter sends a
+/// [`NewApproval`] and reads an [`ApprovalReply`].
+pub use transit_guard_wire::{
+    ApprovalReply, Header, Identity, NewApproval, Status, MAX_PREVIEW_BYTES,
+};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Identity {
-    pub sub: String,
-    #[serde(default)]
-    pub iss: String,
-    #[serde(default)]
-    pub groups: Vec<String>,
-}
+/// The most headers a create body may list.
+pub const MAX_HEADERS: usize = 100;
 
-/// `POST /v1/approvals`, from the filter.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewApproval {
-    pub request_id: String,
-    pub fingerprint: String,
-    pub identity: Identity,
-    pub rule: String,
-    pub method: String,
-    pub authority: String,
-    pub path: String,
-    #[serde(default)]
-    pub preview: String,
-}
-
-impl NewApproval {
-    pub fn validate(&self) -> Result<(), ApiError> {
-        let required = [
-            ("fingerprint", &self.fingerprint),
-            ("identity.sub", &self.identity.sub),
-            ("rule", &self.rule),
-            ("method", &self.method),
-            ("authority", &self.authority),
-            ("path", &self.path),
-        ];
-        for (name, value) in required {
-            if value.trim().is_empty() {
-                return Err(ApiError::InvalidRequest(format!(
-                    "{name} must not be empty"
-                )));
-            }
-        }
-        if self.preview.len() > MAX_PREVIEW_BYTES {
+/// Checks what the filter sent beyond its JSON shape.
+pub fn validate(req: &NewApproval) -> Result<(), ApiError> {
+    let required = [
+        ("fingerprint", &req.fingerprint),
+        ("identity.sub", &req.identity.sub),
+        ("rule", &req.rule),
+        ("method", &req.method),
+        ("authority", &req.authority),
+        ("path", &req.path),
+    ];
+    for (name, value) in required {
+        if value.trim().is_empty() {
             return Err(ApiError::InvalidRequest(format!(
-                "preview is {} bytes, more than {MAX_PREVIEW_BYTES}",
-                self.preview.len()
+                "{name} must not be empty"
             )));
         }
-        Ok(())
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pending,
-    Approved,
-    Denied,
-    Expired,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pending => "pending",
-            Status::Approved => "approved",
-            Status::Denied => "denied",
-            Status::Expired => "expired",
-        }
+    if req.preview.len() > MAX_PREVIEW_BYTES {
+        return Err(ApiError::InvalidRequest(format!(
+            "preview is {} bytes, more than {MAX_PREVIEW_BYTES}",
+            req.preview.len()
+        )));
     }
-
-    pub fn parse(s: &str) -> Option<Status> {
-        match s {
-            "pending" => Some(Status::Pending),
-            "approved" => Some(Status::Approved),
-            "denied" => Some(Status::Denied),
-            "expired" => Some(Status::Expired),
-            _ => None,
-        }
+    let header_bytes: usize = req
+        .headers
+        .iter()
+        .map(|h| h.name.len() + h.value.len())
+        .sum();
+    if req.headers.len() > MAX_HEADERS || header_bytes > 16 * 1024 {
+        return Err(ApiError::InvalidRequest(format!(
+            "headers: at most {MAX_HEADERS} and 16 KiB"
+        )));
     }
+    Ok(())
 }
 
 /// How an approval was granted.
@@ -141,29 +101,37 @@ pub struct Approval {
     pub grant: Option<GrantKind>,
     pub grant_id: Option<String>,
     pub consumed_at: Option<i64>,
+    /// The headers that reach the upstream, as the filter sent them.
+    pub headers: Vec<Header>,
+    /// Every reviewer's decision so far, in order.
+    pub votes: Vec<Vote>,
 }
 
-/// What the filter gets back from `POST /v1/approvals` and `GET /v1/approvals/{id}`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct FilterReply {
-    pub id: String,
-    pub status: Status,
-    pub reviewer: Option<String>,
+/// One reviewer's decision on an approval (several when a policy needs more
+/// than one approval).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vote {
+    pub reviewer: String,
+    pub approve: bool,
+    /// The time-bound grant asked for, in seconds; `None`: once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_ttl_secs: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    pub expires_at: i64,
-    pub retry_after_secs: u64,
+    pub at: i64,
 }
 
 /// The suggested `Retry-After` for a pending approval: at most this long.
 pub const RETRY_AFTER_CAP_SECS: i64 = 30;
 
-impl FilterReply {
-    pub fn from(a: &Approval, now: i64) -> FilterReply {
+/// What the filter gets back from `POST /v1/approvals` and `GET /v1/approvals/{id}`.
+pub fn filter_reply(a: &Approval, now: i64) -> ApprovalReply {
+    {
         let retry_after_secs = match a.status {
             Status::Pending => (a.expires_at - now).clamp(1, RETRY_AFTER_CAP_SECS) as u64,
             _ => 0,
         };
-        FilterReply {
+        ApprovalReply {
             id: a.id.clone(),
             status: a.status,
             reviewer: a.reviewer.clone(),
@@ -194,6 +162,13 @@ pub struct ReviewItem {
     pub reason: Option<String>,
     pub grant: Option<GrantKind>,
     pub consumed: bool,
+    /// The headers that reach the upstream (sensitive values masked by the filter).
+    pub headers: Vec<Header>,
+    /// Every reviewer's decision so far.
+    pub votes: Vec<Vote>,
+    /// What the rule's policy asks (set by the API).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<crate::policy::PolicyView>,
 }
 
 impl ReviewItem {
@@ -216,6 +191,9 @@ impl ReviewItem {
             reviewer: a.reviewer,
             reason: a.reason,
             grant: a.grant,
+            headers: a.headers,
+            votes: a.votes,
+            policy: None,
         }
     }
 }

@@ -142,6 +142,40 @@ pub fn ensure_chromium() -> Result<PathBuf> {
     Ok(bin)
 }
 
+/// Debian's Postgres server binaries for the approver's Postgres tests (they
+/// run `initdb` and `postgres` themselves in a temp dir): `TG_PG_BINDIR` if
+/// set, else the newest `/usr/lib/postgresql/*/bin`, installed with apt-get
+/// (`postgresql`) when missing. Returns the folder.
+pub fn ensure_postgres() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("TG_PG_BINDIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    let find = || -> Option<PathBuf> {
+        let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let v: u32 = e.file_name().to_str()?.parse().ok()?;
+                let bin = e.path().join("bin");
+                (bin.join("initdb").exists() && bin.join("postgres").exists())
+                    .then_some((v, bin))
+            })
+            .collect();
+        versions.sort();
+        versions.pop().map(|(_, b)| b)
+    };
+    if let Some(dir) = find() {
+        return Ok(dir);
+    }
+    eprintln!("xtask: installing Debian's postgresql with apt-get (for the approver's store tests)");
+    let _ = run(Command::new("apt-get").args(["update", "-qq"]));
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends", "postgresql"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+    .context("apt-get install postgresql (install it yourself or set TG_PG_BINDIR)")?;
+    find().context("apt-get installed postgresql but no /usr/lib/postgresql/*/bin/initdb")
+}
+
 /// `npm ci` in `dir` (relative to the workspace root) when its `node_modules`
 /// is missing or older than its `package-lock.json`.
 pub fn ensure_npm(dir: &str) -> Result<()> {

@@ -48,6 +48,8 @@ pub fn run(args: &[&str]) -> Result<()> {
     // The approver's browser test: headless Debian Chromium driven by playwright-core.
     let chromium = setup::ensure_chromium()?;
     setup::ensure_npm("approver/tests/browser")?;
+    // The approver's store suite and replica tests run a real Postgres.
+    let pg_bindir = setup::ensure_postgres()?;
 
     eprintln!("xtask: the core's unit tests compiled to wasm32-wasip1, run in V8 (node)");
     let runner = format!(
@@ -87,7 +89,8 @@ pub fn run(args: &[&str]) -> Result<()> {
         tests
             .env("TG_ENVOY_BIN", &envoy)
             .env("TG_WASM", &wasm)
-            .env("CHROMIUM", &chromium),
+            .env("CHROMIUM", &chromium)
+            .env("TG_PG_BINDIR", &pg_bindir),
     )
 }
 

@@ -9,6 +9,8 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use transit_guard_approver::{serve, Config};
 
+pub mod postgres;
+
 pub const FILTER_KEY: &str = "filter-key-0123456789";
 pub const ALICE: &str = "alice-token-0123456789";
 pub const BOB: &str = "bob-token-0123456789ab";

@@ -1,30 +1,9 @@
 //! Reading the approver's answers. Anything but a well-formed `200` with a
 //! known status is a [`Failure`]: the request does not pass (fail closed).
 
-use serde::Deserialize;
-
-/// An approval's status, as the approver reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Pending,
-    Approved,
-    Denied,
-    Expired,
-}
-
-/// A `200` reply of `POST /v1/approvals` or `GET /v1/approvals/{id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct ApproverReply {
-    pub id: String,
-    pub status: Status,
-    #[serde(default)]
-    pub reviewer: Option<String>,
-    #[serde(default)]
-    pub reason: Option<String>,
-    #[serde(default)]
-    pub retry_after_secs: u64,
-}
+/// The reply and its status are the protocol's shared types
+/// (`transit-guard-wire`), so the filter reads exactly what the approver writes.
+pub use transit_guard_wire::{ApprovalReply as ApproverReply, Status};
 
 /// Why the approval step failed; each has a stable code (audit `reason`, the
 /// reply's `reason_code`).

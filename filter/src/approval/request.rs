@@ -1,12 +1,12 @@
 //! What the filter tells the approver about a held request: the fingerprint,
 //! the create body (`POST /v1/approvals`) and the masked body preview.
 
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::config::ApprovalConfig;
 use crate::identity::Identity;
 use crate::rules::path::normalize;
+use transit_guard_wire::{Identity as WireIdentity, NewApproval};
 
 /// Who a request without a verified identity is, for the approver (which
 /// requires a non-empty `sub`). Every anonymous caller is this one identity,
@@ -94,43 +94,25 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-#[derive(Serialize)]
-struct CreateBody<'a> {
-    request_id: &'a str,
-    fingerprint: String,
-    identity: CreateIdentity<'a>,
-    rule: String,
-    method: &'a str,
-    authority: &'a str,
-    path: String,
-    preview: String,
-}
-
-/// Exactly the identity fields the approver accepts (it refuses unknown ones).
-#[derive(Serialize)]
-struct CreateIdentity<'a> {
-    sub: &'a str,
-    iss: &'a str,
-    groups: &'a [String],
-}
-
-/// The JSON body of `POST /v1/approvals`. The path shown to reviewers has its
+/// The JSON body of `POST /v1/approvals` (the shared
+/// [`transit_guard_wire::NewApproval`]). The path shown to reviewers has its
 /// sensitive query parameters redacted, as in the audit record.
 pub fn create_body(cfg: &ApprovalConfig, req: &HeldRequest<'_>) -> Vec<u8> {
     let (iss, sub) = req.issuer_subject();
-    let body = CreateBody {
-        request_id: req.request_id,
+    let body = NewApproval {
+        request_id: req.request_id.to_string(),
         fingerprint: fingerprint(req),
-        identity: CreateIdentity {
-            sub,
-            iss,
-            groups: req.identity.map(|i| i.groups.as_slice()).unwrap_or(&[]),
+        identity: WireIdentity {
+            sub: sub.to_string(),
+            iss: iss.to_string(),
+            groups: req.identity.map(|i| i.groups.clone()).unwrap_or_default(),
         },
         rule: req.rule(),
-        method: req.method,
-        authority: req.authority,
+        method: req.method.to_string(),
+        authority: req.authority.to_string(),
         path: crate::audit::redact_query(req.path),
         preview: preview(cfg, req.content_type, req.body),
+        headers: Vec::new(),
     };
     // A struct of strings always serializes; an empty body fails closed at the approver.
     serde_json::to_vec(&body).unwrap_or_default()

@@ -1,20 +1,26 @@
-//! SQLite storage: every approval and grant survives a restart.
+//! SQLite storage, the embedded default: every approval and grant survives a
+//! restart of the one process that owns the file.
 //!
 //! All state changes go through one connection behind a mutex, each in a
 //! transaction, so "find or create", "consume once" and "decide if pending"
 //! are atomic. Callers run these (short) calls on the blocking pool.
+//! The schema is versioned with `PRAGMA user_version`; [`MIGRATIONS`] brings
+//! an older file up to date in one transaction.
 
 use std::path::Path;
 
 use anyhow::{bail, Context};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
+use super::vote::{self, Ballot};
+use super::Created;
 use crate::error::ApiError;
-use crate::model::{Approval, Decision, GrantKind, Identity, NewApproval, Status};
+use crate::model::{Approval, GrantKind, Identity, NewApproval, Status};
 
-const SCHEMA_VERSION: i64 = 1;
+/// Version N is reached by running `MIGRATIONS[N-1]`.
+const MIGRATIONS: &[&str] = &[V1, V2];
 
-const SCHEMA: &str = "
+const V1: &str = "
 CREATE TABLE approvals (
     id          TEXT PRIMARY KEY,
     request_id  TEXT NOT NULL,
@@ -53,59 +59,45 @@ CREATE TABLE grants (
 CREATE INDEX grants_match ON grants (sub, iss, rule, expires_at);
 ";
 
+/// Policies per rule: each reviewer's vote; the headers the reviewer sees.
+const V2: &str = "
+ALTER TABLE approvals ADD COLUMN votes_json TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE approvals ADD COLUMN headers_json TEXT NOT NULL DEFAULT '[]';
+";
+
 const COLUMNS: &str = "id, request_id, fingerprint, sub, iss, groups_json, rule, method, \
     authority, path, preview, status, created_at, expires_at, decided_at, reviewer, reason, \
-    grant_kind, grant_id, consumed_at";
+    grant_kind, grant_id, consumed_at, votes_json, headers_json";
 
-/// What `create` did.
-#[derive(Debug, Clone)]
-pub enum Created {
-    /// A new pending approval: the caller fires the webhook.
-    New(Approval),
-    /// A pending one with the same fingerprint already existed.
-    Existing(Approval),
-    /// An approved, unused one-time approval with the same fingerprint, now used.
-    Consumed(Approval),
-    /// An unexpired time-bound grant covered it: a new approval, approved and used.
-    Granted(Approval),
-}
-
-impl Created {
-    pub fn approval(&self) -> &Approval {
-        match self {
-            Created::New(a) | Created::Existing(a) | Created::Consumed(a) | Created::Granted(a) => {
-                a
-            }
-        }
-    }
-}
-
-pub struct Store {
+pub struct Sqlite {
     conn: Connection,
 }
 
-impl Store {
-    pub fn open(path: &Path) -> anyhow::Result<Store> {
+impl Sqlite {
+    pub fn open(path: &Path) -> anyhow::Result<Sqlite> {
         let mut conn =
             Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        match version {
-            0 => {
-                let tx = conn.transaction()?;
-                tx.execute_batch(SCHEMA)?;
-                tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-                tx.commit()?;
-            }
-            SCHEMA_VERSION => {}
-            v => bail!(
-                "{} has schema version {v}; this build knows {SCHEMA_VERSION}",
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            bail!(
+                "{} has schema version {version}; this build knows {known}",
                 path.display()
-            ),
+            );
         }
-        Ok(Store { conn })
+        if version < known {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
+            for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+                tx.execute_batch(sql)
+                    .with_context(|| format!("migrating to schema version {}", i + 1))?;
+            }
+            tx.pragma_update(None, "user_version", known)?;
+            tx.commit()?;
+        }
+        Ok(Sqlite { conn })
     }
 
     /// The filter's `POST /v1/approvals`.
@@ -231,84 +223,67 @@ impl Store {
         Ok(a)
     }
 
-    /// A reviewer's decision on a pending approval.
-    #[allow(clippy::too_many_arguments)]
+    /// A reviewer's vote on a pending approval; decides it once the policy's
+    /// approvals are in (see [`vote::apply`]).
     pub fn decide(
         &mut self,
         id: &str,
-        reviewer: &str,
-        decision: &Decision,
-        reason: Option<&str>,
+        ballot: &Ballot,
         grant_id: String,
         now: i64,
-        approved_ttl_secs: i64,
     ) -> Result<Approval, ApiError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         sweep(&tx, now)?;
         let a = get(&tx, id)?.ok_or_else(|| ApiError::NotFound(id.to_string()))?;
-        if a.identity.sub == reviewer {
-            return Err(ApiError::SelfApproval(reviewer.to_string()));
-        }
-        if a.status != Status::Pending {
-            return Err(ApiError::NotPending {
-                id: a.id,
-                status: a.status.as_str(),
-            });
-        }
-        let (status, kind, expires_at, grant_id) = match decision {
-            Decision::Deny => (Status::Denied, None, a.expires_at, None),
-            Decision::ApproveOnce => (
-                Status::Approved,
-                Some(GrantKind::Once),
-                now.saturating_add(approved_ttl_secs),
-                None,
-            ),
-            Decision::ApproveFor { ttl_secs } => {
-                let until = now.saturating_add(*ttl_secs);
+        let out = vote::apply(&a, ballot, now)?;
+        let votes = to_json(&out.votes)?;
+        match &out.decided {
+            None => {
                 tx.execute(
-                    "INSERT INTO grants (id, sub, iss, rule, reviewer, reason, approval_id,
-                                         created_at, expires_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    "UPDATE approvals SET votes_json = ?2 WHERE id = ?1 AND status = 'pending'",
+                    params![id, votes],
+                )?;
+            }
+            Some(d) => {
+                let grant_id = d.grant_until.map(|_| grant_id);
+                if let (Some(gid), Some(until)) = (&grant_id, d.grant_until) {
+                    tx.execute(
+                        "INSERT INTO grants (id, sub, iss, rule, reviewer, reason, approval_id,
+                                             created_at, expires_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                        params![
+                            gid,
+                            a.identity.sub,
+                            a.identity.iss,
+                            a.rule,
+                            d.reviewer,
+                            d.reason,
+                            a.id,
+                            now,
+                            until
+                        ],
+                    )?;
+                }
+                tx.execute(
+                    "UPDATE approvals SET status = ?2, decided_at = ?3, reviewer = ?4, reason = ?5,
+                            grant_kind = ?6, grant_id = ?7, expires_at = ?8, votes_json = ?9
+                     WHERE id = ?1 AND status = 'pending'",
                     params![
-                        grant_id,
-                        a.identity.sub,
-                        a.identity.iss,
-                        a.rule,
-                        reviewer,
-                        reason,
-                        a.id,
+                        id,
+                        out.status.as_str(),
                         now,
-                        until
+                        d.reviewer,
+                        d.reason,
+                        d.grant.map(GrantKind::as_str),
+                        grant_id,
+                        out.expires_at,
+                        votes
                     ],
                 )?;
-                // The held request itself may still pass once after the grant
-                // ends, within the usual window for a one-time approval.
-                let expires = until.max(now.saturating_add(approved_ttl_secs));
-                (
-                    Status::Approved,
-                    Some(GrantKind::Ttl),
-                    expires,
-                    Some(grant_id),
-                )
             }
-        };
-        tx.execute(
-            "UPDATE approvals SET status = ?2, decided_at = ?3, reviewer = ?4, reason = ?5,
-                    grant_kind = ?6, grant_id = ?7, expires_at = ?8
-             WHERE id = ?1 AND status = 'pending'",
-            params![
-                id,
-                status.as_str(),
-                now,
-                reviewer,
-                reason,
-                kind.map(GrantKind::as_str),
-                grant_id,
-                expires_at
-            ],
-        )?;
+        }
         let a = get(&tx, id)?.ok_or_else(|| ApiError::NotFound(id.to_string()))?;
         tx.commit()?;
         Ok(a)
@@ -385,10 +360,10 @@ fn insert(
     grant_id: Option<&str>,
     consumed_at: Option<i64>,
 ) -> Result<(), ApiError> {
-    let groups = serde_json::to_string(&req.identity.groups)
-        .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?;
+    let groups = to_json(&req.identity.groups)?;
+    let headers = to_json(&req.headers)?;
     conn.execute(
-        &format!("INSERT INTO approvals ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"),
+        &format!("INSERT INTO approvals ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, '[]', ?21)"),
         params![
             id,
             req.request_id,
@@ -409,10 +384,15 @@ fn insert(
             reason,
             grant.map(GrantKind::as_str),
             grant_id,
-            consumed_at
+            consumed_at,
+            headers
         ],
     )?;
     Ok(())
+}
+
+pub(crate) fn to_json<T: serde::Serialize + ?Sized>(v: &T) -> Result<String, ApiError> {
+    serde_json::to_string(v).map_err(|e| ApiError::Internal(anyhow::Error::new(e)))
 }
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Approval> {
@@ -426,6 +406,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Approval> {
     let groups_json: String = r.get(5)?;
     let groups: Vec<String> =
         serde_json::from_str(&groups_json).map_err(|_| bad(5, "groups_json"))?;
+    let votes_json: String = r.get(20)?;
+    let headers_json: String = r.get(21)?;
     let status: String = r.get(11)?;
     let grant: Option<String> = r.get(17)?;
     Ok(Approval {
@@ -454,5 +436,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Approval> {
         },
         grant_id: r.get(18)?,
         consumed_at: r.get(19)?,
+        votes: serde_json::from_str(&votes_json).map_err(|_| bad(20, "votes_json"))?,
+        headers: serde_json::from_str(&headers_json).map_err(|_| bad(21, "headers_json"))?,
     })
 }

@@ -1,0 +1,307 @@
+//! Reviewer sign-in with OpenID Connect: the authorization-code flow with
+//! PKCE (S256), a `state` and a `nonce`, against the team's identity provider.
+//!
+//! - `GET /auth/login` makes a verifier, state and nonce, keeps them in a
+//!   signed, HttpOnly cookie (`SameSite=Lax`, path `/auth`: it must come back
+//!   on the provider's redirect) and redirects to the provider.
+//! - `GET /auth/callback` checks the state, exchanges the code (with the
+//!   verifier and the client secret) at the token endpoint, checks the ID
+//!   token's `iss`, `aud`, `exp` and `nonce`, and sets the session cookie
+//!   (HttpOnly, Secure, `SameSite=Strict`) with the reviewer's name and groups.
+//!   The ID token comes straight from the token endpoint over the connection
+//!   this service opened, so its issuer is the server it called (OpenID
+//!   Connect Core 3.1.3.7 (6)): use an `https://` issuer outside tests.
+//! - `GET /auth/me` tells the page who is signed in and its CSRF token;
+//!   `POST /auth/logout` ends the session.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::OnceCell;
+
+use crate::api::AppState;
+use crate::error::ApiError;
+use crate::session::{
+    cookie, pkce_challenge, random_token, set_cookie, LoginState, Session, Signer, CSRF_HEADER,
+    LOGIN_COOKIE, SESSION_COOKIE,
+};
+
+/// How long a sign-in may take at the provider.
+const LOGIN_TTL_SECS: i64 = 600;
+
+/// The OIDC settings (all of `--oidc-*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcConfig {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// The claim that names the reviewer (compared with requesters' `sub`).
+    pub name_claim: String,
+    pub groups_claim: String,
+    pub session_ttl_secs: i64,
+}
+
+/// What discovery tells.
+#[derive(Debug, Clone, Deserialize)]
+struct Metadata {
+    issuer: String,
+    authorization_endpoint: String,
+    token_endpoint: String,
+}
+
+pub struct Oidc {
+    config: OidcConfig,
+    signer: Signer,
+    redirect_uri: String,
+    client: reqwest::Client,
+    metadata: OnceCell<Metadata>,
+}
+
+impl Oidc {
+    pub fn new(config: OidcConfig, session_secret: &str, public_url: &str) -> Result<Oidc> {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .context("building the OIDC client")?;
+        Ok(Oidc {
+            redirect_uri: format!("{}/auth/callback", public_url.trim_end_matches('/')),
+            signer: Signer::new(session_secret.as_bytes()),
+            config,
+            client,
+            metadata: OnceCell::new(),
+        })
+    }
+
+    async fn metadata(&self) -> Result<&Metadata> {
+        self.metadata
+            .get_or_try_init(|| async {
+                let url = format!(
+                    "{}/.well-known/openid-configuration",
+                    self.config.issuer.trim_end_matches('/')
+                );
+                let m: Metadata = self
+                    .client
+                    .get(&url)
+                    .send()
+                    .await
+                    .and_then(|r| r.error_for_status())
+                    .context("fetching the provider's discovery document")?
+                    .json()
+                    .await
+                    .context("reading the provider's discovery document")?;
+                if m.issuer != self.config.issuer {
+                    bail!("the discovery document names issuer {:?}", m.issuer);
+                }
+                Ok(m)
+            })
+            .await
+    }
+
+    /// The session in the request's cookie, if valid now.
+    pub fn session(&self, headers: &HeaderMap, now: i64) -> Option<Session> {
+        let sealed = cookie(headers, SESSION_COOKIE)?;
+        self.signer.open("session", sealed, now, |s: &Session| s.exp)
+    }
+
+    /// The code-for-tokens exchange and the ID token's checks.
+    async fn finish(&self, code: &str, login: &LoginState, now: i64) -> Result<Session> {
+        let m = self.metadata().await?;
+        let resp = self
+            .client
+            .post(&m.token_endpoint)
+            .basic_auth(&self.config.client_id, Some(&self.config.client_secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", &self.redirect_uri),
+                ("code_verifier", &login.verifier),
+            ])
+            .send()
+            .await
+            .context("calling the token endpoint")?;
+        if !resp.status().is_success() {
+            bail!("the token endpoint answered {}", resp.status());
+        }
+        let tokens: Value = resp.json().await.context("reading the token response")?;
+        let id_token = tokens["id_token"]
+            .as_str()
+            .context("no id_token in the token response")?;
+        let claims = payload(id_token)?;
+        if claims["iss"].as_str() != Some(m.issuer.as_str()) {
+            bail!("the ID token's iss is not the provider's");
+        }
+        let aud_ok = match &claims["aud"] {
+            Value::String(a) => *a == self.config.client_id,
+            Value::Array(a) => a.iter().any(|x| x.as_str() == Some(&self.config.client_id)),
+            _ => false,
+        };
+        if !aud_ok {
+            bail!("the ID token is not for this client");
+        }
+        if claims["exp"].as_i64().is_none_or(|exp| exp <= now) {
+            bail!("the ID token has expired");
+        }
+        if claims["nonce"].as_str() != Some(login.nonce.as_str()) {
+            bail!("the ID token's nonce is not this sign-in's");
+        }
+        let name = claims[self.config.name_claim.as_str()]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .with_context(|| format!("the ID token has no {:?} claim", self.config.name_claim))?
+            .to_string();
+        let groups = match &claims[self.config.groups_claim.as_str()] {
+            Value::Array(a) => a.iter().filter_map(|g| g.as_str().map(str::to_string)).collect(),
+            Value::String(g) => vec![g.clone()],
+            _ => Vec::new(),
+        };
+        Ok(Session {
+            name,
+            groups,
+            exp: now.saturating_add(self.config.session_ttl_secs),
+            csrf: random_token().context("no randomness")?,
+        })
+    }
+}
+
+/// An ID token's claims, without checking its signature (see the module doc).
+fn payload(jwt: &str) -> Result<Value> {
+    let mut parts = jwt.split('.');
+    let (Some(_), Some(p), Some(_)) = (parts.next(), parts.next(), parts.next()) else {
+        bail!("the ID token is not a JWT");
+    };
+    let bytes = URL_SAFE_NO_PAD
+        .decode(p.trim_end_matches('='))
+        .context("the ID token's payload is not base64url")?;
+    serde_json::from_slice(&bytes).context("the ID token's payload is not JSON")
+}
+
+fn redirect(to: &str, cookies: &[String]) -> Response {
+    let mut r = (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_string())]).into_response();
+    for c in cookies {
+        if let Ok(v) = c.parse() {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    r
+}
+
+fn oidc(state: &AppState) -> Result<&Arc<Oidc>, ApiError> {
+    state
+        .oidc()
+        .ok_or_else(|| ApiError::InvalidRequest("OIDC sign-in is not configured".into()))
+}
+
+pub async fn login(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let o = oidc(&state)?;
+    let m = o.metadata().await.map_err(ApiError::Internal)?;
+    let none = || ApiError::Internal(anyhow::anyhow!("no randomness"));
+    let login = LoginState {
+        state: random_token().ok_or_else(none)?,
+        nonce: random_token().ok_or_else(none)?,
+        verifier: random_token().ok_or_else(none)?,
+        exp: state.now().saturating_add(LOGIN_TTL_SECS),
+    };
+    let mut url = reqwest::Url::parse(&m.authorization_endpoint)
+        .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?;
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &o.config.client_id)
+        .append_pair("redirect_uri", &o.redirect_uri)
+        .append_pair("scope", "openid profile groups")
+        .append_pair("state", &login.state)
+        .append_pair("nonce", &login.nonce)
+        .append_pair("code_challenge", &pkce_challenge(&login.verifier))
+        .append_pair("code_challenge_method", "S256");
+    let sealed = o.signer.seal("login", &login).ok_or_else(none)?;
+    Ok(redirect(
+        url.as_str(),
+        &[set_cookie(LOGIN_COOKIE, &sealed, "/auth", "Lax", LOGIN_TTL_SECS)],
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+pub async fn callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<Callback>,
+) -> Result<Response, ApiError> {
+    let o = oidc(&state)?;
+    let now = state.now();
+    let refused = |why: &'static str| ApiError::Unauthorized(why);
+    if q.error.is_some() {
+        return Err(refused("the identity provider refused the sign-in"));
+    }
+    let login: LoginState = cookie(&headers, LOGIN_COOKIE)
+        .and_then(|c| o.signer.open("login", c, now, |l: &LoginState| l.exp))
+        .ok_or_else(|| refused("no sign-in in progress (or it took too long): start again"))?;
+    let given = q.state.unwrap_or_default();
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(given.as_bytes(), login.state.as_bytes())) {
+        return Err(refused("the sign-in's state does not match"));
+    }
+    let code = q.code.ok_or_else(|| refused("no authorization code"))?;
+    let session = o.finish(&code, &login, now).await.map_err(|e| {
+        tracing::warn!(error = %format!("{e:#}"), "OIDC sign-in failed");
+        refused("the sign-in could not be completed")
+    })?;
+    tracing::info!(reviewer = %session.name, groups = ?session.groups, "reviewer signed in");
+    let sealed = o
+        .signer
+        .seal("session", &session)
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("sealing the session")))?;
+    Ok(redirect(
+        "/",
+        &[
+            set_cookie(SESSION_COOKIE, &sealed, "/", "Strict", o.config.session_ttl_secs),
+            set_cookie(LOGIN_COOKIE, "", "/auth", "Lax", 0),
+        ],
+    ))
+}
+
+/// Who is signed in (with the session's CSRF token), or `signed_in: false`;
+/// `oidc` tells the page whether to offer the sign-in.
+pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let oidc = state.oidc().is_some();
+    let body = match state.oidc().and_then(|o| o.session(&headers, state.now())) {
+        Some(s) => json!({ "signed_in": true, "oidc": oidc, "name": s.name,
+            "groups": s.groups, "csrf": s.csrf, "exp": s.exp }),
+        None => json!({ "signed_in": false, "oidc": oidc }),
+    };
+    let mut r = Json(body).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    r
+}
+
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    // Only the page that holds the session's CSRF token can end it.
+    state.reviewers().authenticate_session(&headers, true, state.now())?;
+    let mut r = Json(json!({ "signed_out": true })).into_response();
+    if let Ok(v) = set_cookie(SESSION_COOKIE, "", "/", "Strict", 0).parse() {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(r)
+}
+
+/// Checks a session's CSRF token against the request's `x-csrf-token`.
+pub fn csrf_ok(session: &Session, headers: &HeaderMap) -> bool {
+    headers
+        .get(CSRF_HEADER)
+        .is_some_and(|v| bool::from(subtle::ConstantTimeEq::ct_eq(v.as_bytes(), session.csrf.as_bytes())))
+}
