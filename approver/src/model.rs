@@ -126,19 +126,17 @@ pub const RETRY_AFTER_CAP_SECS: i64 = 30;
 
 /// What the filter gets back from `POST /v1/approvals` and `GET /v1/approvals/{id}`.
 pub fn filter_reply(a: &Approval, now: i64) -> ApprovalReply {
-    {
-        let retry_after_secs = match a.status {
-            Status::Pending => (a.expires_at - now).clamp(1, RETRY_AFTER_CAP_SECS) as u64,
-            _ => 0,
-        };
-        ApprovalReply {
-            id: a.id.clone(),
-            status: a.status,
-            reviewer: a.reviewer.clone(),
-            reason: a.reason.clone(),
-            expires_at: a.expires_at,
-            retry_after_secs,
-        }
+    let retry_after_secs = match a.status {
+        Status::Pending => (a.expires_at - now).clamp(1, RETRY_AFTER_CAP_SECS) as u64,
+        _ => 0,
+    };
+    ApprovalReply {
+        id: a.id.clone(),
+        status: a.status,
+        reviewer: a.reviewer.clone(),
+        reason: a.reason.clone(),
+        expires_at: a.expires_at,
+        retry_after_secs,
     }
 }
 

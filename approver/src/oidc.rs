@@ -122,8 +122,8 @@ impl Oidc {
             .form(&[
                 ("grant_type", "authorization_code"),
                 ("code", code),
-                ("redirect_uri", &self.redirect_uri),
-                ("code_verifier", &login.verifier),
+                ("redirect_uri", self.redirect_uri.as_str()),
+                ("code_verifier", login.verifier.as_str()),
             ])
             .send()
             .await

@@ -537,12 +537,72 @@ async fn the_webhook_receives_slack_json_for_each_new_pending_approval() {
     assert_eq!(
         text,
         format!(
-            "agent-7 wants POST api.internal/customers/export?x=&lt;b&gt;&amp;y=1 (rule card-export): <https://approver.example/#{id}|review>"
+            "Pending approval: `agent-7` wants `POST api.internal/customers/export?x=&lt;b&gt;&amp;y=1` (rule `card-export`): <https://approver.example/#{id}|review>"
         )
     );
     assert_eq!(v.as_object().unwrap().len(), 1, "{v}");
     // The same request again is not a new approval: no second message.
     create_ok(&s, &req).await;
+    assert!(tokio::time::timeout(Duration::from_millis(700), rx.recv())
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn the_webhook_is_signed_and_retried_with_backoff() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    // Fails twice (500, then 429), then accepts.
+    let (tx, mut rx) = mpsc::unbounded_channel::<(String, String, Vec<u8>)>();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let app = Router::new().route(
+        "/hook",
+        post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let tx = tx.clone();
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let h = |name: &str| headers.get(name).unwrap().to_str().unwrap().to_string();
+                let _ = tx.send((h("x-transit-guard-timestamp"), h("x-transit-guard-signature"), body.to_vec()));
+                match n {
+                    0 => axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    1 => axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    _ => axum::http::StatusCode::OK,
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mut cfg = config(dir.path());
+    cfg.webhook = Some(url);
+    cfg.webhook_secret = Some("webhook-secret-0123456789".into());
+    cfg.webhook_retry = transit_guard_approver::webhook::Retry {
+        attempts: 5,
+        first_delay: Duration::from_millis(50),
+        max_delay: Duration::from_millis(200),
+    };
+    let s = Server::start(cfg).await;
+    create_ok(&s, &request("fp-1", "agent-7", "card-export")).await;
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(
+            tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .expect("the webhook was not retried within 10 s")
+                .unwrap(),
+        );
+    }
+    for (ts, sig, body) in &got {
+        let ts: i64 = ts.parse().unwrap();
+        assert_eq!(
+            sig,
+            &transit_guard_approver::webhook::sign(b"webhook-secret-0123456789", ts, body)
+        );
+        assert_eq!(body, &got[0].2, "every attempt sends the same payload");
+    }
+    // Delivered on the third attempt: no fourth.
     assert!(tokio::time::timeout(Duration::from_millis(700), rx.recv())
         .await
         .is_err());
@@ -787,4 +847,121 @@ impl Probe {
         let status = r.status().as_u16();
         (status, r.json().await.unwrap())
     }
+}
+
+#[tokio::test]
+async fn a_rule_policy_needs_two_distinct_reviewers_of_its_group() {
+    const CAROL: &str = "carol-token-0123456789";
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path()).reviewer("carol", CAROL).policies(
+        transit_guard_approver::policy::Policies::from_json(
+            br#"{"rules": {"db-write": {"groups": ["dba"], "approvals": 2, "max_grant_secs": 600},
+                           "no-grants": {"grants": false}},
+                 "reviewers": {"alice": {"groups": ["dba"]}, "bob": {"groups": ["dba"]},
+                               "carol": {"groups": ["dev"]}}}"#,
+        )
+        .unwrap(),
+    );
+    let s = Server::start(cfg).await;
+    let id = create_ok(&s, &request("fp-1", "agent-7", "db-write")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The reviewer list says what the policy asks.
+    let (_, l) = list(&s, CAROL, "pending").await;
+    assert_eq!(
+        l["approvals"][0]["policy"],
+        json!({"groups": [["dba"]], "approvals": 2, "max_grant_secs": 600, "grants": true})
+    );
+    // Not in dba: refused, whatever the decision.
+    for action in ["approve", "deny"] {
+        let (code, v) = decide(&s, CAROL, &id, action, json!({})).await;
+        assert_eq!((code, v["error"].as_str()), (403, Some("not_allowed")), "{v}");
+    }
+    // A grant longer than the policy allows: refused.
+    let (code, v) = decide(&s, ALICE, &id, "approve", json!({"grant": {"ttl_secs": 601}})).await;
+    assert_eq!((code, v["error"].as_str()), (403, Some("not_allowed")), "{v}");
+    // One of two: still pending for the filter.
+    let (code, v) = decide(&s, ALICE, &id, "approve", json!({"reason": "looks fine"})).await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["status"], "pending");
+    assert_eq!(v["votes"][0]["reviewer"], "alice");
+    assert_eq!(poll(&s, &id, 0).await.1["status"], "pending");
+    let (code, v) = decide(&s, ALICE, &id, "approve", json!({})).await;
+    assert_eq!((code, v["error"].as_str()), (409, Some("already_voted")), "{v}");
+    // The second distinct dba reviewer decides it.
+    let (code, v) = decide(&s, BOB, &id, "approve", json!({"reason": "agreed"})).await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["status"], "approved");
+    let (_, v) = poll(&s, &id, 0).await;
+    assert_eq!(v["status"], "approved");
+    assert_eq!(v["reviewer"], "alice, bob");
+    assert_eq!(v["reason"], "looks fine; agreed");
+
+    // A rule whose policy allows no grant: approve once only.
+    let id = create_ok(&s, &request("fp-2", "agent-7", "no-grants")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, _) = decide(&s, CAROL, &id, "approve", json!({"grant": {"ttl_secs": 60}})).await;
+    assert_eq!(code, 403);
+    let (code, v) = decide(&s, CAROL, &id, "approve", json!({"grant": "once"})).await;
+    assert_eq!((code, &v["status"]), (200, &json!("approved")));
+}
+
+#[tokio::test]
+async fn a_forged_or_missing_session_cookie_is_not_a_reviewer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.public_url = Some("http://127.0.0.1:1".into());
+    cfg.session_secret = Some("session-secret-0123456789abcdef0123".into());
+    cfg.oidc = Some(transit_guard_approver::oidc::OidcConfig {
+        issuer: "http://127.0.0.1:1".into(),
+        client_id: "approver".into(),
+        client_secret: "secret".into(),
+        name_claim: "sub".into(),
+        groups_claim: "groups".into(),
+        session_ttl_secs: 3600,
+    });
+    let s = Server::start(cfg).await;
+    let id = create_ok(&s, &request("fp-1", "agent-7", "card-export")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A session sealed with another key.
+    let other = transit_guard_approver::session::Signer::new(b"not the approver's secret at all!!");
+    let forged = other
+        .seal(
+            "session",
+            &transit_guard_approver::session::Session {
+                name: "mallory".into(),
+                groups: vec!["dba".into()],
+                exp: now() + 3600,
+                csrf: "x".into(),
+            },
+        )
+        .unwrap();
+    for cookie in [None, Some(format!("tg_session={forged}"))] {
+        let mut r = client()
+            .post(format!("{}/v1/approvals/{id}/approve", s.base))
+            .header("x-csrf-token", "x")
+            .json(&json!({}));
+        if let Some(c) = &cookie {
+            r = r.header("cookie", c);
+        }
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status(), 401, "{cookie:?}");
+    }
+    // The page learns that sign-in is offered, and that nobody is signed in.
+    let me: Value = client()
+        .get(format!("{}/auth/me", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me, json!({"signed_in": false, "oidc": true}));
+    // Bearer tokens still work beside OIDC.
+    assert_eq!(decide(&s, BOB, &id, "approve", json!({})).await.0, 200);
 }

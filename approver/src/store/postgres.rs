@@ -21,7 +21,7 @@ use futures_util::StreamExt;
 use std::sync::Arc;
 
 use tokio::sync::{broadcast, mpsc};
-use tokio_postgres::{AsyncMessage, GenericClient, NoTls, Row};
+use tokio_postgres::{AsyncMessage, NoTls, Row};
 
 use super::sqlite::to_json;
 use super::vote::{self, Ballot};
@@ -386,7 +386,7 @@ impl Postgres {
 }
 
 /// Locks one approval's row and expires it if it is due.
-async fn lock(tx: &impl GenericClient, id: &str, now: i64) -> Result<Approval, ApiError> {
+async fn lock(tx: &tokio_postgres::Transaction<'_>, id: &str, now: i64) -> Result<Approval, ApiError> {
     let row = tx
         .query_opt(
             &format!("SELECT {COLUMNS} FROM approvals WHERE id = $1 FOR UPDATE"),
@@ -408,7 +408,7 @@ async fn lock(tx: &impl GenericClient, id: &str, now: i64) -> Result<Approval, A
     Ok(a)
 }
 
-async fn get_row(tx: &impl GenericClient, id: &str) -> Result<Approval, ApiError> {
+async fn get_row(tx: &tokio_postgres::Transaction<'_>, id: &str) -> Result<Approval, ApiError> {
     let row = tx
         .query_opt(
             &format!("SELECT {COLUMNS} FROM approvals WHERE id = $1"),
@@ -431,7 +431,7 @@ struct Decided {
 }
 
 async fn insert(
-    tx: &impl GenericClient,
+    tx: &tokio_postgres::Transaction<'_>,
     req: &NewApproval,
     id: &str,
     status: Status,
@@ -521,7 +521,7 @@ fn from_row(r: &Row) -> Result<Approval, ApiError> {
 async fn migrate(config: &tokio_postgres::Config) -> anyhow::Result<()> {
     let (mut client, conn) = config.connect(NoTls).await.context("connecting")?;
     let driver = tokio::spawn(conn);
-    let result = async {
+    let result: anyhow::Result<()> = async {
         client
             .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
             .await?;

@@ -24,6 +24,11 @@ pub struct Server {
 impl Server {
     pub async fn start(config: Config) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Server::start_on(config, listener)
+    }
+
+    /// On a listener bound already (when the config needs its address).
+    pub fn start_on(config: Config, listener: TcpListener) -> Server {
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(serve(config, listener));
         Server {
