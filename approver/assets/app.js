@@ -176,6 +176,9 @@ function renderRecent(items, now) {
 }
 
 let timer = null;
+// Set when the last load failed: the next good load clears its message (and
+// only its message: a refused decision stays on screen).
+let loadFailed = false;
 async function refresh() {
   clearTimeout(timer);
   if (!signedIn()) return;
@@ -187,11 +190,11 @@ async function refresh() {
     showQueue();
     renderPending(pending.approvals);
     renderRecent(all.approvals, all.now);
-    if ($('status').className === 'error') setStatus('');
+    if (loadFailed) { setStatus(''); loadFailed = false; }
     $('who').textContent = (session ? 'signed in as ' + session.name + ' · ' : '') +
       'updated ' + new Date().toLocaleTimeString();
   } catch (e) {
-    if (signedIn()) setStatus('Could not load approvals: ' + e.message, true);
+    if (signedIn()) { setStatus('Could not load approvals: ' + e.message, true); loadFailed = true; }
   }
   if (signedIn()) timer = setTimeout(refresh, POLL_MS);
 }
