@@ -109,7 +109,8 @@ impl Oidc {
     /// The session in the request's cookie, if valid now.
     pub fn session(&self, headers: &HeaderMap, now: i64) -> Option<Session> {
         let sealed = cookie(headers, SESSION_COOKIE)?;
-        self.signer.open("session", sealed, now, |s: &Session| s.exp)
+        self.signer
+            .open("session", sealed, now, |s: &Session| s.exp)
     }
 
     /// The code-for-tokens exchange and the ID token's checks.
@@ -159,7 +160,10 @@ impl Oidc {
             .with_context(|| format!("the ID token has no {:?} claim", self.config.name_claim))?
             .to_string();
         let groups = match &claims[self.config.groups_claim.as_str()] {
-            Value::Array(a) => a.iter().filter_map(|g| g.as_str().map(str::to_string)).collect(),
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|g| g.as_str().map(str::to_string))
+                .collect(),
             Value::String(g) => vec![g.clone()],
             _ => Vec::new(),
         };
@@ -191,8 +195,10 @@ fn redirect(to: &str, cookies: &[String]) -> Response {
             r.headers_mut().append(header::SET_COOKIE, v);
         }
     }
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     r
 }
 
@@ -226,7 +232,13 @@ pub async fn login(State(state): State<AppState>) -> Result<Response, ApiError> 
     let sealed = o.signer.seal("login", &login).ok_or_else(none)?;
     Ok(redirect(
         url.as_str(),
-        &[set_cookie(LOGIN_COOKIE, &sealed, "/auth", "Lax", LOGIN_TTL_SECS)],
+        &[set_cookie(
+            LOGIN_COOKIE,
+            &sealed,
+            "/auth",
+            "Lax",
+            LOGIN_TTL_SECS,
+        )],
     ))
 }
 
@@ -252,7 +264,10 @@ pub async fn callback(
         .and_then(|c| o.signer.open("login", c, now, |l: &LoginState| l.exp))
         .ok_or_else(|| refused("no sign-in in progress (or it took too long): start again"))?;
     let given = q.state.unwrap_or_default();
-    if !bool::from(subtle::ConstantTimeEq::ct_eq(given.as_bytes(), login.state.as_bytes())) {
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        given.as_bytes(),
+        login.state.as_bytes(),
+    )) {
         return Err(refused("the sign-in's state does not match"));
     }
     let code = q.code.ok_or_else(|| refused("no authorization code"))?;
@@ -268,7 +283,13 @@ pub async fn callback(
     Ok(redirect(
         "/",
         &[
-            set_cookie(SESSION_COOKIE, &sealed, "/", "Strict", o.config.session_ttl_secs),
+            set_cookie(
+                SESSION_COOKIE,
+                &sealed,
+                "/",
+                "Strict",
+                o.config.session_ttl_secs,
+            ),
             set_cookie(LOGIN_COOKIE, "", "/auth", "Lax", 0),
         ],
     ))
@@ -284,14 +305,21 @@ pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
         None => json!({ "signed_in": false, "oidc": oidc }),
     };
     let mut r = Json(body).into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     r
 }
 
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     // Only the page that holds the session's CSRF token can end it.
-    state.reviewers().authenticate_session(&headers, true, state.now())?;
+    state
+        .reviewers()
+        .authenticate_session(&headers, true, state.now())?;
     let mut r = Json(json!({ "signed_out": true })).into_response();
     if let Ok(v) = set_cookie(SESSION_COOKIE, "", "/", "Strict", 0).parse() {
         r.headers_mut().insert(header::SET_COOKIE, v);
@@ -301,7 +329,10 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result
 
 /// Checks a session's CSRF token against the request's `x-csrf-token`.
 pub fn csrf_ok(session: &Session, headers: &HeaderMap) -> bool {
-    headers
-        .get(CSRF_HEADER)
-        .is_some_and(|v| bool::from(subtle::ConstantTimeEq::ct_eq(v.as_bytes(), session.csrf.as_bytes())))
+    headers.get(CSRF_HEADER).is_some_and(|v| {
+        bool::from(subtle::ConstantTimeEq::ct_eq(
+            v.as_bytes(),
+            session.csrf.as_bytes(),
+        ))
+    })
 }

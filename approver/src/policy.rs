@@ -104,8 +104,7 @@ pub struct PolicyView {
 
 impl Policies {
     pub fn load(path: &Path) -> Result<Policies> {
-        let text =
-            std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         Policies::from_json(&text).with_context(|| format!("in {}", path.display()))
     }
 
@@ -232,7 +231,9 @@ mod tests {
         assert!(pay
             .check(&reviewer(&["cfo"]), &Decision::ApproveFor { ttl_secs: 1 })
             .is_err());
-        assert!(pay.check(&reviewer(&["cfo"]), &Decision::ApproveOnce).is_ok());
+        assert!(pay
+            .check(&reviewer(&["cfo"]), &Decision::ApproveOnce)
+            .is_ok());
     }
 
     #[test]

@@ -92,7 +92,9 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// `Set-Cookie` for a cookie only this site's pages send back, never
 /// readable by scripts, only over HTTPS.
 pub fn set_cookie(name: &str, value: &str, path: &str, same_site: &str, max_age: i64) -> String {
-    format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; Secure; SameSite={same_site}")
+    format!(
+        "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; Secure; SameSite={same_site}"
+    )
 }
 
 /// 32 random bytes, base64url.

@@ -227,9 +227,15 @@ mod tests {
     #[test]
     fn a_request_cannot_forge_text_links_or_lines() {
         let forged = "x`\n*Approved by alice* <https://evil.example|review> <!channel>";
-        let m = message(&approval(forged, "/p\r\n✅ approved", "r`"), "http://approver");
+        let m = message(
+            &approval(forged, "/p\r\n✅ approved", "r`"),
+            "http://approver",
+        );
         assert!(!m.contains('\n') && !m.contains('\r'), "{m}");
-        assert!(!m.contains("<https://evil") && !m.contains("<!channel>"), "{m}");
+        assert!(
+            !m.contains("<https://evil") && !m.contains("<!channel>"),
+            "{m}"
+        );
         // Exactly the backticks the message adds: three values, two each.
         assert_eq!(m.matches('`').count(), 6, "{m}");
         // The only link is the review link.
@@ -242,9 +248,21 @@ mod tests {
     fn the_signature_covers_timestamp_and_body() {
         let s = sign(b"secret-0123456789", 1700000000, b"{\"text\":\"x\"}");
         assert!(s.starts_with("v1=") && s.len() == 67, "{s}");
-        assert_eq!(s, sign(b"secret-0123456789", 1700000000, b"{\"text\":\"x\"}"));
-        assert_ne!(s, sign(b"secret-0123456789", 1700000001, b"{\"text\":\"x\"}"));
-        assert_ne!(s, sign(b"secret-0123456789", 1700000000, b"{\"text\":\"y\"}"));
-        assert_ne!(s, sign(b"other-secret-0123", 1700000000, b"{\"text\":\"x\"}"));
+        assert_eq!(
+            s,
+            sign(b"secret-0123456789", 1700000000, b"{\"text\":\"x\"}")
+        );
+        assert_ne!(
+            s,
+            sign(b"secret-0123456789", 1700000001, b"{\"text\":\"x\"}")
+        );
+        assert_ne!(
+            s,
+            sign(b"secret-0123456789", 1700000000, b"{\"text\":\"y\"}")
+        );
+        assert_ne!(
+            s,
+            sign(b"other-secret-0123", 1700000000, b"{\"text\":\"x\"}")
+        );
     }
 }

@@ -558,19 +558,25 @@ async fn the_webhook_is_signed_and_retried_with_backoff() {
     let calls = Arc::new(AtomicUsize::new(0));
     let app = Router::new().route(
         "/hook",
-        post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-            let tx = tx.clone();
-            let n = calls.fetch_add(1, Ordering::SeqCst);
-            async move {
-                let h = |name: &str| headers.get(name).unwrap().to_str().unwrap().to_string();
-                let _ = tx.send((h("x-transit-guard-timestamp"), h("x-transit-guard-signature"), body.to_vec()));
-                match n {
-                    0 => axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                    1 => axum::http::StatusCode::TOO_MANY_REQUESTS,
-                    _ => axum::http::StatusCode::OK,
+        post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let tx = tx.clone();
+                let n = calls.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    let h = |name: &str| headers.get(name).unwrap().to_str().unwrap().to_string();
+                    let _ = tx.send((
+                        h("x-transit-guard-timestamp"),
+                        h("x-transit-guard-signature"),
+                        body.to_vec(),
+                    ));
+                    match n {
+                        0 => axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                        1 => axum::http::StatusCode::TOO_MANY_REQUESTS,
+                        _ => axum::http::StatusCode::OK,
+                    }
                 }
-            }
-        }),
+            },
+        ),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
@@ -876,11 +882,26 @@ async fn a_rule_policy_needs_two_distinct_reviewers_of_its_group() {
     // Not in dba: refused, whatever the decision.
     for action in ["approve", "deny"] {
         let (code, v) = decide(&s, CAROL, &id, action, json!({})).await;
-        assert_eq!((code, v["error"].as_str()), (403, Some("not_allowed")), "{v}");
+        assert_eq!(
+            (code, v["error"].as_str()),
+            (403, Some("not_allowed")),
+            "{v}"
+        );
     }
     // A grant longer than the policy allows: refused.
-    let (code, v) = decide(&s, ALICE, &id, "approve", json!({"grant": {"ttl_secs": 601}})).await;
-    assert_eq!((code, v["error"].as_str()), (403, Some("not_allowed")), "{v}");
+    let (code, v) = decide(
+        &s,
+        ALICE,
+        &id,
+        "approve",
+        json!({"grant": {"ttl_secs": 601}}),
+    )
+    .await;
+    assert_eq!(
+        (code, v["error"].as_str()),
+        (403, Some("not_allowed")),
+        "{v}"
+    );
     // One of two: still pending for the filter.
     let (code, v) = decide(&s, ALICE, &id, "approve", json!({"reason": "looks fine"})).await;
     assert_eq!(code, 200, "{v}");
@@ -888,7 +909,11 @@ async fn a_rule_policy_needs_two_distinct_reviewers_of_its_group() {
     assert_eq!(v["votes"][0]["reviewer"], "alice");
     assert_eq!(poll(&s, &id, 0).await.1["status"], "pending");
     let (code, v) = decide(&s, ALICE, &id, "approve", json!({})).await;
-    assert_eq!((code, v["error"].as_str()), (409, Some("already_voted")), "{v}");
+    assert_eq!(
+        (code, v["error"].as_str()),
+        (409, Some("already_voted")),
+        "{v}"
+    );
     // The second distinct dba reviewer decides it.
     let (code, v) = decide(&s, BOB, &id, "approve", json!({"reason": "agreed"})).await;
     assert_eq!(code, 200, "{v}");
@@ -903,7 +928,14 @@ async fn a_rule_policy_needs_two_distinct_reviewers_of_its_group() {
         .as_str()
         .unwrap()
         .to_string();
-    let (code, _) = decide(&s, CAROL, &id, "approve", json!({"grant": {"ttl_secs": 60}})).await;
+    let (code, _) = decide(
+        &s,
+        CAROL,
+        &id,
+        "approve",
+        json!({"grant": {"ttl_secs": 60}}),
+    )
+    .await;
     assert_eq!(code, 403);
     let (code, v) = decide(&s, CAROL, &id, "approve", json!({"grant": "once"})).await;
     assert_eq!((code, &v["status"]), (200, &json!("approved")));

@@ -41,10 +41,12 @@ fn chromium() -> PathBuf {
 /// `npm ci` in tests/browser unless playwright-core and oidc-provider are there.
 fn ensure_playwright() {
     let dir = browser_dir();
-    if ["playwright-core", "oidc-provider"]
-        .iter()
-        .all(|p| dir.join("node_modules").join(p).join("package.json").exists())
-    {
+    if ["playwright-core", "oidc-provider"].iter().all(|p| {
+        dir.join("node_modules")
+            .join(p)
+            .join("package.json")
+            .exists()
+    }) {
         return;
     }
     let status = Command::new("npm")
@@ -169,7 +171,10 @@ async fn reviewers_sign_in_with_oidc_and_the_policy_needs_two_of_dba() {
         {"name": "authorization", "value": "[REDACTED]"},
         {"name": "content-type", "value": "application/json"}
     ]);
-    let id = create_ok(&s, &req).await["id"].as_str().unwrap().to_string();
+    let id = create_ok(&s, &req).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let mut node = tokio::process::Command::new("node");
     node.arg(browser_dir().join("signin.mjs"))

@@ -67,7 +67,11 @@ impl Replica {
         r.json().await.unwrap()
     }
 
-    fn poll(&self, id: &str, wait: u64) -> impl std::future::Future<Output = reqwest::Result<(u16, Value)>> {
+    fn poll(
+        &self,
+        id: &str,
+        wait: u64,
+    ) -> impl std::future::Future<Output = reqwest::Result<(u16, Value)>> {
         let req = client()
             .get(format!("{}/v1/approvals/{id}?wait={wait}", self.base))
             .header("x-approver-key", FILTER_KEY);
@@ -163,7 +167,11 @@ async fn two_replicas_serve_200_concurrent_approvals_with_none_lost_or_doubled()
                 let r = replicas.clone();
                 tokio::spawn(async move {
                     let v = r[i % 2]
-                        .create(&request(&format!("fp-{i}"), &format!("agent-{i}"), "card-export"))
+                        .create(&request(
+                            &format!("fp-{i}"),
+                            &format!("agent-{i}"),
+                            "card-export",
+                        ))
                         .await;
                     assert_eq!(v["status"], "pending", "{v}");
                     id_of(&v)
@@ -218,7 +226,10 @@ async fn two_replicas_serve_200_concurrent_approvals_with_none_lost_or_doubled()
         assert_eq!(refused, N);
         // The reviewer list agrees: 200 approved, each used, each by bob.
         let r = client()
-            .get(format!("{}/v1/approvals?status=approved&limit=500", replicas[0].base))
+            .get(format!(
+                "{}/v1/approvals?status=approved&limit=500",
+                replicas[0].base
+            ))
             .bearer_auth(BOB)
             .send()
             .await

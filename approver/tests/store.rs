@@ -82,11 +82,22 @@ async fn create(s: &Store, r: &NewApproval, now: i64) -> Created {
 fn new_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    format!("apr_{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "apr_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
-async fn approve(s: &Store, id: &str, who: &str, d: Decision, now: i64) -> Result<transit_guard_approver::model::Approval, ApiError> {
-    s.decide(id, ballot(who, d, 1), format!("grt_{id}_{who}"), now).await
+async fn approve(
+    s: &Store,
+    id: &str,
+    who: &str,
+    d: Decision,
+    now: i64,
+) -> Result<transit_guard_approver::model::Approval, ApiError> {
+    s.decide(id, ballot(who, d, 1), format!("grt_{id}_{who}"), now)
+        .await
 }
 
 // ---- the scenarios ----------------------------------------------------------
@@ -114,7 +125,13 @@ async fn create_finds_or_creates(db: Db) {
     let list = s.list(Some(Status::Pending), T0 + 3, 100).await.unwrap();
     assert_eq!(list.len(), 4);
     assert_eq!(list[3].id, a.id, "newest first");
-    assert_eq!(s.list(Some(Status::Approved), T0 + 3, 100).await.unwrap().len(), 0);
+    assert_eq!(
+        s.list(Some(Status::Approved), T0 + 3, 100)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
     assert_eq!(s.list(None, T0 + 3, 2).await.unwrap().len(), 2);
 }
 
@@ -122,14 +139,22 @@ async fn a_one_time_approval_is_used_once(db: Db) {
     let s = db.open().await;
     let r = req("fp-1", "agent", "export");
     let id = create(&s, &r, T0).await.approval().id.clone();
-    let a = approve(&s, &id, "bob", Decision::ApproveOnce, T0 + 5).await.unwrap();
-    assert_eq!((a.status, a.grant), (Status::Approved, Some(GrantKind::Once)));
+    let a = approve(&s, &id, "bob", Decision::ApproveOnce, T0 + 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        (a.status, a.grant),
+        (Status::Approved, Some(GrantKind::Once))
+    );
     assert_eq!(a.reviewer.as_deref(), Some("bob"));
     assert_eq!(a.expires_at, T0 + 5 + APPROVED_TTL);
     assert_eq!(a.votes.len(), 1);
     let p = s.poll(&id, T0 + 6).await.unwrap();
     assert_eq!(p.status, Status::Approved);
-    assert!(matches!(s.poll(&id, T0 + 7).await, Err(ApiError::Consumed(_))));
+    assert!(matches!(
+        s.poll(&id, T0 + 7).await,
+        Err(ApiError::Consumed(_))
+    ));
     // The same request again needs a new approval.
     let Created::New(again) = create(&s, &r, T0 + 8).await else {
         panic!("a used approval was used again")
@@ -141,18 +166,29 @@ async fn a_repeated_request_uses_an_approval_instead_of_the_poll(db: Db) {
     let s = db.open().await;
     let r = req("fp-1", "agent", "export");
     let id = create(&s, &r, T0).await.approval().id.clone();
-    approve(&s, &id, "bob", Decision::ApproveOnce, T0 + 1).await.unwrap();
+    approve(&s, &id, "bob", Decision::ApproveOnce, T0 + 1)
+        .await
+        .unwrap();
     let Created::Consumed(c) = create(&s, &r, T0 + 2).await else {
         panic!("not consumed")
     };
     assert_eq!(c.id, id);
-    assert!(matches!(s.poll(&id, T0 + 3).await, Err(ApiError::Consumed(_))));
+    assert!(matches!(
+        s.poll(&id, T0 + 3).await,
+        Err(ApiError::Consumed(_))
+    ));
 }
 
 async fn deny_is_final(db: Db) {
     let s = db.open().await;
-    let id = create(&s, &req("fp-1", "agent", "export"), T0).await.approval().id.clone();
-    let a = approve(&s, &id, "alice", Decision::Deny, T0 + 1).await.unwrap();
+    let id = create(&s, &req("fp-1", "agent", "export"), T0)
+        .await
+        .approval()
+        .id
+        .clone();
+    let a = approve(&s, &id, "alice", Decision::Deny, T0 + 1)
+        .await
+        .unwrap();
     assert_eq!(a.status, Status::Denied);
     assert_eq!(a.reason.as_deref(), Some("ok by alice"));
     assert_eq!(s.poll(&id, T0 + 2).await.unwrap().status, Status::Denied);
@@ -171,8 +207,14 @@ async fn pending_and_unused_approvals_expire(db: Db) {
     let s = db.open().await;
     let r = req("fp-1", "agent", "export");
     let id = create(&s, &r, T0).await.approval().id.clone();
-    assert_eq!(s.get(&id, T0 + PENDING_TTL - 1).await.unwrap().status, Status::Pending);
-    assert_eq!(s.poll(&id, T0 + PENDING_TTL).await.unwrap().status, Status::Expired);
+    assert_eq!(
+        s.get(&id, T0 + PENDING_TTL - 1).await.unwrap().status,
+        Status::Pending
+    );
+    assert_eq!(
+        s.poll(&id, T0 + PENDING_TTL).await.unwrap().status,
+        Status::Expired
+    );
     assert!(matches!(
         approve(&s, &id, "bob", Decision::ApproveOnce, T0 + PENDING_TTL).await,
         Err(ApiError::NotPending { .. })
@@ -180,54 +222,116 @@ async fn pending_and_unused_approvals_expire(db: Db) {
     let Created::New(b) = create(&s, &r, T0 + PENDING_TTL).await else {
         panic!("an expired approval was returned")
     };
-    approve(&s, &b.id, "bob", Decision::ApproveOnce, T0 + PENDING_TTL).await.unwrap();
+    approve(&s, &b.id, "bob", Decision::ApproveOnce, T0 + PENDING_TTL)
+        .await
+        .unwrap();
     let late = T0 + PENDING_TTL + APPROVED_TTL;
     assert_eq!(s.poll(&b.id, late).await.unwrap().status, Status::Expired);
     assert!(matches!(create(&s, &r, late).await, Created::New(_)));
     // The list sweeps too.
-    let c = create(&s, &req("fp-9", "agent", "export"), T0).await.approval().id.clone();
+    let c = create(&s, &req("fp-9", "agent", "export"), T0)
+        .await
+        .approval()
+        .id
+        .clone();
     let expired = s.list(Some(Status::Expired), late + 1, 100).await.unwrap();
     assert!(expired.iter().any(|a| a.id == c), "{expired:?}");
 }
 
 async fn a_time_bound_grant_covers_identity_and_rule_until_it_ends(db: Db) {
     let s = db.open().await;
-    let id = create(&s, &req("fp-1", "agent", "export"), T0).await.approval().id.clone();
-    let a = approve(&s, &id, "bob", Decision::ApproveFor { ttl_secs: 900 }, T0).await.unwrap();
+    let id = create(&s, &req("fp-1", "agent", "export"), T0)
+        .await
+        .approval()
+        .id
+        .clone();
+    let a = approve(&s, &id, "bob", Decision::ApproveFor { ttl_secs: 900 }, T0)
+        .await
+        .unwrap();
     assert_eq!(a.grant, Some(GrantKind::Ttl));
     assert_eq!(s.poll(&id, T0 + 1).await.unwrap().status, Status::Approved);
     let Created::Granted(g) = create(&s, &req("fp-2", "agent", "export"), T0 + 899).await else {
         panic!("the grant did not apply")
     };
-    assert_eq!((g.status, g.grant), (Status::Approved, Some(GrantKind::Grant)));
+    assert_eq!(
+        (g.status, g.grant),
+        (Status::Approved, Some(GrantKind::Grant))
+    );
     assert_eq!(g.reviewer.as_deref(), Some("bob"));
     assert!(g.consumed_at.is_some());
-    assert!(matches!(create(&s, &req("fp-3", "agent", "other"), T0 + 2).await, Created::New(_)));
-    assert!(matches!(create(&s, &req("fp-4", "agent-2", "export"), T0 + 2).await, Created::New(_)));
+    assert!(matches!(
+        create(&s, &req("fp-3", "agent", "other"), T0 + 2).await,
+        Created::New(_)
+    ));
+    assert!(matches!(
+        create(&s, &req("fp-4", "agent-2", "export"), T0 + 2).await,
+        Created::New(_)
+    ));
     // Every replica (every store on this database) ends it at the same second.
     let other = db.open().await;
-    assert!(matches!(create(&other, &req("fp-5", "agent", "export"), T0 + 899).await, Created::Granted(_)));
-    assert!(matches!(create(&other, &req("fp-6", "agent", "export"), T0 + 900).await, Created::New(_)));
-    assert!(matches!(create(&s, &req("fp-7", "agent", "export"), T0 + 900).await, Created::New(_)));
+    assert!(matches!(
+        create(&other, &req("fp-5", "agent", "export"), T0 + 899).await,
+        Created::Granted(_)
+    ));
+    assert!(matches!(
+        create(&other, &req("fp-6", "agent", "export"), T0 + 900).await,
+        Created::New(_)
+    ));
+    assert!(matches!(
+        create(&s, &req("fp-7", "agent", "export"), T0 + 900).await,
+        Created::New(_)
+    ));
 }
 
 async fn a_policy_of_two_needs_two_distinct_reviewers(db: Db) {
     let s = db.open().await;
-    let id = create(&s, &req("fp-1", "agent", "db-write"), T0).await.approval().id.clone();
-    let a = s.decide(&id, ballot("bob", Decision::ApproveOnce, 2), "g1".into(), T0 + 1).await.unwrap();
+    let id = create(&s, &req("fp-1", "agent", "db-write"), T0)
+        .await
+        .approval()
+        .id
+        .clone();
+    let a = s
+        .decide(
+            &id,
+            ballot("bob", Decision::ApproveOnce, 2),
+            "g1".into(),
+            T0 + 1,
+        )
+        .await
+        .unwrap();
     assert_eq!(a.status, Status::Pending);
     assert_eq!(a.votes.len(), 1);
     // A pending approval with one vote is still pending for the filter.
     assert_eq!(s.poll(&id, T0 + 1).await.unwrap().status, Status::Pending);
     assert!(matches!(
-        s.decide(&id, ballot("bob", Decision::ApproveOnce, 2), "g2".into(), T0 + 2).await,
+        s.decide(
+            &id,
+            ballot("bob", Decision::ApproveOnce, 2),
+            "g2".into(),
+            T0 + 2
+        )
+        .await,
         Err(ApiError::AlreadyVoted(_))
     ));
     assert!(matches!(
-        s.decide(&id, ballot("agent", Decision::ApproveOnce, 2), "g3".into(), T0 + 2).await,
+        s.decide(
+            &id,
+            ballot("agent", Decision::ApproveOnce, 2),
+            "g3".into(),
+            T0 + 2
+        )
+        .await,
         Err(ApiError::SelfApproval(_))
     ));
-    let a = s.decide(&id, ballot("carol", Decision::ApproveOnce, 2), "g4".into(), T0 + 3).await.unwrap();
+    let a = s
+        .decide(
+            &id,
+            ballot("carol", Decision::ApproveOnce, 2),
+            "g4".into(),
+            T0 + 3,
+        )
+        .await
+        .unwrap();
     assert_eq!(a.status, Status::Approved);
     assert_eq!(a.reviewer.as_deref(), Some("bob, carol"));
     let who: Vec<&str> = a.votes.iter().map(|v| v.reviewer.as_str()).collect();
@@ -245,7 +349,9 @@ async fn concurrent_consumers_use_an_approval_once(db: Db) {
     let stores = [db.open().await, db.open().await];
     let r = req("fp-1", "agent", "export");
     let id = create(&stores[0], &r, T0).await.approval().id.clone();
-    approve(&stores[1], &id, "bob", Decision::ApproveOnce, T0 + 1).await.unwrap();
+    approve(&stores[1], &id, "bob", Decision::ApproveOnce, T0 + 1)
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for i in 0..24 {
         let s = stores[i % 2].clone();
@@ -267,7 +373,10 @@ async fn concurrent_consumers_use_an_approval_once(db: Db) {
     for t in tasks {
         passed += usize::from(t.await.unwrap());
     }
-    assert_eq!(passed, 1, "a one-time approval let {passed} requests through");
+    assert_eq!(
+        passed, 1,
+        "a one-time approval let {passed} requests through"
+    );
 }
 
 async fn concurrent_creates_make_one_pending_approval(db: Db) {
@@ -290,10 +399,16 @@ async fn concurrent_creates_make_one_pending_approval(db: Db) {
 async fn a_vote_is_announced_to_every_store_on_the_database(db: Db) {
     let a = db.open().await;
     let b = db.open().await;
-    let id = create(&a, &req("fp-1", "agent", "export"), T0).await.approval().id.clone();
+    let id = create(&a, &req("fp-1", "agent", "export"), T0)
+        .await
+        .approval()
+        .id
+        .clone();
     let mut here = a.changes();
     let mut there = b.changes();
-    approve(&a, &id, "bob", Decision::ApproveOnce, T0).await.unwrap();
+    approve(&a, &id, "bob", Decision::ApproveOnce, T0)
+        .await
+        .unwrap();
     let got: Arc<str> = tokio::time::timeout(std::time::Duration::from_secs(10), here.recv())
         .await
         .expect("no change notice within 10 s")

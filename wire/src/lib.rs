@@ -205,6 +205,8 @@ mod tests {
             assert_eq!(Status::parse(s.as_str()), Some(s));
             assert_eq!(serde_json::to_value(s).unwrap(), json!(s.as_str()));
         }
-        assert!(serde_json::from_value::<ApprovalReply>(json!({"id": "a", "status": "maybe"})).is_err());
+        assert!(
+            serde_json::from_value::<ApprovalReply>(json!({"id": "a", "status": "maybe"})).is_err()
+        );
     }
 }

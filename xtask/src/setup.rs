@@ -157,8 +157,7 @@ pub fn ensure_postgres() -> Result<PathBuf> {
             .filter_map(|e| {
                 let v: u32 = e.file_name().to_str()?.parse().ok()?;
                 let bin = e.path().join("bin");
-                (bin.join("initdb").exists() && bin.join("postgres").exists())
-                    .then_some((v, bin))
+                (bin.join("initdb").exists() && bin.join("postgres").exists()).then_some((v, bin))
             })
             .collect();
         versions.sort();
@@ -167,10 +166,18 @@ pub fn ensure_postgres() -> Result<PathBuf> {
     if let Some(dir) = find() {
         return Ok(dir);
     }
-    eprintln!("xtask: installing Debian's postgresql with apt-get (for the approver's store tests)");
+    eprintln!(
+        "xtask: installing Debian's postgresql with apt-get (for the approver's store tests)"
+    );
     let _ = run(Command::new("apt-get").args(["update", "-qq"]));
     run(Command::new("apt-get")
-        .args(["install", "-y", "-qq", "--no-install-recommends", "postgresql"])
+        .args([
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            "postgresql",
+        ])
         .env("DEBIAN_FRONTEND", "noninteractive"))
     .context("apt-get install postgresql (install it yourself or set TG_PG_BINDIR)")?;
     find().context("apt-get installed postgresql but no /usr/lib/postgresql/*/bin/initdb")

@@ -116,7 +116,10 @@ fn pool_err(e: deadpool_postgres::PoolError) -> ApiError {
 impl Postgres {
     /// Connects, migrates, and starts listening for other replicas' votes
     /// (each one's approval id is sent on `changes` while the store lives).
-    pub async fn open(url: &str, changes: Weak<broadcast::Sender<Arc<str>>>) -> anyhow::Result<Postgres> {
+    pub async fn open(
+        url: &str,
+        changes: Weak<broadcast::Sender<Arc<str>>>,
+    ) -> anyhow::Result<Postgres> {
         let config: tokio_postgres::Config = url
             .parse()
             .with_context(|| format!("parsing the database URL {}", redact(url)))?;
@@ -152,9 +155,12 @@ impl Postgres {
         let tx = client.transaction().await.map_err(db_err)?;
         let ident = &req.identity;
         let key = format!("{}\n{}\n{}", ident.sub, ident.iss, req.rule);
-        tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 17))", &[&key])
-            .await
-            .map_err(db_err)?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 17))",
+            &[&key],
+        )
+        .await
+        .map_err(db_err)?;
 
         // 1. A time-bound grant for this identity and rule.
         let grant = tx
@@ -386,7 +392,11 @@ impl Postgres {
 }
 
 /// Locks one approval's row and expires it if it is due.
-async fn lock(tx: &tokio_postgres::Transaction<'_>, id: &str, now: i64) -> Result<Approval, ApiError> {
+async fn lock(
+    tx: &tokio_postgres::Transaction<'_>,
+    id: &str,
+    now: i64,
+) -> Result<Approval, ApiError> {
     let row = tx
         .query_opt(
             &format!("SELECT {COLUMNS} FROM approvals WHERE id = $1 FOR UPDATE"),
@@ -549,8 +559,11 @@ async fn migrate(config: &tokio_postgres::Config) -> anyhow::Result<()> {
             tx.batch_execute(sql)
                 .await
                 .with_context(|| format!("schema version {v}"))?;
-            tx.execute("INSERT INTO tg_schema_migrations (version) VALUES ($1)", &[&v])
-                .await?;
+            tx.execute(
+                "INSERT INTO tg_schema_migrations (version) VALUES ($1)",
+                &[&v],
+            )
+            .await?;
             tx.commit().await?;
             tracing::info!(version = v, "postgres schema migrated");
         }

@@ -106,7 +106,10 @@ pub fn apply(a: &Approval, b: &Ballot, now: i64) -> Result<Outcome, ApiError> {
         .map(|v| v.reviewer.as_str())
         .collect::<Vec<_>>()
         .join(", ");
-    let reasons: Vec<&str> = approvers.iter().filter_map(|v| v.reason.as_deref()).collect();
+    let reasons: Vec<&str> = approvers
+        .iter()
+        .filter_map(|v| v.reason.as_deref())
+        .collect();
     Ok(Outcome {
         status: Status::Approved,
         expires_at,
@@ -124,7 +127,8 @@ pub fn apply(a: &Approval, b: &Ballot, now: i64) -> Result<Outcome, ApiError> {
 /// used yet, at or after `expires_at`.
 pub fn is_due(a: &Approval, now: i64) -> bool {
     a.expires_at <= now
-        && (a.status == Status::Pending || (a.status == Status::Approved && a.consumed_at.is_none()))
+        && (a.status == Status::Pending
+            || (a.status == Status::Approved && a.consumed_at.is_none()))
 }
 
 #[cfg(test)]
@@ -185,13 +189,21 @@ mod tests {
         assert_eq!(o.status, Status::Approved);
         assert_eq!(o.expires_at, 3610);
         let d = o.decided.unwrap();
-        assert_eq!((d.reviewer.as_str(), d.grant), ("bob", Some(GrantKind::Once)));
+        assert_eq!(
+            (d.reviewer.as_str(), d.grant),
+            ("bob", Some(GrantKind::Once))
+        );
     }
 
     #[test]
     fn two_of_a_group_need_two_distinct_reviewers() {
         let a = pending();
-        let o = apply(&a, &ballot("bob", Decision::ApproveFor { ttl_secs: 900 }, 2), 10).unwrap();
+        let o = apply(
+            &a,
+            &ballot("bob", Decision::ApproveFor { ttl_secs: 900 }, 2),
+            10,
+        )
+        .unwrap();
         assert_eq!(o.status, Status::Pending);
         assert!(o.decided.is_none());
         let a = with(&a, &o);
@@ -199,7 +211,12 @@ mod tests {
             apply(&a, &ballot("bob", Decision::ApproveOnce, 2), 11),
             Err(ApiError::AlreadyVoted(_))
         ));
-        let o = apply(&a, &ballot("carol", Decision::ApproveFor { ttl_secs: 300 }, 2), 12).unwrap();
+        let o = apply(
+            &a,
+            &ballot("carol", Decision::ApproveFor { ttl_secs: 300 }, 2),
+            12,
+        )
+        .unwrap();
         assert_eq!(o.status, Status::Approved);
         let d = o.decided.unwrap();
         assert_eq!(d.reviewer, "bob, carol");
@@ -211,8 +228,18 @@ mod tests {
     #[test]
     fn once_wins_over_a_grant_and_one_denial_denies() {
         let a = pending();
-        let o = apply(&a, &ballot("bob", Decision::ApproveFor { ttl_secs: 900 }, 2), 10).unwrap();
-        let o2 = apply(&with(&a, &o), &ballot("carol", Decision::ApproveOnce, 2), 11).unwrap();
+        let o = apply(
+            &a,
+            &ballot("bob", Decision::ApproveFor { ttl_secs: 900 }, 2),
+            10,
+        )
+        .unwrap();
+        let o2 = apply(
+            &with(&a, &o),
+            &ballot("carol", Decision::ApproveOnce, 2),
+            11,
+        )
+        .unwrap();
         assert_eq!(o2.decided.unwrap().grant, Some(GrantKind::Once));
         let o3 = apply(&with(&a, &o), &ballot("dave", Decision::Deny, 2), 11).unwrap();
         assert_eq!(o3.status, Status::Denied);

@@ -121,7 +121,11 @@ fn start() -> PgServer {
         let port = free_port();
         // The shell runs as us (so it can remove the folder); Postgres as
         // the postgres user when we are root.
-        let as_postgres = if is_root() { "runuser -u postgres -- " } else { "" };
+        let as_postgres = if is_root() {
+            "runuser -u postgres -- "
+        } else {
+            ""
+        };
         let script = format!(
             "{as_postgres}'{postgres}' -D '{data}' -p {port} -k '{dir}' \
              -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
@@ -143,7 +147,15 @@ fn start() -> PgServer {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let ready = command(&bin.join("pg_isready"))
-                .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
+                .args([
+                    "-q",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &port.to_string(),
+                    "-U",
+                    "postgres",
+                ])
                 .status()
                 .is_ok_and(|s| s.success());
             if ready {
@@ -164,7 +176,10 @@ fn start() -> PgServer {
         drop(stdin);
         let _ = child.wait();
     }
-    panic!("Postgres found no free port in 5 tries; log:\n{}", read_log(&dir));
+    panic!(
+        "Postgres found no free port in 5 tries; log:\n{}",
+        read_log(&dir)
+    );
 }
 
 fn read_log(dir: &Path) -> String {
@@ -179,7 +194,11 @@ fn read_log(dir: &Path) -> String {
 pub async fn database() -> String {
     static N: AtomicU32 = AtomicU32::new(0);
     let port = tokio::task::spawn_blocking(|| server().port).await.unwrap();
-    let name = format!("t_{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+    let name = format!(
+        "t_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    );
     let (client, conn) = tokio_postgres::connect(
         &format!("host=127.0.0.1 port={port} user=postgres dbname=postgres"),
         tokio_postgres::NoTls,
