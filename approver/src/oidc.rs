@@ -8,9 +8,8 @@
 //!   verifier and the client secret) at the token endpoint, checks the ID
 //!   token's `iss`, `aud`, `exp` and `nonce`, and sets the session cookie
 //!   (HttpOnly, Secure, `SameSite=Strict`) with the reviewer's name and groups.
-//!   The ID token comes straight from the token endpoint over the connection
-//!   this service opened, so its issuer is the server it called (OpenID
-//!   Connect Core 3.1.3.7 (6)): use an `https://` issuer outside tests.
+//!   The ID token's RS256 signature is verified with the provider's JWKS
+//!   (`jwks_uri`, fetched at each sign-in so key rotation needs nothing).
 //! - `GET /auth/me` tells the page who is signed in and its CSRF token;
 //!   `POST /auth/logout` ends the session.
 
@@ -23,8 +22,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use rsa::{BoxedUint, Pkcs1v15Sign, RsaPublicKey};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
 use crate::api::AppState;
@@ -55,6 +56,7 @@ struct Metadata {
     issuer: String,
     authorization_endpoint: String,
     token_endpoint: String,
+    jwks_uri: String,
 }
 
 pub struct Oidc {
@@ -136,7 +138,17 @@ impl Oidc {
         let id_token = tokens["id_token"]
             .as_str()
             .context("no id_token in the token response")?;
-        let claims = payload(id_token)?;
+        let jwks: Value = self
+            .client
+            .get(&m.jwks_uri)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .context("fetching the provider's JWKS")?
+            .json()
+            .await
+            .context("reading the provider's JWKS")?;
+        let claims = verify_rs256(id_token, &jwks)?;
         if claims["iss"].as_str() != Some(m.issuer.as_str()) {
             bail!("the ID token's iss is not the provider's");
         }
@@ -176,16 +188,55 @@ impl Oidc {
     }
 }
 
-/// An ID token's claims, without checking its signature (see the module doc).
-fn payload(jwt: &str) -> Result<Value> {
+fn b64(part: &str) -> Result<Vec<u8>> {
+    URL_SAFE_NO_PAD
+        .decode(part)
+        .context("the ID token is not base64url")
+}
+
+/// The claims of an ID token whose RS256 signature one of the JWKS's RSA
+/// keys (of 2048 to 8192 bits, matching `kid` when both name one) verifies.
+pub fn verify_rs256(jwt: &str, jwks: &Value) -> Result<Value> {
     let mut parts = jwt.split('.');
-    let (Some(_), Some(p), Some(_)) = (parts.next(), parts.next(), parts.next()) else {
-        bail!("the ID token is not a JWT");
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        bail!("the ID token is not a signed JWT");
     };
-    let bytes = URL_SAFE_NO_PAD
-        .decode(p.trim_end_matches('='))
-        .context("the ID token's payload is not base64url")?;
-    serde_json::from_slice(&bytes).context("the ID token's payload is not JSON")
+    let header: Value = serde_json::from_slice(&b64(h)?).context("the ID token's header")?;
+    if header["alg"].as_str() != Some("RS256") {
+        bail!("the ID token is not signed with RS256");
+    }
+    let kid = header["kid"].as_str();
+    let signature = b64(s)?;
+    let digest = Sha256::digest(format!("{h}.{p}").as_bytes());
+    let keys = jwks["keys"].as_array().context("the JWKS has no keys")?;
+    let verified = keys.iter().any(|k| {
+        let fits = k["kty"].as_str() == Some("RSA")
+            && k["use"].as_str().is_none_or(|u| u == "sig")
+            && match (kid, k["kid"].as_str()) {
+                (Some(want), Some(have)) => want == have,
+                _ => true,
+            };
+        let key = || -> Option<RsaPublicKey> {
+            let n = URL_SAFE_NO_PAD.decode(k["n"].as_str()?).ok()?;
+            let e = URL_SAFE_NO_PAD.decode(k["e"].as_str()?).ok()?;
+            RsaPublicKey::new_with_size_limits(
+                BoxedUint::from_be_slice_vartime(&n),
+                BoxedUint::from_be_slice_vartime(&e),
+                2048..=8192,
+            )
+            .ok()
+        };
+        fits && key().is_some_and(|key| {
+            key.verify(Pkcs1v15Sign::new::<Sha256>(), &digest, &signature)
+                .is_ok()
+        })
+    });
+    if !verified {
+        bail!("no key of the provider's JWKS verifies the ID token");
+    }
+    serde_json::from_slice(&b64(p)?).context("the ID token's payload is not JSON")
 }
 
 fn redirect(to: &str, cookies: &[String]) -> Response {
@@ -335,4 +386,57 @@ pub fn csrf_ok(session: &Session, headers: &HeaderMap) -> bool {
             session.csrf.as_bytes(),
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rsa::pkcs8::DecodePrivateKey;
+    use rsa::signature::{SignatureEncoding, Signer};
+    use rsa::traits::PublicKeyParts;
+
+    fn key() -> rsa::RsaPrivateKey {
+        rsa::RsaPrivateKey::from_pkcs8_pem(include_str!("testdata/rsa2048.pem")).unwrap()
+    }
+
+    fn jwks(kid: &str) -> Value {
+        let p = key().to_public_key();
+        let minimal = |b: Box<[u8]>| -> String {
+            let start = b.iter().position(|x| *x != 0).unwrap_or(b.len());
+            URL_SAFE_NO_PAD.encode(&b[start..])
+        };
+        json!({"keys": [{"kty": "RSA", "kid": kid, "use": "sig",
+            "n": minimal(p.n().to_be_bytes()), "e": minimal(p.e().to_be_bytes())}]})
+    }
+
+    fn token(header: &Value, claims: &Value) -> String {
+        let h = URL_SAFE_NO_PAD.encode(header.to_string());
+        let p = URL_SAFE_NO_PAD.encode(claims.to_string());
+        let input = format!("{h}.{p}");
+        let sig = rsa::pkcs1v15::SigningKey::<Sha256>::new(key())
+            .sign(input.as_bytes())
+            .to_vec();
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+    }
+
+    #[test]
+    fn only_a_token_signed_by_a_key_of_the_jwks_is_read() {
+        let claims = json!({"sub": "carol", "groups": ["dba"]});
+        let good = token(&json!({"alg": "RS256", "kid": "k1"}), &claims);
+        assert_eq!(verify_rs256(&good, &jwks("k1")).unwrap(), claims);
+        // Another kid, a changed payload, another alg, no signature: refused.
+        assert!(verify_rs256(&good, &jwks("k2")).is_err());
+        let (hp, sig) = good.rsplit_once('.').unwrap();
+        let (h, _) = hp.split_once('.').unwrap();
+        let forged = format!(
+            "{h}.{}.{sig}",
+            URL_SAFE_NO_PAD.encode(json!({"sub": "mallory", "groups": ["dba"]}).to_string())
+        );
+        assert!(verify_rs256(&forged, &jwks("k1")).is_err());
+        let hs = token(&json!({"alg": "HS256", "kid": "k1"}), &claims);
+        assert!(verify_rs256(&hs, &jwks("k1")).is_err());
+        let none = format!("{hp}.");
+        assert!(verify_rs256(&none, &jwks("k1")).is_err());
+        assert!(verify_rs256("a.b", &jwks("k1")).is_err());
+    }
 }
