@@ -1,5 +1,6 @@
 //! A real Postgres server for the tests: Debian's `postgresql` binaries,
-//! `initdb` into a fresh folder under the target directory, `postgres` on a
+//! `initdb` into a fresh folder under the target directory (or the system
+//! temp dir when the postgres user cannot reach it), `postgres` on a
 //! free loopback port, as the unprivileged `postgres` user when the tests run
 //! as root. One server per test process; each test gets its own database.
 //!
@@ -56,6 +57,32 @@ fn command(program: &Path) -> Command {
     }
 }
 
+/// Creates `dir` for the server (owned by the postgres user when we are
+/// root) and tells whether that user can write it.
+fn usable(dir: &Path) -> bool {
+    if std::fs::create_dir_all(dir).is_err() {
+        return false;
+    }
+    if !is_root() {
+        return true;
+    }
+    let owned = Command::new("chown")
+        .args(["-R", "postgres:postgres"])
+        .arg(dir)
+        .status()
+        .is_ok_and(|s| s.success());
+    let writable = owned
+        && command(Path::new("test"))
+            .arg("-w")
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+    if !writable {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    writable
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -78,32 +105,24 @@ fn start() -> PgServer {
              `apt-get install postgresql`, or set TG_PG_BINDIR"
         )
     });
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let dir = base.join(format!("pg-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    if is_root() {
-        let ok = Command::new("chown")
-            .args(["-R", "postgres:postgres"])
-            .arg(&dir)
-            .status()
-            .unwrap();
-        assert!(ok.success(), "chown of {} failed", dir.display());
-        let reachable = command(Path::new("test"))
-            .arg("-w")
-            .arg(&dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            reachable,
-            "the postgres user cannot write {}: every folder above it must be \
-             searchable by others",
-            dir.display()
-        );
-    }
+    let name = format!(
+        "pg-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    // Under target/ when the postgres user can reach it (a clone under a
+    // private home folder is not reachable: then the system temp dir).
+    let dir = [
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")),
+        std::env::temp_dir(),
+    ]
+    .into_iter()
+    .map(|base| base.join(&name))
+    .find(|dir| usable(dir))
+    .unwrap_or_else(|| panic!("no folder the postgres user can write for {name}"));
     let data = dir.join("data");
     let out = command(&bin.join("initdb"))
         .arg("-D")
