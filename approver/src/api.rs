@@ -32,9 +32,6 @@ use crate::{assets, new_id};
 
 /// The longest long-poll, in seconds.
 pub use transit_guard_wire::MAX_WAIT_SECS;
-/// A waiting long-poll reads its approval at least this often, in case a
-/// change notice from another replica was lost (the listener reconnecting).
-const RECHECK: Duration = Duration::from_secs(5);
 /// The largest request body accepted (a preview is at most 4 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -54,6 +51,9 @@ struct Inner {
     clock: Clock,
     pending_ttl_secs: i64,
     approved_ttl_secs: i64,
+    /// A waiting long-poll rereads its approval at least this often, in case
+    /// a change notice from another replica was lost.
+    recheck: Duration,
     /// Set when the service begins to stop: waiting long-polls answer at once.
     stopping: watch::Sender<bool>,
 }
@@ -97,6 +97,7 @@ impl AppState {
                 clock: config.clock.clone(),
                 pending_ttl_secs: secs(config.pending_ttl_secs),
                 approved_ttl_secs: secs(config.approved_ttl_secs),
+                recheck: config.poll_recheck,
                 stopping: watch::Sender::new(false),
             }),
         })
@@ -249,7 +250,7 @@ async fn poll(
         // Wake on a vote on this approval, at expiry, or at the deadline.
         let to_expiry = Duration::from_secs(u64::try_from(a.expires_at - now).unwrap_or(0))
             .max(Duration::from_millis(250));
-        let nap = remaining.min(to_expiry).min(RECHECK);
+        let nap = remaining.min(to_expiry).min(state.inner.recheck);
         let this = async {
             loop {
                 match changes.recv().await {

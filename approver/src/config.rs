@@ -88,6 +88,10 @@ pub struct Args {
     /// A pending approval expires after this many seconds.
     #[arg(long, env = "TG_APPROVER_PENDING_TTL_SECS", default_value_t = 600)]
     pub pending_ttl_secs: u64,
+    /// A waiting long-poll rereads its approval at least this often (a safety
+    /// net for a lost change notice between replicas).
+    #[arg(long, env = "TG_APPROVER_POLL_RECHECK_SECS", default_value_t = 5)]
+    pub poll_recheck_secs: u64,
     /// An approved one-time approval must be used within this many seconds.
     #[arg(long, env = "TG_APPROVER_APPROVED_TTL_SECS", default_value_t = 3600)]
     pub approved_ttl_secs: u64,
@@ -109,6 +113,7 @@ pub struct Config {
     pub public_url: Option<String>,
     pub pending_ttl_secs: u64,
     pub approved_ttl_secs: u64,
+    pub poll_recheck: Duration,
     pub clock: Clock,
     pub oidc: Option<OidcConfig>,
     pub session_secret: Option<String>,
@@ -129,6 +134,7 @@ impl Config {
             public_url: None,
             pending_ttl_secs: 600,
             approved_ttl_secs: 3600,
+            poll_recheck: Duration::from_secs(5),
             clock: Clock::system(),
             oidc: None,
             session_secret: None,
@@ -184,6 +190,7 @@ impl Config {
             public_url: args.public_url,
             pending_ttl_secs: args.pending_ttl_secs,
             approved_ttl_secs: args.approved_ttl_secs,
+            poll_recheck: Duration::from_secs(args.poll_recheck_secs),
             clock: Clock::system(),
             oidc: match args.oidc_issuer {
                 None => None,
@@ -225,6 +232,9 @@ impl Config {
             if !tokens.insert(token) || self.filter_keys.contains(token) {
                 bail!("--reviewer {name}: the token is not unique");
             }
+        }
+        if self.poll_recheck.is_zero() {
+            bail!("--poll-recheck-secs must be at least 1");
         }
         if self.pending_ttl_secs == 0 || self.approved_ttl_secs == 0 {
             bail!("--pending-ttl-secs and --approved-ttl-secs must be at least 1");
