@@ -440,3 +440,40 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Approval> {
         headers: serde_json::from_str(&headers_json).map_err(|_| bad(21, "headers_json"))?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_database_is_migrated_and_keeps_its_approvals() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(V1).unwrap();
+            conn.execute(
+                "INSERT INTO approvals (id, request_id, fingerprint, sub, iss, groups_json, rule,
+                    method, authority, path, preview, status, created_at, expires_at)
+                 VALUES ('apr_old', 'r', 'f', 'agent', 'i', '[]', 'rule', 'POST', 'a', '/',
+                    '', 'pending', 1, 100)",
+                [],
+            )
+            .unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+        }
+        let mut s = Sqlite::open(&path).unwrap();
+        let a = s.get("apr_old", 2).unwrap();
+        assert_eq!(
+            (a.status, a.votes.len(), a.headers.len()),
+            (Status::Pending, 0, 0)
+        );
+        drop(s);
+        // Opening again changes nothing; a newer file is refused.
+        Sqlite::open(&path).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        assert!(Sqlite::open(&path).is_err());
+    }
+}

@@ -333,6 +333,18 @@ fn create_body_has_exactly_the_protocol_fields() {
 }
 
 #[test]
+fn the_create_body_is_the_shared_wire_type_the_approver_reads() {
+    let i = ident("agent-7");
+    let req = held(Some(&i), RULES, br#"{"a":1}"#);
+    let body: transit_guard_wire::NewApproval =
+        serde_json::from_slice(&create_body(&cfg(), &req)).unwrap();
+    assert_eq!(body.identity.sub, "agent-7");
+    assert_eq!(body.identity.groups, vec!["agents".to_string()]);
+    assert_eq!(body.fingerprint, fingerprint(&req));
+    assert!(body.headers.is_empty());
+}
+
+#[test]
 fn anonymous_requests_are_one_documented_identity() {
     let v: serde_json::Value =
         serde_json::from_slice(&create_body(&cfg(), &held(None, RULES, b""))).unwrap();
