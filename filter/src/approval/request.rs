@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use super::config::ApprovalConfig;
 use crate::identity::Identity;
 use crate::rules::path::normalize;
-use transit_guard_wire::{Identity as WireIdentity, NewApproval};
+use transit_guard_wire::{Header, Identity as WireIdentity, NewApproval};
 
 /// Who a request without a verified identity is, for the approver (which
 /// requires a non-empty `sub`). Every anonymous caller is this one identity,
@@ -155,4 +155,45 @@ fn truncate(mut s: String, max: usize) -> String {
     }
     s.truncate(end);
     s
+}
+
+/// Header names whose values are credentials: shown to reviewers as
+/// `[REDACTED]`, whatever they hold.
+const SECRET_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+    "api-key",
+    "x-auth-token",
+    "x-amz-security-token",
+];
+
+/// The headers that will reach the upstream, as reviewers see them (the
+/// create body's `headers`): pseudo-headers and Envoy's own left out,
+/// credential headers (by name, or a name ending in `-token`, `-key`,
+/// `-secret`, or holding `password`) redacted, every other value masked with
+/// the preview profile, each cut to 512 bytes.
+pub fn review_headers(cfg: &ApprovalConfig, headers: &[(String, String)]) -> Vec<Header> {
+    headers
+        .iter()
+        .filter(|(k, _)| !k.starts_with(':') && !k.to_ascii_lowercase().starts_with("x-envoy-"))
+        .map(|(k, v)| {
+            let name = k.to_ascii_lowercase();
+            let secret = SECRET_HEADERS.contains(&name.as_str())
+                || name.ends_with("-token")
+                || name.ends_with("-key")
+                || name.ends_with("-secret")
+                || name.contains("password");
+            let value = if secret {
+                "[REDACTED]".to_string()
+            } else {
+                let out = cfg.preview_masker.mask(Some("text/plain"), v.as_bytes());
+                let masked = out.body.as_deref().unwrap_or(v.as_bytes());
+                truncate(String::from_utf8_lossy(masked).into_owned(), 512)
+            };
+            Header { name, value }
+        })
+        .collect()
 }

@@ -1,6 +1,6 @@
 use super::config::MAX_PREVIEW_BYTES;
 use super::reply::{read, Failure, Status};
-use super::request::{preview, ANONYMOUS_ISSUER, ANONYMOUS_SUBJECT};
+use super::request::{preview, review_headers, ANONYMOUS_ISSUER, ANONYMOUS_SUBJECT};
 use super::*;
 use crate::audit::Decision;
 use crate::config::Policy;
@@ -342,6 +342,34 @@ fn the_create_body_is_the_shared_wire_type_the_approver_reads() {
     assert_eq!(body.identity.groups, vec!["agents".to_string()]);
     assert_eq!(body.fingerprint, fingerprint(&req));
     assert!(body.headers.is_empty());
+}
+
+#[test]
+fn reviewers_see_headers_with_credentials_redacted_and_secrets_masked() {
+    let h = |k: &str, v: &str| (k.to_string(), v.to_string());
+    let shown = review_headers(
+        &cfg(),
+        &[
+            h(":path", "/x"),
+            h("Authorization", "Bearer eyJhbGciOi.x.y"),
+            h("cookie", "session=abc"),
+            h("X-Upstream-Token", "t0k3n"),
+            h("x-envoy-expected-rq-timeout-ms", "1000"),
+            h("x-export-scope", "everything"),
+            h("x-note", "mail jane@example.com"),
+        ],
+    );
+    let pairs: Vec<(&str, &str)> = shown
+        .iter()
+        .map(|h| (h.name.as_str(), h.value.as_str()))
+        .collect();
+    assert_eq!(pairs.len(), 5, "{pairs:?}");
+    assert_eq!(pairs[0], ("authorization", "[REDACTED]"));
+    assert_eq!(pairs[1], ("cookie", "[REDACTED]"));
+    assert_eq!(pairs[2], ("x-upstream-token", "[REDACTED]"));
+    assert_eq!(pairs[3], ("x-export-scope", "everything"));
+    assert_eq!(pairs[4].0, "x-note");
+    assert!(!pairs[4].1.contains("jane@example.com"), "{pairs:?}");
 }
 
 #[test]
