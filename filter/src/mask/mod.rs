@@ -30,7 +30,7 @@
 //! checks ([`checks`]: Luhn, mod-97, SSN ranges, ...). Detectors are listed
 //! in [`detectors`]; replacements in [`strategy`]. A body passed on in
 //! chunks goes through [`Masker::stream`] instead; SSE responses through
-//! [`crate::stream`], which reassembles each OpenAI output's text across
+//! [`crate::sse`], which reassembles each OpenAI output's text across
 //! events. OpenAI requests are masked only in their texts ([`openai`]).
 //!
 //! Built-in detectors, in priority order: `private_key`, `jwt`,
@@ -47,6 +47,7 @@
 //! is masked like any access key id (telling examples apart would need a
 //! list of them, and masking one costs nothing).
 
+pub mod apply;
 pub mod config;
 pub mod openai;
 pub mod strategy;
@@ -101,14 +102,8 @@ impl BodyKind {
         let Some(ct) = content_type else {
             return BodyKind::Text;
         };
-        let essence = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        let (top, sub) = essence.split_once('/').unwrap_or((essence.as_str(), ""));
-        match (top, sub) {
+        let (top, sub) = crate::headers::media_type(ct);
+        match (top.as_str(), sub.as_str()) {
             ("application", "json") => BodyKind::Json,
             (_, s) if s.ends_with("+json") => BodyKind::Json,
             ("application", "x-www-form-urlencoded") => BodyKind::Form,
@@ -226,6 +221,7 @@ impl Masker {
     }
 
     /// A masker for a body passed on in chunks (see [`stream`]).
+    #[cfg(test)]
     pub fn stream(&self, window: usize) -> StreamMasker<'_> {
         StreamMasker::new(self, window)
     }

@@ -12,6 +12,7 @@
 
 use super::config::parse_pointer;
 use super::{json, BodyKind, MaskOutcome, Masker, Seg};
+use crate::rules::config::OpenAiApi;
 
 /// Chat Completions (`POST …/chat/completions`).
 pub const CHAT_TEXT: &[&str] = &[
@@ -41,6 +42,19 @@ pub const RESPONSES_TEXT: &[&str] = &[
 pub struct Scope(Vec<Vec<Seg>>);
 
 impl Scope {
+    /// The text fields of a JSON request to an OpenAI API (by method and
+    /// path, as the rules' `openai` condition recognises them), else `None`.
+    pub fn for_request(method: &str, path: &str, content_type: Option<&str>) -> Option<Scope> {
+        if BodyKind::of(content_type) != BodyKind::Json {
+            return None;
+        }
+        let path = crate::rules::path::normalize(path);
+        match crate::rules::shapes::openai_api(method, &path)? {
+            OpenAiApi::ChatCompletions => Some(Scope::new(CHAT_TEXT)),
+            OpenAiApi::Responses => Some(Scope::new(RESPONSES_TEXT)),
+        }
+    }
+
     /// `pointers`: RFC 6901 with `*`; an invalid one is skipped.
     pub fn new(pointers: &[&str]) -> Scope {
         Scope(

@@ -442,7 +442,7 @@ fn strategies() {
 
 #[test]
 fn config_errors_name_the_field() {
-    fn err(json: &str) -> crate::config::PolicyError {
+    fn err(json: &str) -> crate::policy::PolicyError {
         let doc: MaskingDoc = serde_json::from_str(json).unwrap();
         compile(&doc).unwrap_err()
     }

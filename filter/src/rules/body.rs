@@ -11,7 +11,7 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::cell::OnceCell;
 
-use crate::config::PolicyError;
+use crate::policy::PolicyError;
 
 /// A body, parsed lazily at most once per evaluation.
 pub(crate) struct Body<'a> {

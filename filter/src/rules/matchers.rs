@@ -7,13 +7,13 @@ use serde_json::Value;
 
 use super::body::{Body, JsonCond, JsonTest, Pointer};
 use super::config::{
-    BodyDoc, HeaderDoc, IdentityDoc, JsonDoc, MatchDoc, McpDoc, OpenAiApi, OpenAiDoc, PathDoc,
+    BodyDoc, HeaderDoc, IdentityMatchDoc, JsonDoc, MatchDoc, McpDoc, OpenAiApi, OpenAiDoc, PathDoc,
     StringList,
 };
 use super::path::{has_prefix, normalize, NormalizedPath};
 use super::shapes;
 use super::RequestView;
-use crate::config::PolicyError;
+use crate::policy::PolicyError;
 
 /// The result of a condition or a rule's whole `match` on a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,11 +55,7 @@ impl<'r, 'a> Ctx<'r, 'a> {
     }
 
     fn header_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a str> + 's {
-        self.req
-            .headers
-            .iter()
-            .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        crate::headers::values(self.req.headers, name)
     }
 }
 
@@ -673,7 +669,11 @@ fn compile_header(h: &HeaderDoc, path: &str) -> Result<Cond, PolicyError> {
     Ok(Cond::Header(name, test))
 }
 
-fn compile_identity(id: &IdentityDoc, path: &str, out: &mut Vec<Cond>) -> Result<(), PolicyError> {
+fn compile_identity(
+    id: &IdentityMatchDoc,
+    path: &str,
+    out: &mut Vec<Cond>,
+) -> Result<(), PolicyError> {
     let start = out.len();
     if let Some(b) = id.authenticated {
         out.push(Cond::Authenticated(b));

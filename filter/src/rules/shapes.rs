@@ -21,7 +21,7 @@ use super::config::OpenAiApi;
 use super::path::NormalizedPath;
 
 /// Which OpenAI API a request is for, from its method and normalised path.
-pub(crate) fn openai_api(method: &str, path: &NormalizedPath) -> Option<OpenAiApi> {
+pub fn openai_api(method: &str, path: &NormalizedPath) -> Option<OpenAiApi> {
     if !method.eq_ignore_ascii_case("POST") {
         return None;
     }
