@@ -7,6 +7,9 @@ use integration_tests::paths::workspace_root;
 
 use crate::setup::{self, cargo};
 
+#[cfg(test)]
+mod lints;
+
 pub fn lint() -> Result<()> {
     eprintln!("xtask: lint (fmt, clippy on host and wasm32-wasip1)");
     setup::run(cargo().args(["fmt", "--all", "--check"]))?;
