@@ -10,6 +10,7 @@ use std::fmt;
 
 use crate::approval::{self, ApprovalConfig, ApprovalDoc};
 use crate::audit::config::{AuditConfig, AuditDoc};
+use crate::body::{Inspection, InspectionDoc};
 use crate::identity::authenticate::Authenticator;
 use crate::identity::config::IdentityDoc;
 use crate::mask::{self, Masking, MaskingDoc};
@@ -60,6 +61,8 @@ struct PolicyDoc {
     approval: Option<ApprovalDoc>,
     #[serde(default)]
     audit: AuditDoc,
+    #[serde(default)]
+    inspection: InspectionDoc,
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,6 +107,8 @@ pub struct Policy {
     pub approval: Option<ApprovalConfig>,
     /// Session recording and the collector sink (`audit`).
     pub audit: AuditConfig,
+    /// Unreadable bodies, JSON depth, method overrides (`inspection`).
+    pub inspection: Inspection,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,8 +215,10 @@ impl Policy {
             }
         }
         let audit = crate::audit::config::compile(doc.audit, &masking)?;
+        let inspection = crate::body::config::compile(&doc.inspection)?;
         Ok(Policy {
             audit,
+            inspection,
             mode: doc.mode,
             require_tls: doc.require_tls,
             limits: Limits {

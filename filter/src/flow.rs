@@ -174,6 +174,11 @@ impl Flow {
         if let Some(step) = self.check(request::check_declared_size(policy, head)) {
             return step;
         }
+        // issue 14: method overrides are refused before any rule runs.
+        let verdict = crate::body::check_head(policy, headers, &self.exchange.path);
+        if let Some(step) = self.check(verdict) {
+            return step;
+        }
         let body: Option<&[u8]> = if end_of_stream { Some(&[]) } else { None };
         let eval = policy.rules.evaluate(&self.view(headers, body));
         if eval.needs_body {
@@ -185,9 +190,7 @@ impl Flow {
             None if self.approval_rules.is_some() && !end_of_stream => {
                 self.hold_request(content_encoding)
             }
-            None if self.approval_rules.is_some() => {
-                self.approval_step(policy, header_value(headers, "content-type"), &[])
-            }
+            None if self.approval_rules.is_some() => self.approval_step(policy, headers, &[]),
             None if (!self.request_masks.is_empty() || self.record) && !end_of_stream => {
                 self.hold_request(content_encoding)
             }
@@ -252,6 +255,10 @@ impl Flow {
         {
             return body_refusal(self.refuse(decision, reply));
         }
+        // issue 14: a body rules and masks cannot read as the upstream would is refused.
+        if let Some(step) = self.check(crate::body::check_request(policy, headers, body)) {
+            return body_refusal(step);
+        }
         // A body-dependent rule is decided now; otherwise the plan stands.
         if !self.decided {
             let eval = policy.rules.evaluate(&self.view(headers, Some(body)));
@@ -261,7 +268,7 @@ impl Flow {
         }
         let content_type = header_value(headers, "content-type");
         let approval = if self.approval_rules.is_some() {
-            match self.approval_step(policy, content_type, body) {
+            match self.approval_step(policy, headers, body) {
                 Step::Approve(start) => Some(start),
                 other => return body_refusal(other),
             }
@@ -288,7 +295,15 @@ impl Flow {
     }
 
     /// The approval step for the whole request (`body` as received).
-    fn approval_step(&mut self, policy: &Policy, content_type: Option<&str>, body: &[u8]) -> Step {
+    fn approval_step(
+        &mut self,
+        policy: &Policy,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Step {
+        let content_type = header_value(headers, "content-type");
+        // issue 14: the fingerprint binds the headers that reach the upstream.
+        let upstream_headers = self.upstream_headers(headers);
         let rules = self.approval_rules.clone().unwrap_or_default();
         let Some(cfg) = &policy.approval else {
             // The loader refuses require_approval without an approval section.
@@ -310,6 +325,7 @@ impl Flow {
             authority: &self.exchange.authority,
             path: &self.exchange.path,
             content_type,
+            headers: &upstream_headers,
             body,
         };
         let start = ApprovalStart {
@@ -318,6 +334,20 @@ impl Flow {
         };
         self.exchange.approval = Some(AuditApproval::default());
         Step::Approve(start)
+    }
+
+    /// `headers` without those authentication removes (the caller's token).
+    fn upstream_headers(&self, headers: &[(String, String)]) -> Vec<(String, String)> {
+        let removed = |k: &str| {
+            self.auth_edits
+                .iter()
+                .any(|e| matches!(e, HeaderEdit::Remove(n) if n.eq_ignore_ascii_case(k)))
+        };
+        headers
+            .iter()
+            .filter(|(k, _)| !removed(k))
+            .cloned()
+            .collect()
     }
 
     /// How the approval ended: records it, and returns the reply that ends
@@ -512,6 +542,10 @@ impl Flow {
         if let Step::Refuse(reply) = self.on_response_progress(policy, body.len() as u64) {
             return BodyStep::Refuse(reply);
         }
+        // issue 14: a response masks cannot read as the client would is refused (502).
+        if let Some(step) = self.check(crate::body::check_response(policy, content_type, body)) {
+            return body_refusal(step);
+        }
         let masks = self.response_masks.clone();
         let masked = self.mask(policy, &masks, content_type, body, "response");
         if self.record {
@@ -646,8 +680,8 @@ impl Flow {
         }
         let path = rules::path::normalize(&self.exchange.path);
         match rules::shapes::openai_api(&self.exchange.method, &path)? {
-            OpenAiApi::ChatCompletions => Some(Scope::new(openai::CHAT_TEXT)),
-            OpenAiApi::Responses => Some(Scope::new(openai::RESPONSES_TEXT)),
+            OpenAiApi::ChatCompletions => Some(openai::CHAT),
+            OpenAiApi::Responses => Some(openai::RESPONSES),
         }
     }
 
