@@ -26,6 +26,14 @@
 //! xtask test`. `cargo xtask fuzz [SECS]` runs this in release, longer.
 //! `TG_FUZZ_SEED` replays a run; every finding prints its seed and input.
 
+// Test code: panicking is how it fails.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -55,8 +63,8 @@ impl Rng {
     fn chance(&mut self, one_in: usize) -> bool {
         self.below(one_in) == 0
     }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
     }
 }
 
@@ -194,10 +202,10 @@ fn gen_value(rng: &mut Rng, depth: usize, plant: &[&str]) -> Value {
         3 => {
             let mut s = String::new();
             for _ in 0..rng.below(4) {
-                s.push_str(*rng.pick(&["a", " ", "ü", "😀", "\"", "\\", "\n", "x y", "\u{7f}"]));
+                s.push_str(rng.pick(&["a", " ", "ü", "😀", "\"", "\\", "\n", "x y", "\u{7f}"]));
             }
             if !plant.is_empty() && rng.chance(2) {
-                s.push_str(*rng.pick(plant));
+                s.push_str(rng.pick(plant));
             }
             Value::String(s)
         }
@@ -226,7 +234,7 @@ fn gen_value(rng: &mut Rng, depth: usize, plant: &[&str]) -> Value {
 fn serialise(rng: &mut Rng, v: &Value, out: &mut String) {
     let ws = |rng: &mut Rng, out: &mut String| {
         if rng.chance(4) {
-            out.push_str(*rng.pick(&[" ", "\n", "\t", "\r\n  "]));
+            out.push_str(rng.pick(&[" ", "\n", "\t", "\r\n  "]));
         }
     };
     ws(rng, out);
@@ -266,7 +274,7 @@ fn serialise(rng: &mut Rng, v: &Value, out: &mut String) {
                 }
                 match x {
                     Some(x) => serialise(rng, x, out),
-                    None => out.push_str(*rng.pick(&[
+                    None => out.push_str(rng.pick(&[
                         "1e400",
                         "NaN",
                         "-Infinity",
@@ -303,7 +311,7 @@ fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>) {
             0 if !bytes.is_empty() => {
                 bytes.remove(at.min(bytes.len() - 1));
             }
-            1 => bytes.insert(at, *rng.pick(b"{}[]\",:\\u0e+-.NaIfty \x00\xff")),
+            1 => bytes.insert(at, rng.pick(b"{}[]\",:\\u0e+-.NaIfty \x00\xff")),
             2 if at < bytes.len() => bytes[at] = rng.next() as u8,
             3 => {
                 let piece = rng.pick(&[
@@ -428,7 +436,7 @@ fn rules_body() {
                 let mut s = String::new();
                 serialise(rng, &json!({"q": [kw]}), &mut s);
                 (
-                    (*rng.pick(&["application/json", "text/plain", "application/x-ndjson"]))
+                    (rng.pick(&["application/json", "text/plain", "application/x-ndjson"]))
                         .to_string(),
                     s.into_bytes(),
                 )
@@ -451,7 +459,7 @@ fn rules_body() {
             _ => {
                 let mut b = format!("{{\"q\":\"{kw}\"}}").into_bytes();
                 mutate(rng, &mut b);
-                let ct = *rng.pick(&[
+                let ct = rng.pick(&[
                     "application/json",
                     "text/plain",
                     "application/octet-stream",
@@ -491,7 +499,7 @@ fn form() {
             .map(|_| {
                 let gen = |rng: &mut Rng| -> Vec<u8> {
                     let mut v: Vec<u8> = (0..rng.below(6))
-                        .map(|_| *rng.pick(b"a &=+%\xc3\xa9z"))
+                        .map(|_| rng.pick(b"a &=+%\xc3\xa9z"))
                         .collect();
                     if rng.chance(3) {
                         v.extend_from_slice(EMAIL.as_bytes());

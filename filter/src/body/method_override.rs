@@ -59,11 +59,7 @@ fn top_level_key(doc: &json::Doc<'_>) -> bool {
         match t.kind {
             json::Kind::ObjectStart | json::Kind::ArrayStart => depth += 1,
             json::Kind::ObjectEnd | json::Kind::ArrayEnd => depth = depth.saturating_sub(1),
-            json::Kind::Key if depth == 1 => {
-                if is_param(doc.text(t).as_bytes()) {
-                    return true;
-                }
-            }
+            json::Kind::Key if depth == 1 && is_param(doc.text(t).as_bytes()) => return true,
             _ => {}
         }
     }

@@ -71,7 +71,7 @@ pub fn parts(body: &[u8], boundary: &str) -> Result<Vec<Part>, Refusal> {
             .as_deref()
             .is_some_and(|e| e == "application/json" || e.ends_with("+json"));
         let text = essence.as_deref().is_none_or(|e| e.starts_with("text/")) || json;
-        let charset_ok = ct.as_deref().is_none_or(|c| super::charset_is_utf8(c));
+        let charset_ok = ct.as_deref().is_none_or(super::charset_is_utf8);
         let content = body.get(start..end).unwrap_or_default();
         if !text || !charset_ok || std::str::from_utf8(content).is_err() || content.contains(&0) {
             return Err(Refusal::BinaryPart);
