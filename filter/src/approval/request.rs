@@ -114,6 +114,8 @@ pub const UNBOUND_HEADERS: &[&str] = &[
     "x-b3-sampled",
     "x-b3-flags",
     "x-amzn-trace-id",
+    // OpenAI and Anthropic SDKs count their retries of one call.
+    "x-stainless-retry-count",
 ];
 
 /// The bound headers as one length-prefixed byte string.

@@ -435,6 +435,13 @@ impl HttpContext for Http {
     /// Exactly one audit record per request, whatever happened: published as
     /// filter state for Envoy's access log (`%FILTER_STATE(wasm.transit_guard.audit:PLAIN)%`).
     fn on_log(&mut self) {
+        // issue 14: a stream whose headers never reached the filter (Envoy
+        // refused it first, e.g. `OPTIONS *`) is recorded by Envoy's own
+        // access log (`refused_by_envoy`, envoy/gateway.yaml), not as an
+        // empty record here.
+        if self.start.is_none() {
+            return;
+        }
         self.record_approval();
         let ex = &self.flow.exchange;
         if !ex.would.is_empty() {
