@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::approval::{self, ApprovalConfig, ApprovalDoc};
 use crate::audit::config::{AuditConfig, AuditDoc};
+use crate::body::{Inspection, InspectionDoc};
 use crate::identity::authenticate::Authenticator;
 use crate::identity::config::IdentityDoc;
 use crate::mask::{self, Masking, MaskingDoc};
@@ -51,6 +52,8 @@ struct PolicyDoc {
     approval: Option<ApprovalDoc>,
     #[serde(default)]
     audit: AuditDoc,
+    #[serde(default)]
+    inspection: InspectionDoc,
 }
 
 #[derive(Debug, Deserialize)]
@@ -95,6 +98,8 @@ pub struct Policy {
     pub approval: Option<ApprovalConfig>,
     /// Session recording and the collector sink (`audit`).
     pub audit: AuditConfig,
+    /// Unreadable bodies, JSON depth, method overrides (`inspection`).
+    pub inspection: Inspection,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,8 +171,10 @@ impl Policy {
             }
         }
         let audit = crate::audit::config::compile(doc.audit, &masking)?;
+        let inspection = crate::body::config::compile(&doc.inspection)?;
         Ok(Policy {
             audit,
+            inspection,
             mode: doc.mode,
             require_tls: doc.require_tls,
             limits: Limits {

@@ -193,6 +193,12 @@ impl HttpFilter {
     /// (`%FILTER_STATE(wasm.transit_guard.audit:PLAIN)%`), queued for the
     /// collector, and counted.
     pub fn on_log(&mut self, envoy: &impl Envoy) {
+        // A stream whose headers never reached the filter (Envoy refused it
+        // first, e.g. `OPTIONS *`) is recorded by Envoy's own access log
+        // (`refused_by_envoy`, envoy/gateway.yaml), not as an empty record.
+        if self.start.is_none() {
+            return;
+        }
         if let Some(outcome) = self
             .worker
             .as_ref()

@@ -9,6 +9,7 @@
 
 pub mod approval;
 pub mod audit;
+pub mod body;
 pub mod callout;
 pub mod config;
 pub mod envoy;

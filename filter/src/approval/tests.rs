@@ -50,6 +50,7 @@ fn held<'a>(id: Option<&'a Identity>, rules: &'a [String], body: &'a [u8]) -> He
         authority: "api.internal",
         path: "/customers/export?format=csv",
         content_type: Some("application/json"),
+        headers: &[],
         body,
     }
 }
@@ -174,6 +175,21 @@ fn fingerprint_changes_with_every_field() {
     let i = ident("agent-7");
     let base = held(Some(&i), RULES, b"body");
     let f0 = fingerprint(&base);
+    let h = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let scope_header = h(&[("x-export-scope", "everything")]);
+    let override_header = h(&[("X-HTTP-Method-Override", "DELETE")]);
+    let per_attempt = h(&[
+        ("x-request-id", "r2"),
+        ("traceparent", "00-abc-def-01"),
+        ("content-length", "4"),
+        ("x-envoy-expected-rq-timeout-ms", "15000"),
+        ("x-forwarded-for", "10.0.0.9"),
+    ]);
     let other_sub = ident("agent-8");
     let mut other_iss = ident("agent-7");
     other_iss.issuer = "https://other.example.com".into();
@@ -215,11 +231,29 @@ fn fingerprint_changes_with_every_field() {
             ..base
         },
         HeldRequest { body: b"", ..base },
+        // issue 14: the content type and the headers that reach the upstream.
+        HeldRequest {
+            content_type: None,
+            ..base
+        },
+        HeldRequest {
+            content_type: Some("text/plain"),
+            ..base
+        },
+        HeldRequest {
+            headers: &scope_header,
+            ..base
+        },
+        HeldRequest {
+            headers: &override_header,
+            ..base
+        },
     ];
     for v in variants {
         assert_ne!(fingerprint(&v), f0, "{v:?}");
     }
-    // Not part of it: request id, content type, groups, rules (the approver keys on the rule itself).
+    // Not part of it: request id, groups, rules (the approver keys on the rule
+    // itself), per-attempt and hop-by-hop headers, header name case and order.
     let mut more_groups = ident("agent-7");
     more_groups.groups.push("admins".into());
     let rules = vec!["r".to_string()];
@@ -229,7 +263,7 @@ fn fingerprint_changes_with_every_field() {
             ..base
         },
         HeldRequest {
-            content_type: None,
+            headers: &per_attempt,
             ..base
         },
         HeldRequest {
@@ -244,6 +278,18 @@ fn fingerprint_changes_with_every_field() {
     for v in same {
         assert_eq!(fingerprint(&v), f0, "{v:?}");
     }
+    let ab = h(&[("X-A", "1"), ("x-b", "2")]);
+    let ba = h(&[("x-b", "2"), ("x-a", "1")]);
+    assert_eq!(
+        fingerprint(&HeldRequest {
+            headers: &ab,
+            ..base
+        }),
+        fingerprint(&HeldRequest {
+            headers: &ba,
+            ..base
+        })
+    );
 }
 
 #[test]

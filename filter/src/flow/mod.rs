@@ -24,6 +24,7 @@
 //! [`Exchange`] as it decides.
 
 mod checks;
+mod inspection;
 mod request_phase;
 mod response_phase;
 pub mod steps;

@@ -2,6 +2,7 @@
 //! approval's outcome.
 
 use super::checks::{self as request, RequestHead};
+use super::inspection;
 use super::{
     ApprovalStart, Flow, HeaderEdit, HeadersStep, RequestBodyStep, RequestDataStep, RequestState,
 };
@@ -56,6 +57,11 @@ impl Flow {
         if let Some(reply) = self.check(request::check_declared_size(policy, &head)) {
             return HeadersStep::Refuse(reply);
         }
+        // Method overrides are refused before any rule runs.
+        let overrides = inspection::check_head(policy, headers, &self.exchange.path);
+        if let Some(reply) = self.check(overrides) {
+            return HeadersStep::Refuse(reply);
+        }
         let body: Option<&[u8]> = if end_of_stream { Some(&[]) } else { None };
         let eval = policy.rules.evaluate(&self.view(headers, body));
         let encoding = headers::first(headers, "content-encoding");
@@ -69,8 +75,7 @@ impl Flow {
             self.approval_rules.is_some() || !self.request_masks.is_empty() || self.record;
         if end_of_stream {
             if self.approval_rules.is_some() {
-                let content_type = headers::first(headers, "content-type");
-                return match self.approval_start(policy, content_type, &[]) {
+                return match self.approval_start(policy, headers, &[]) {
                     Ok(start) => {
                         self.request = RequestState::AwaitingApproval;
                         HeadersStep::Approve(start)
@@ -140,6 +145,10 @@ impl Flow {
         if let Some(reply) = self.check(request::check_body_progress(policy, body.len() as u64)) {
             return RequestBodyStep::Refuse(reply);
         }
+        // A body rules and masks cannot read as the upstream would is refused.
+        if let Some(reply) = self.check(inspection::check_request(policy, headers, body)) {
+            return RequestBodyStep::Refuse(reply);
+        }
         // A body-dependent rule is decided now; otherwise the plan stands.
         if !self.decided {
             let eval = policy.rules.evaluate(&self.view(headers, Some(body)));
@@ -149,7 +158,7 @@ impl Flow {
         }
         let content_type = headers::first(headers, "content-type");
         let approval = if self.approval_rules.is_some() {
-            match self.approval_start(policy, content_type, body) {
+            match self.approval_start(policy, headers, body) {
                 Ok(start) => Some(start),
                 Err(reply) => return RequestBodyStep::Refuse(reply),
             }
@@ -241,9 +250,12 @@ impl Flow {
     fn approval_start(
         &mut self,
         policy: &Policy,
-        content_type: Option<&str>,
+        headers: &HeaderList,
         body: &[u8],
     ) -> Result<ApprovalStart, LocalReply> {
+        let content_type = headers::first(headers, "content-type");
+        // The fingerprint binds the headers that reach the upstream.
+        let upstream_headers = self.upstream_headers(headers);
         let rules = self.approval_rules.clone().unwrap_or_default();
         let Some(cfg) = &policy.approval else {
             // The loader refuses require_approval without an approval section.
@@ -265,6 +277,7 @@ impl Flow {
             authority: &self.exchange.authority,
             path: &self.exchange.path,
             content_type,
+            headers: &upstream_headers,
             body,
         };
         let start = ApprovalStart {
@@ -273,6 +286,20 @@ impl Flow {
         };
         self.exchange.approval = Some(AuditApproval::default());
         Ok(start)
+    }
+
+    /// `headers` without those authentication removes (the caller's token).
+    fn upstream_headers(&self, headers: &HeaderList) -> Vec<(String, String)> {
+        let removed = |k: &str| {
+            self.auth_edits
+                .iter()
+                .any(|e| matches!(e, HeaderEdit::Remove(n) if n.eq_ignore_ascii_case(k)))
+        };
+        headers
+            .iter()
+            .filter(|(k, _)| !removed(k))
+            .cloned()
+            .collect()
     }
 
     /// The request masks applied to the body: `None` if unchanged.

@@ -1,6 +1,7 @@
 //! The response phases: headers, body pieces, the whole held body, and
 //! pieces of a stream masked as they pass.
 
+use super::inspection;
 use super::{
     ChunkStep, Flow, ResponseBodyStep, ResponseDataStep, ResponseHeadersStep, ResponseState,
 };
@@ -111,6 +112,10 @@ impl Flow {
         }
         let content_type = self.response_content_type.clone();
         let content_type = content_type.as_deref();
+        // A response masks cannot read as the client would is refused (502).
+        if let Some(reply) = self.check(inspection::check_response(policy, content_type, body)) {
+            return ResponseBodyStep::Refuse(reply);
+        }
         let masked = if self.response_masks.is_empty() {
             None
         } else {

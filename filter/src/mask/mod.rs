@@ -210,13 +210,52 @@ impl Masker {
                     }
                 }
             }
-            BodyKind::Text => text::mask_text(self, body, &mut counts),
+            // Text that is JSON (or JSON lines) is masked as JSON: an
+            // upstream that parses it anyway decodes its escapes.
+            BodyKind::Text => self.mask_text_or_json(body, &mut counts),
             BodyKind::Form => text::mask_form(self, body, &mut counts),
         };
         MaskOutcome {
             body: masked,
             counts: self.named_counts(&counts),
             kind,
+        }
+    }
+
+    /// Text, where the whole body or each of its lines that reads as JSON
+    /// is masked as JSON (so `alice\u0040example.com` is found), then the
+    /// whole scanned as text (values spanning lines, a PEM key, included).
+    fn mask_text_or_json(&self, body: &[u8], counts: &mut [u32]) -> Option<Vec<u8>> {
+        use crate::body::looks_like_json;
+        let mut hits = Vec::new();
+        if looks_like_json(body) {
+            self.scanner.scan(body, &mut hits);
+            if let Ok(m) = json::mask(self, body, &hits, counts) {
+                return m;
+            }
+        }
+        if !body.split(|&b| b == b'\n').any(looks_like_json) {
+            return text::mask_text(self, body, counts);
+        }
+        let mut lines = Vec::with_capacity(body.len());
+        let mut changed = false;
+        for (i, line) in body.split(|&b| b == b'\n').enumerate() {
+            if i > 0 {
+                lines.push(b'\n');
+            }
+            let masked = if looks_like_json(line) {
+                hits.clear();
+                self.scanner.scan(line, &mut hits);
+                json::mask(self, line, &hits, counts).ok().flatten()
+            } else {
+                None
+            };
+            changed |= masked.is_some();
+            lines.extend_from_slice(masked.as_deref().unwrap_or(line));
+        }
+        match text::mask_text(self, &lines, counts) {
+            Some(m) => Some(m),
+            None => changed.then_some(lines),
         }
     }
 

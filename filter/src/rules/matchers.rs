@@ -44,7 +44,14 @@ impl<'r, 'a> Ctx<'r, 'a> {
             path_lower: std::cell::OnceCell::new(),
             host,
             port,
-            body: req.body.map(Body::new),
+            body: req.body.map(|b| {
+                let ct = req
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                    .map(|(_, v)| v.as_str());
+                Body::new(b, ct)
+            }),
         }
     }
 
@@ -299,10 +306,10 @@ impl Cond {
                 .and_then(shapes::model)
                 .is_some_and(|m| names.matches(m)),
             Cond::OpenAiTextRegex(re) | Cond::OpenAiTextKeywords(_, re) => {
-                match (api(), body.json()) {
-                    (Some(api), Some(v)) => {
-                        shapes::openai_texts(api, v).iter().any(|t| re.is_match(t))
-                    }
+                match (api(), body.doc()) {
+                    (Some(api), Some(doc)) => shapes::openai_texts(api, doc)
+                        .iter()
+                        .any(|t| re.is_match(t)),
                     // Not JSON: the text is whatever the body says.
                     _ => re.is_match(body.text()),
                 }

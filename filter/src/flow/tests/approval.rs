@@ -47,6 +47,7 @@ fn a_request_with_a_body_is_held_then_the_approval_asked_over_the_body() {
         authority: "api.internal",
         path: "/export/x",
         content_type: Some("application/json"),
+        headers: &[],
         body,
     });
     assert_eq!(v["fingerprint"], want);
@@ -95,6 +96,7 @@ fn request_masks_of_the_same_request_apply_once_approved() {
         authority: "api.internal",
         path: "/export/x",
         content_type: Some("application/json"),
+        headers: &[],
         body,
     });
     assert_eq!(v["fingerprint"], f0);
