@@ -14,7 +14,7 @@
 //! when given.
 
 use serde::Deserialize;
-use transit_guard::rules::{Decision, Rules};
+use transit_guard::rules::{Rules, Ruling};
 
 use crate::explain::{decision_line, fired_line};
 use crate::input::{Request, RequestDoc};
@@ -108,7 +108,7 @@ pub fn run_case(rules: &Rules, case: &CaseDoc) -> Result<(), Vec<String>> {
             decision_line(&e.decision)
         ));
     }
-    if let Decision::Deny(d) = &e.decision {
+    if let Ruling::Deny(d) = &e.decision {
         if let Some(r) = &x.rule {
             if d.rule.as_ref() != Some(r) {
                 why.push(format!(
@@ -138,7 +138,7 @@ pub fn run_case(rules: &Rules, case: &CaseDoc) -> Result<(), Vec<String>> {
     }
     if let Some(m) = &x.mask {
         let plan = match &e.decision {
-            Decision::Mask(p) | Decision::RequireApproval { masks: p, .. } => Some(p),
+            Ruling::Mask(p) | Ruling::RequireApproval { masks: p, .. } => Some(p),
             _ => None,
         };
         match plan {
@@ -152,8 +152,8 @@ pub fn run_case(rules: &Rules, case: &CaseDoc) -> Result<(), Vec<String>> {
     }
     if let Some(a) = &x.approval_rules {
         match &e.decision {
-            Decision::RequireApproval { rules, .. } if rules == a => {}
-            Decision::RequireApproval { rules, .. } => {
+            Ruling::RequireApproval { rules, .. } if rules == a => {}
+            Ruling::RequireApproval { rules, .. } => {
                 why.push(format!("expected approval rules {a:?}, got {rules:?}"))
             }
             _ => {
@@ -170,7 +170,7 @@ pub fn run_case(rules: &Rules, case: &CaseDoc) -> Result<(), Vec<String>> {
         }
     }
     if let Some(md) = &x.monitor_decision {
-        let got = e.monitor_decision.as_ref().map_or("none", Decision::kind);
+        let got = e.monitor_decision.as_ref().map_or("none", Ruling::kind);
         if got != md {
             why.push(format!("expected monitor_decision {md}, got {got}"));
         }

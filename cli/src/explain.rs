@@ -3,19 +3,19 @@
 use std::fmt::Write;
 
 use transit_guard::rules::path::normalize;
-use transit_guard::rules::{Decision, Evaluation, MatchResult, Rules};
+use transit_guard::rules::{Evaluation, MatchResult, Rules, Ruling};
 
 use crate::input::Request;
 
 /// A decision in one line.
-pub fn decision_line(d: &Decision) -> String {
+pub fn decision_line(d: &Ruling) -> String {
     match d {
-        Decision::Allow => "allow".into(),
-        Decision::Mask(m) => format!(
+        Ruling::Allow => "allow".into(),
+        Ruling::Mask(m) => format!(
             "mask (request: {:?}, response: {:?}; rules {:?})",
             m.request, m.response, m.rules
         ),
-        Decision::RequireApproval { rules, masks } => {
+        Ruling::RequireApproval { rules, masks } => {
             let mut s = format!("require_approval (rules {rules:?}");
             if !masks.rules.is_empty() {
                 let _ = write!(
@@ -27,7 +27,7 @@ pub fn decision_line(d: &Decision) -> String {
             s.push(')');
             s
         }
-        Decision::Deny(d) => {
+        Ruling::Deny(d) => {
             let by = match &d.rule {
                 Some(r) => format!("rule {r:?}"),
                 None => "default_action".into(),

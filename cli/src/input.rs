@@ -5,9 +5,10 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
-use transit_guard::config::{Policy, PolicyError};
+use transit_guard::config::Policy;
 use transit_guard::identity::Identity;
-use transit_guard::rules::{self, RequestView, Rules};
+use transit_guard::policy::PolicyError;
+use transit_guard::rules::RequestView;
 
 /// A failure that is not the policy's fault: exit code 2.
 #[derive(Debug)]
@@ -35,35 +36,10 @@ pub fn parse<T: DeserializeOwned>(path: &Path) -> Result<T, InputError> {
     result.map_err(|e| InputError(format!("{}: {e}", path.display())))
 }
 
-/// The policy as Envoy would load it: the base policy and its rules.
-///
-/// Errors are exactly what Envoy logs after `transit-guard: `.
-pub fn load_policy(text: &[u8]) -> Result<(Policy, Rules), PolicyError> {
-    let base = match Policy::from_json(text) {
-        Ok(p) => p,
-        // Until the loader embeds the rules sections it calls them unknown:
-        // check the rest of the policy without them.
-        Err(e)
-            if (e.path == "rules" || e.path == "default_action")
-                && e.reason.starts_with("unknown field") =>
-        {
-            Policy::from_json(&without_rules(text))?
-        }
-        Err(e) => return Err(e),
-    };
-    let rules = rules::from_policy_json(text)?;
-    Ok((base, rules))
-}
-
-fn without_rules(text: &[u8]) -> Vec<u8> {
-    match serde_json::from_slice::<Value>(text) {
-        Ok(Value::Object(mut m)) => {
-            m.remove("rules");
-            m.remove("default_action");
-            serde_json::to_vec(&Value::Object(m)).unwrap_or_else(|_| text.to_vec())
-        }
-        _ => text.to_vec(),
-    }
+/// The policy exactly as Envoy loads it ([`Policy::from_json`]): errors are
+/// what Envoy logs after `transit-guard: `.
+pub fn load_policy(text: &[u8]) -> Result<Policy, PolicyError> {
+    Policy::from_json(text)
 }
 
 /// A request, as written in a request or cases file.
@@ -81,7 +57,7 @@ pub struct RequestDoc {
     pub headers: std::collections::BTreeMap<String, HeaderValues>,
     /// Absent or `null`: no verified identity.
     #[serde(default)]
-    pub identity: Option<IdentityDoc>,
+    pub identity: Option<CallerDoc>,
     /// A string is sent as is; any other JSON value is sent serialized.
     /// Absent: the request has no body.
     #[serde(default)]
@@ -108,7 +84,7 @@ pub enum HeaderValues {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct IdentityDoc {
+pub struct CallerDoc {
     pub subject: String,
     #[serde(default)]
     pub groups: Vec<String>,

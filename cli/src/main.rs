@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use input::InputError;
-use transit_guard::config::Mode;
+use transit_guard::policy::Mode;
 use transit_guard::rules::DefaultAction;
 
 #[derive(Parser)]
@@ -63,8 +63,9 @@ fn run(cmd: Command) -> Result<ExitCode, InputError> {
         Command::Check { policy } => {
             let text = input::read(&policy)?;
             match input::load_policy(&text) {
-                Ok((base, rules)) => {
-                    let mode = match base.mode {
+                Ok(policy_) => {
+                    let rules = &policy_.rules;
+                    let mode = match policy_.mode {
                         Mode::Enforce => "enforce",
                         Mode::Monitor => "monitor",
                     };
@@ -90,8 +91,8 @@ fn run(cmd: Command) -> Result<ExitCode, InputError> {
             let doc: input::RequestDoc = input::parse(&request)?;
             let req = input::Request::from_doc(&doc)
                 .map_err(|e| InputError(format!("{}: {e}", request.display())))?;
-            let (_, rules) = match input::load_policy(&text) {
-                Ok(p) => p,
+            let rules = match input::load_policy(&text) {
+                Ok(p) => p.rules,
                 Err(e) => {
                     eprintln!("{e}");
                     return Ok(ExitCode::from(1));
@@ -106,8 +107,8 @@ fn run(cmd: Command) -> Result<ExitCode, InputError> {
             if doc.cases.is_empty() {
                 return Err(InputError(format!("{}: no cases", cases.display())));
             }
-            let (_, rules) = match input::load_policy(&text) {
-                Ok(p) => p,
+            let rules = match input::load_policy(&text) {
+                Ok(p) => p.rules,
                 Err(e) => {
                     eprintln!("{e}");
                     println!(

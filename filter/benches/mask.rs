@@ -114,7 +114,7 @@ fn bench(c: &mut Criterion) {
 /// email and a card among them), as one SSE body pushed event by event
 /// through `stream::ResponseStream`. Reported per event (`elements`).
 fn bench_sse(c: &mut Criterion) {
-    use transit_guard::stream::ResponseStream;
+    use transit_guard::sse::ResponseStream;
     let m = masker();
     let text =
         "Sure, I can help. Contact ada.lovelace@example.com or pay with 4111 1111 1111 1111 \

@@ -15,8 +15,9 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::json;
 use std::hint::black_box;
+use transit_guard::config::Policy;
 use transit_guard::identity::Identity;
-use transit_guard::rules::{from_policy_json, Decision, RequestView};
+use transit_guard::rules::{RequestView, Ruling};
 
 /// A Chat Completions request of about `size` bytes: a system prompt, a
 /// conversation of user and assistant turns, two tools.
@@ -53,8 +54,9 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("rules");
 
     // customers-api.json: a masked read, decided on the headers.
-    let customers =
-        from_policy_json(include_bytes!("../../examples/policies/customers-api.json")).unwrap();
+    let customers = Policy::from_json(include_bytes!("../../examples/policies/customers-api.json"))
+        .unwrap()
+        .rules;
     let reader = Identity {
         provider: "corp".into(),
         issuer: "https://idp.test".into(),
@@ -80,7 +82,7 @@ fn bench(c: &mut Criterion) {
     };
     let e = customers.evaluate(&req);
     assert!(
-        matches!(e.decision, Decision::Mask(_)) && !e.needs_body,
+        matches!(e.decision, Ruling::Mask(_)) && !e.needs_body,
         "{e:?}"
     );
     g.bench_function("customers_api/headers", |b| {
@@ -88,8 +90,9 @@ fn bench(c: &mut Criterion) {
     });
 
     // openai-egress.json: a chat completion, headers then the 4 KB body.
-    let openai =
-        from_policy_json(include_bytes!("../../examples/policies/openai-egress.json")).unwrap();
+    let openai = Policy::from_json(include_bytes!("../../examples/policies/openai-egress.json"))
+        .unwrap()
+        .rules;
     let agent = Identity {
         groups: vec!["agents".into()],
         ..reader.clone()
@@ -118,7 +121,7 @@ fn bench(c: &mut Criterion) {
     req.body = Some(&body);
     let e = openai.evaluate(&req);
     assert!(
-        matches!(e.decision, Decision::Mask(_)) && !e.needs_body,
+        matches!(e.decision, Ruling::Mask(_)) && !e.needs_body,
         "{e:?}"
     );
     g.throughput(Throughput::Bytes(body.len() as u64));

@@ -6,35 +6,27 @@
 //! log line Envoy prints before refusing the plugin.
 
 use serde::Deserialize;
-use std::fmt;
 
 use crate::approval::{self, ApprovalConfig, ApprovalDoc};
 use crate::audit::config::{AuditConfig, AuditDoc};
+use crate::body::{Inspection, InspectionDoc};
 use crate::identity::authenticate::Authenticator;
 use crate::identity::config::IdentityDoc;
 use crate::mask::{self, Masking, MaskingDoc};
+use crate::policy::{Mode, PolicyError};
 use crate::rules::{self, config::ActionKind, DefaultAction, RuleDoc, Rules};
 
 /// The most a policy may ask Envoy to buffer for one body: bodies are held in
 /// the worker's memory while they are scanned.
 pub const MAX_BODY_BYTES_CEILING: u64 = 64 * 1024 * 1024;
 
-/// Whether decisions are carried out or only logged.
+/// `limits.on_oversize`: accepted for clarity in policies, with one choice.
+/// A body larger than `limits.max_body_bytes` is refused (413 on requests,
+/// 502 on responses that must be masked): it cannot be scanned, so it is
+/// never passed on. There is nothing to carry into the compiled policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// Decisions are carried out: requests are refused, bodies rewritten.
-    #[default]
-    Enforce,
-    /// Decisions are logged but never block or rewrite: how a policy is rolled out.
-    Monitor,
-}
-
-/// What to do with a body larger than `limits.max_body_bytes`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum OnOversize {
-    /// Refuse with 413: a body that cannot be scanned is never passed on.
+enum OnOversize {
     #[default]
     Deny,
 }
@@ -60,6 +52,8 @@ struct PolicyDoc {
     approval: Option<ApprovalDoc>,
     #[serde(default)]
     audit: AuditDoc,
+    #[serde(default)]
+    inspection: InspectionDoc,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,15 +61,15 @@ struct PolicyDoc {
 struct LimitsDoc {
     #[serde(default = "default_max_body_bytes")]
     max_body_bytes: u64,
-    #[serde(default)]
-    on_oversize: OnOversize,
+    #[serde(default, rename = "on_oversize")]
+    _on_oversize: OnOversize,
 }
 
 impl Default for LimitsDoc {
     fn default() -> Self {
         LimitsDoc {
             max_body_bytes: default_max_body_bytes(),
-            on_oversize: OnOversize::default(),
+            _on_oversize: OnOversize::default(),
         }
     }
 }
@@ -104,39 +98,13 @@ pub struct Policy {
     pub approval: Option<ApprovalConfig>,
     /// Session recording and the collector sink (`audit`).
     pub audit: AuditConfig,
+    /// Unreadable bodies, JSON depth, method overrides (`inspection`).
+    pub inspection: Inspection,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     pub max_body_bytes: u64,
-    pub on_oversize: OnOversize,
-}
-
-/// Why a policy was refused: the field path and the reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PolicyError {
-    /// Dotted path to the offending field (`limits.max_body_bytes`; for an
-    /// unknown field, the unknown field's own path), or `.` for the document.
-    pub path: String,
-    pub reason: String,
-}
-
-impl fmt::Display for PolicyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid policy at {}: {}", self.path, self.reason)
-    }
-}
-
-impl std::error::Error for PolicyError {}
-
-impl PolicyError {
-    /// An error at `path` (dotted, with `[i]` for list items: `rules[2].match`).
-    pub fn at(path: &str, reason: impl Into<String>) -> Self {
-        PolicyError {
-            path: path.to_string(),
-            reason: reason.into(),
-        }
-    }
 }
 
 impl Policy {
@@ -149,16 +117,9 @@ impl Policy {
             ));
         }
         let mut de = serde_json::Deserializer::from_slice(text);
-        let doc: PolicyDoc = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            // A syntax error has no field to blame: serde_path_to_error says `?`.
-            let path = match e.path().to_string() {
-                p if p == "?" || p.is_empty() => ".".to_string(),
-                p => p,
-            };
-            PolicyError::at(&path, strip_position(&e.inner().to_string()))
-        })?;
-        de.end()
-            .map_err(|e| PolicyError::at(".", strip_position(&e.to_string())))?;
+        let doc: PolicyDoc =
+            serde_path_to_error::deserialize(&mut de).map_err(|e| PolicyError::from_serde(&e))?;
+        de.end().map_err(|e| PolicyError::from_syntax(&e))?;
         Policy::compile(doc)
     }
 
@@ -210,30 +171,20 @@ impl Policy {
             }
         }
         let audit = crate::audit::config::compile(doc.audit, &masking)?;
+        let inspection = crate::body::config::compile(&doc.inspection)?;
         Ok(Policy {
             audit,
+            inspection,
             mode: doc.mode,
             require_tls: doc.require_tls,
             limits: Limits {
                 max_body_bytes: max,
-                on_oversize: doc.limits.on_oversize,
             },
             auth,
             masking,
             rules,
             approval,
         })
-    }
-}
-
-/// serde_json appends " at line L column C"; keep it only when the path alone
-/// would not locate the problem (syntax errors).
-fn strip_position(msg: &str) -> String {
-    match msg.rfind(" at line ") {
-        Some(i) if !msg.starts_with("expected") && !msg.contains("EOF") => {
-            msg.get(..i).unwrap_or(msg).to_string()
-        }
-        _ => msg.to_string(),
     }
 }
 
@@ -251,7 +202,6 @@ mod tests {
         assert_eq!(p.mode, Mode::Enforce);
         assert!(p.require_tls);
         assert_eq!(p.limits.max_body_bytes, 1024 * 1024);
-        assert_eq!(p.limits.on_oversize, OnOversize::Deny);
     }
 
     #[test]

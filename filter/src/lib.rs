@@ -9,14 +9,20 @@
 
 pub mod approval;
 pub mod audit;
+pub mod body;
+pub mod callout;
 pub mod config;
+pub mod envoy;
 pub mod flow;
+pub mod headers;
+pub mod http_filter;
 pub mod identity;
+pub mod local_reply;
 pub mod mask;
-pub mod reply;
-pub mod request;
+pub mod policy;
 pub mod rules;
-pub mod stream;
+pub mod sse;
+pub mod worker;
 
 #[cfg(all(target_arch = "wasm32", not(test)))]
 mod host;

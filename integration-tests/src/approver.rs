@@ -3,11 +3,12 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::net::TcpListener;
 use transit_guard_approver::{serve_with_shutdown, Config};
+
+use crate::wait::{self, Check};
 
 /// The filter's key (`approval.api_key`) and the reviewer alice's token.
 pub const FILTER_KEY: &str = "filter-key-0123456789";
@@ -50,17 +51,20 @@ pub async fn pending(approver: SocketAddr) -> Vec<Value> {
     v["approvals"].as_array().cloned().unwrap_or_default()
 }
 
-/// Waits (up to 10 s) for `n` pending approvals.
+/// Waits until `n` approvals are pending (and fails if more are); returns them.
 pub async fn wait_pending(approver: SocketAddr, n: usize) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let found = wait::until_async(&format!("{n} pending approvals"), || async move {
         let p = pending(approver).await;
-        if p.len() >= n || Instant::now() > deadline {
-            assert_eq!(p.len(), n, "pending approvals: {p:?}");
-            return p;
+        if p.len() >= n {
+            Check::Done(p)
+        } else {
+            Check::NotYet(format!("{} pending: {p:?}", p.len()))
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
+    let p = found.unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(p.len(), n, "pending approvals: {p:?}");
+    p
 }
 
 pub async fn decide(approver: SocketAddr, id: &str, action: &str, body: Value) -> Value {

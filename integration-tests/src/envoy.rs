@@ -9,15 +9,17 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::paths;
 use crate::template;
+use crate::wait::{self, Check};
 
-/// How long Envoy may take to load the module and open its listeners.
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long Envoy may take to load the module and open its listeners: well
+/// above what it needs (about a second), for loaded machines.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct Envoy {
     child: Child,
@@ -127,58 +129,54 @@ impl Envoy {
         let log_path = config.dir.join("envoy.log");
         let admin_file = config.dir.join("admin.address");
         let mut child = command(&rendered, &log_path, &admin_file, DEFAULT_CONCURRENCY)?.spawn()?;
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            if let Some(status) = child.try_wait()? {
-                if status.success() {
-                    bail!("envoy exited 0 with a config it should refuse");
-                }
-                return Ok(std::fs::read_to_string(&log_path).unwrap_or_default());
-            }
-            if let Ok(addr) = read_admin_address(&admin_file) {
-                if admin_get(addr, "/ready")
-                    .map(|b| b.contains("LIVE"))
-                    .unwrap_or(false)
-                {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    bail!("envoy became ready with a config it should refuse");
-                }
-            }
-            if Instant::now() > deadline {
+        let exited =
+            wait::until_within(
+                "envoy to exit refusing its config",
+                READY_TIMEOUT,
+                || match child.try_wait() {
+                    Ok(Some(status)) => Check::Done(status),
+                    Ok(None) if is_live(&admin_file) => {
+                        Check::Failed(anyhow!("envoy became ready with a config it should refuse"))
+                    }
+                    Ok(None) => Check::NotYet("envoy still running, not ready".into()),
+                    Err(e) => Check::Failed(e.into()),
+                },
+            );
+        let status = match exited {
+            Ok(status) => status,
+            Err(e) => {
                 let _ = child.kill();
-                bail!("envoy neither started nor exited within {READY_TIMEOUT:?}");
+                let _ = child.wait();
+                return Err(e);
             }
-            std::thread::sleep(Duration::from_millis(50));
+        };
+        if status.success() {
+            bail!("envoy exited 0 with a config it should refuse");
         }
+        Ok(std::fs::read_to_string(&log_path).unwrap_or_default())
     }
 
     fn wait_ready(&mut self, admin_file: &Path) -> Result<()> {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                bail!(
-                    "envoy exited ({status}) before it was ready:\n{}",
-                    self.log_problems()
-                );
-            }
-            if let Ok(addr) = read_admin_address(admin_file) {
+        let ready = wait::until_within(
+            "envoy to be ready (admin /ready: LIVE)",
+            READY_TIMEOUT,
+            || match self.child.try_wait() {
+                Ok(Some(status)) => Check::Failed(anyhow!("envoy exited ({status})")),
+                Ok(None) => match read_admin_address(admin_file) {
+                    Ok(addr) if is_live(admin_file) => Check::Done(addr),
+                    Ok(addr) => Check::NotYet(format!("admin on {addr}, not LIVE yet")),
+                    Err(_) => Check::NotYet("no admin address file yet".into()),
+                },
+                Err(e) => Check::Failed(e.into()),
+            },
+        );
+        match ready {
+            Ok(addr) => {
                 self.admin = addr;
-                if admin_get(addr, "/ready")
-                    .map(|b| b.contains("LIVE"))
-                    .unwrap_or(false)
-                {
-                    self.listeners = self.read_listeners()?;
-                    return Ok(());
-                }
+                self.listeners = self.read_listeners()?;
+                Ok(())
             }
-            if Instant::now() > deadline {
-                bail!(
-                    "envoy was not ready within {READY_TIMEOUT:?}:\n{}",
-                    self.log_problems()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
+            Err(e) => Err(anyhow!("{e:#}\n{}", self.log_problems())),
         }
     }
 
@@ -229,19 +227,18 @@ impl Envoy {
         )
     }
 
-    /// Waits (up to 5 s, for the log file to be flushed) for a log line
-    /// containing `needle`; returns it.
-    pub fn wait_for_log(&self, needle: &str) -> Option<String> {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if let Some(line) = self.log().lines().find(|l| l.contains(needle)) {
-                return Some(line.to_string());
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    /// Waits for a log line containing `needle` (the log file is flushed
+    /// every 100 ms); returns it.
+    pub fn wait_for_log(&self, needle: &str) -> Result<String> {
+        wait::until(&format!("a log line with {needle:?}"), || {
+            Check::found(
+                self.log()
+                    .lines()
+                    .find(|l| l.contains(needle))
+                    .map(str::to_string),
+                || format!("no such line in {}", self.log_path.display()),
+            )
+        })
     }
 
     /// GET on the admin API.
@@ -257,6 +254,49 @@ impl Envoy {
             .and_then(|v| v.trim().parse().ok())
             .ok_or_else(|| anyhow!("no stat {name} in {body:?}"))
     }
+
+    /// Waits until the stat `name` satisfies `want` (described by `what`,
+    /// e.g. ">= 1"); returns its value.
+    pub fn wait_for_stat(&self, name: &str, what: &str, want: impl Fn(u64) -> bool) -> Result<u64> {
+        wait::until(&format!("stat {name} {what}"), || match self.stat(name) {
+            Ok(v) if want(v) => Check::Done(v),
+            Ok(v) => Check::NotYet(format!("{name}: {v}")),
+            Err(e) => Check::NotYet(format!("{e:#}")),
+        })
+    }
+
+    /// Waits until `/stats/prometheus` has the sample `series` (name and
+    /// labels, e.g. `transit_guard_requests{decision="allowed"}`) at `value`.
+    pub fn wait_for_metric(&self, series: &str, value: u64) -> Result<()> {
+        wait::until(
+            &format!("{series} {value} in /stats/prometheus"),
+            || match self.admin_get("/stats/prometheus") {
+                Ok(body) => {
+                    let seen = prometheus_value(&body, series);
+                    if seen == Some(value) {
+                        Check::Done(())
+                    } else {
+                        Check::NotYet(format!("{series} {seen:?}"))
+                    }
+                }
+                Err(e) => Check::NotYet(format!("{e:#}")),
+            },
+        )
+    }
+}
+
+/// The value of one Prometheus sample (`series` is its name and labels).
+pub fn prometheus_value(body: &str, series: &str) -> Option<u64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Whether the admin API (address in `admin_file`) answers `/ready` with LIVE.
+fn is_live(admin_file: &Path) -> bool {
+    read_admin_address(admin_file)
+        .and_then(|addr| admin_get(addr, "/ready"))
+        .is_ok_and(|b| b.contains("LIVE"))
 }
 
 /// Fails when the log shows the filter panicked or its VM failed.
@@ -335,6 +375,14 @@ mod tests {
             dechunk("4\r\nLIVE\r\n3\r\n ok\r\n0\r\n\r\n").unwrap(),
             "LIVE ok"
         );
+    }
+
+    #[test]
+    fn prometheus_samples_are_read_by_exact_series() {
+        let body = "# TYPE x counter\nx{event=\"dropped\"} 10\nx{event=\"sent\"} 1\n";
+        assert_eq!(prometheus_value(body, "x{event=\"dropped\"}"), Some(10));
+        assert_eq!(prometheus_value(body, "x{event=\"sent\"}"), Some(1));
+        assert_eq!(prometheus_value(body, "x{event=\"drop\"}"), None);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::envoy::{Envoy, EnvoyConfig};
 use crate::paths;
 use crate::template::policy_literal;
 use crate::upstream::Upstream;
+use crate::wait::{self, Check};
 
 /// The shipped gateway config.
 pub fn gateway_template() -> PathBuf {
@@ -221,16 +222,24 @@ impl Gateway {
         read_audit_log(&audit_log_path(&self.pki.dir))
     }
 
-    /// Waits (up to 5 s, for Envoy to flush) until `n` audit records exist.
+    /// Waits until at least `n` audit records were written (Envoy flushes
+    /// the access log every 100 ms); returns all of them.
+    #[track_caller]
     pub fn wait_for_audit_records(&self, n: usize) -> Vec<serde_json::Value> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        loop {
-            let records = self.audit_records();
-            if records.len() >= n || std::time::Instant::now() > deadline {
-                return records;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        self.wait_for_audit(&format!("{n} audit records"), |r| r.len() >= n)
+    }
+
+    /// Waits until the audit records written so far satisfy `done` (`what`
+    /// names the condition in the failure message); returns them. Waiting
+    /// for the record a test is about, rather than for a count, keeps the
+    /// test right when earlier steps wrote more records than it assumed.
+    #[track_caller]
+    pub fn wait_for_audit(
+        &self,
+        what: &str,
+        done: impl Fn(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
+        wait_for_audit_log(&audit_log_path(&self.pki.dir), what, done)
     }
 
     /// `http://127.0.0.1:PORT{path}` on the plaintext fixture's listener.
@@ -257,4 +266,33 @@ pub fn read_audit_log(path: &Path) -> Vec<serde_json::Value> {
             serde_json::from_str(l).unwrap_or_else(|_| serde_json::Value::String(l.to_string()))
         })
         .collect()
+}
+
+/// [`Gateway::wait_for_audit`] on the audit log at `path` (for tests that
+/// took the gateway apart).
+#[track_caller]
+pub fn wait_for_audit_log(
+    path: &Path,
+    what: &str,
+    done: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    let found = wait::until(what, || {
+        let records = read_audit_log(path);
+        if done(&records) {
+            Check::Done(records)
+        } else {
+            let last = records
+                .get(records.len().saturating_sub(3)..)
+                .unwrap_or_default();
+            Check::NotYet(format!(
+                "{} records in {}, the last: {last:?}",
+                records.len(),
+                path.display()
+            ))
+        }
+    });
+    match found {
+        Ok(records) => records,
+        Err(e) => panic!("{e:#}"),
+    }
 }

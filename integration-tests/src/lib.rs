@@ -17,3 +17,4 @@ pub mod sse;
 pub mod template;
 pub mod tokens;
 pub mod upstream;
+pub mod wait;

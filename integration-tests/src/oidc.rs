@@ -5,12 +5,12 @@
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::envoy::die_with_parent;
 use crate::paths::workspace_root;
+use crate::wait::{self, Check};
 
 pub const AUDIENCE: &str = "agent-gateway";
 pub const CLIENT_ID: &str = "agent";
@@ -52,17 +52,22 @@ impl OidcProvider {
                 }
             }
         });
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let issuer = loop {
-            if let Ok(issuer) = rx.recv_timeout(Duration::from_millis(100)) {
-                break issuer;
+        let ready = wait::until("the OpenID provider to print READY", || {
+            if let Ok(issuer) = rx.try_recv() {
+                return Check::Done(issuer);
             }
-            if let Some(status) = child.try_wait()? {
-                bail!("the OpenID provider exited ({status}) before it was ready");
+            match child.try_wait() {
+                Ok(Some(status)) => Check::Failed(anyhow!("the OpenID provider exited ({status})")),
+                Ok(None) => Check::NotYet("node running, no READY line yet".into()),
+                Err(e) => Check::Failed(e.into()),
             }
-            if Instant::now() > deadline {
+        });
+        let issuer = match ready {
+            Ok(issuer) => issuer,
+            Err(e) => {
                 let _ = child.kill();
-                bail!("the OpenID provider was not ready within 20 s");
+                let _ = child.wait();
+                return Err(e);
             }
         };
         Ok(OidcProvider {

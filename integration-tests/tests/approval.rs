@@ -209,8 +209,10 @@ async fn still_pending_at_max_wait_then_a_retry_after_approval_passes_once() {
     assert!(body["reason"].as_str().unwrap().contains(&id));
     let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=30).contains(&retry));
+    // Held until max_wait_secs (2 s), then answered: far sooner than Envoy's
+    // own 180 s route timeout.
     assert!(
-        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+        took >= Duration::from_millis(900) && took < Duration::from_secs(10),
         "{took:?}"
     );
     assert!(s.gw.upstream.requests().is_empty());
@@ -287,16 +289,17 @@ async fn a_time_bound_grant_lets_the_same_agent_and_rule_through_until_it_ends()
     )
     .await;
     assert_eq!(held.await.unwrap().0, 200);
-    // Another request of the same (anonymous) agent and rule passes at once.
-    let t = Instant::now();
+    // Another request of the same (anonymous) agent and rule passes without
+    // a reviewer (held instead, it would end 503 at max_wait).
     let (status, _, _) = export(&s.gw, BODY_B).await;
     assert_eq!(status, 200);
-    assert!(t.elapsed() < Duration::from_secs(1));
     assert_eq!(s.gw.upstream.requests().len(), 2);
     let r = last_record(&s.gw, 2);
     assert_eq!(r["decision"], "approval_approved");
     assert_eq!(r["approval"]["reviewer"], "alice");
-    // After the TTL it needs an approval again.
+    // After the TTL it needs an approval again. Letting the grant's 3 s run
+    // out is what this step tests; 3.5 s from the decision is past it on
+    // any machine (a loaded one only adds time), and no event marks it.
     tokio::time::sleep(Duration::from_millis(3500)).await;
     let (status, _, body) = export(&s.gw, BODY_B).await;
     assert_eq!(status, 503);
@@ -317,10 +320,15 @@ async fn a_decision_after_an_approver_restart_reaches_the_waiting_request() {
         .as_str()
         .unwrap()
         .to_string();
-    // Stop (the long-poll answers `pending` at once), stay down a moment, restart.
+    // Stop (the long-poll answers `pending` at once), stay down until the
+    // filter has found it down (a refused connection), restart.
     stop.send(()).unwrap();
     task.await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    gw.envoy
+        .wait_for_stat("cluster.approver.upstream_cx_connect_fail", ">= 1", |n| {
+            n >= 1
+        })
+        .unwrap();
     let listener = TcpListener::bind(addr).await.unwrap();
     let (_stop2, _) = start_approver(&db, listener);
     decide(addr, &id, "approve", json!({})).await;

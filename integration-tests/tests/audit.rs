@@ -4,8 +4,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use integration_tests::gateway::{audit_log_path, read_audit_log, Gateway, Options};
+use integration_tests::gateway::{audit_log_path, wait_for_audit_log, Gateway, Options};
 use integration_tests::paths;
+use integration_tests::wait::{self, Check};
 
 const POLICY: &str = r#"{"mode":"enforce","limits":{"max_body_bytes":1024}}"#;
 
@@ -62,15 +63,10 @@ async fn allowed_and_oversize_requests_each_get_one_valid_record() {
     assert_eq!(oversize["status"], 413);
 
     // The same outcomes as labelled Prometheus counters.
-    let prom = gw.envoy.admin_get("/stats/prometheus").unwrap();
-    assert!(
-        prom.contains("transit_guard_requests{decision=\"allowed\"} 1"),
-        "{prom}"
-    );
-    assert!(
-        prom.contains("transit_guard_requests{decision=\"oversize\"} 1"),
-        "{prom}"
-    );
+    for decision in ["allowed", "oversize"] {
+        let series = format!("transit_guard_requests{{decision=\"{decision}\"}}");
+        gw.envoy.wait_for_metric(&series, 1).unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -84,7 +80,7 @@ async fn plaintext_refusal_is_audited() {
     .unwrap();
     let url = gw.plaintext_url("/x");
     assert_eq!(reqwest::get(&url).await.unwrap().status(), 426);
-    let records = wait_for(|| gw.audit_records(), 1);
+    let records = gw.wait_for_audit_records(1);
     assert_eq!(records.len(), 1, "{records:?}");
     assert_valid(&schema(), &records[0]);
     assert_eq!(records[0]["decision"], "tls_required");
@@ -109,7 +105,7 @@ async fn upstream_failure_is_audited_as_upstream_error() {
     let url = format!("https://localhost:{}/customers", gateway.port());
     assert_eq!(client.get(&url).send().await.unwrap().status(), 503);
     let log = audit_log_path(&pki.dir);
-    let records = wait_for(|| read_audit_log(&log), 1);
+    let records = wait_for_audit_log(&log, "1 audit record", |r| !r.is_empty());
     assert_eq!(records.len(), 1, "{records:?}");
     assert_valid(&schema(), &records[0]);
     assert_eq!(records[0]["decision"], "upstream_error");
@@ -125,13 +121,20 @@ async fn upstream_failure_is_audited_as_upstream_error() {
 async fn client_abort_is_audited() {
     let gw = Gateway::for_test("audit-abort", POLICY).await.unwrap();
     let client = gw.client().unwrap();
-    let r = client
-        .get(gw.url("/slow?ms=1500"))
-        .timeout(std::time::Duration::from_millis(300))
-        .send()
-        .await;
-    assert!(r.is_err(), "the slow request should time out on the client");
-    let records = wait_for(|| gw.audit_records(), 1);
+    // The agent gives up once its request is at the (slow) upstream.
+    let slow = tokio::spawn(client.get(gw.url("/slow?ms=60000")).send());
+    wait::until("the slow request at the upstream", || {
+        let seen = gw.upstream.requests();
+        Check::found(
+            seen.iter()
+                .any(|r| r.path.starts_with("/slow"))
+                .then_some(()),
+            || format!("{seen:?}"),
+        )
+    })
+    .unwrap();
+    slow.abort();
+    let records = gw.wait_for_audit_records(1);
     assert_eq!(records.len(), 1, "{records:?}");
     assert_valid(&schema(), &records[0]);
     assert_eq!(records[0]["decision"], "client_abort");
@@ -208,7 +211,11 @@ async fn every_request_of_a_load_run_has_exactly_one_record() {
     }
     assert_eq!(sent.len(), REQUESTS);
 
-    let records = wait_for(|| gw.audit_records(), REQUESTS);
+    let records = wait_for_audit_log(
+        &audit_log_path(&gw.pki.dir),
+        &format!("{REQUESTS} audit records"),
+        |r| r.len() >= REQUESTS,
+    );
     assert_eq!(records.len(), REQUESTS, "records != requests");
     let schema = schema();
     let mut ids = HashSet::new();
@@ -226,19 +233,6 @@ async fn every_request_of_a_load_run_has_exactly_one_record() {
         };
         assert_eq!(r["decision"], expected, "{r}");
         assert_eq!(r["status"], *status);
-    }
-}
-
-/// Polls until `read` returns at least `n` items or 10 s pass (Envoy flushes
-/// its access log on an interval).
-fn wait_for(read: impl Fn() -> Vec<serde_json::Value>, n: usize) -> Vec<serde_json::Value> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let items = read();
-        if items.len() >= n || std::time::Instant::now() > deadline {
-            return items;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
 
@@ -317,11 +311,15 @@ async fn the_http_collector_receives_every_record_in_batches() {
         let resp = client.get(gw.url("/customers")).send().await.unwrap();
         ids.push(resp.headers()["x-request-id"].to_str().unwrap().to_string());
     }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while collector.lines().len() < 25 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let lines = collector.lines();
+    let lines = wait::until("25 records at the collector", || {
+        let lines = collector.lines();
+        if lines.len() >= 25 {
+            Check::Done(lines)
+        } else {
+            Check::NotYet(format!("{} records: {lines:?}", lines.len()))
+        }
+    })
+    .unwrap();
     assert_eq!(lines.len(), 25, "records lost on the way to the collector");
     assert!(
         collector.batches() >= 3,
@@ -360,18 +358,9 @@ async fn a_failing_collector_never_holds_requests_and_drops_are_counted() {
             200
         );
     }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let prom = gw.envoy.admin_get("/stats/prometheus").unwrap();
-        if prom.contains("transit_guard_audit{event=\"dropped\"} 10") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "drops not counted: {prom}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    gw.envoy
+        .wait_for_metric(r#"transit_guard_audit{event="dropped"}"#, 10)
+        .unwrap();
     // The access log still has every record.
     assert_eq!(gw.wait_for_audit_records(10).len(), 10);
 }

@@ -6,6 +6,7 @@ use integration_tests::demo::{DemoOptions, DemoStack, Ports};
 use integration_tests::gateway::upstream_credential;
 use integration_tests::paths::scratch_dir;
 use integration_tests::upstream::DEMO_CUSTOMERS;
+use integration_tests::wait::{self, Check};
 use serde_json::Value;
 
 async fn start(name: &str) -> DemoStack {
@@ -202,26 +203,23 @@ async fn an_export_waits_for_the_reviewer() {
     // The reviewer sees it, with a masked preview.
     let api = reqwest::Client::new();
     let approver = demo.approver_url();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let approval = loop {
-        let list: Value = api
-            .get(format!("{approver}/v1/approvals?status=pending"))
-            .bearer_auth(&demo.reviewer_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if let Some(a) = list["approvals"].get(0) {
-            break a.clone();
+    let approval = wait::until_async("the export pending at the approver", || {
+        let (api, approver, token) = (&api, &approver, &demo.reviewer_token);
+        async move {
+            let list: Value = api
+                .get(format!("{approver}/v1/approvals?status=pending"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            Check::found(list["approvals"].get(0).cloned(), || list.to_string())
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no pending approval: {list}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    })
+    .await
+    .unwrap();
     assert_eq!(approval["identity"]["sub"], "alice");
     assert_eq!(approval["rule"], "export-needs-approval");
     assert_eq!(approval["path"], "/customers/export");

@@ -33,10 +33,9 @@ async fn request_crosses_both_tls_legs_and_returns() {
     // Envoy verified the upstream's name, and sent it as the authority.
     assert_eq!(seen[0].header("host"), Some("upstream.transit-guard.test"));
     // The filter ran in this Envoy (and said so at load).
-    assert!(gw
-        .envoy
+    gw.envoy
         .wait_for_log("transit-guard: policy loaded")
-        .is_some());
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -136,12 +135,8 @@ async fn monitor_mode_lets_plaintext_through_but_logs_it() {
     let resp = reqwest::Client::new().get(&url).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(upstream.requests().len(), 1);
-    let line = envoy.wait_for_log("monitor mode, would refuse");
-    assert!(
-        line.is_some_and(|l| l.contains("tls_required")),
-        "{}",
-        envoy.log()
-    );
+    let line = envoy.wait_for_log("monitor mode, would refuse").unwrap();
+    assert!(line.contains("tls_required"), "{line}");
 }
 
 /// Starts Envoy with a bad policy and returns its log: Envoy must refuse to

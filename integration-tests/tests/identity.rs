@@ -3,11 +3,12 @@
 //! claims to headers, token stripping, key rotation, an IdP down at start.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use integration_tests::gateway::{Gateway, Options};
 use integration_tests::oidc::{free_port, OidcProvider, AUDIENCE};
 use integration_tests::tokens::{self, KeyKind, SigningKey, TokenBuilder};
+use integration_tests::wait::{self, Check};
 use serde_json::json;
 
 /// A policy trusting `issuer` through the `idp` cluster.
@@ -37,27 +38,29 @@ async fn gateway_with_idp(name: &str, policy: &str, idp_port: u16) -> Gateway {
         .unwrap()
 }
 
-/// Sends `GET path` with the token until the status is `want`, or 45 s pass
-/// (the first JWKS fetch happens on the filter's timer; a refetch for an
-/// unknown key is rate limited to one per 30 s); returns the last status.
+/// Sends `GET path` with the token until the status is `want`; returns it.
+/// Slow by design: the first JWKS fetch happens on the filter's timer, and a
+/// refetch for an unknown key is rate limited to one per 30 s.
 async fn until_status(gw: &Gateway, path: &str, token: &str, want: u16) -> u16 {
-    let deadline = Instant::now() + Duration::from_secs(45);
-    loop {
-        let status = gw
+    let what = format!("GET {path} to answer {want}");
+    wait::until_async_within(&what, Duration::from_secs(90), || async move {
+        let resp = gw
             .client()
             .unwrap()
             .get(gw.url(path))
             .bearer_auth(token)
             .send()
             .await
-            .unwrap()
-            .status()
-            .as_u16();
-        if status == want || Instant::now() > deadline {
-            return status;
+            .unwrap();
+        let status = resp.status().as_u16();
+        if status == want {
+            return Check::Done(status);
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        let body = resp.text().await.unwrap_or_default();
+        Check::NotYet(format!("{status} {body}"))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -112,8 +115,13 @@ async fn a_token_from_a_real_openid_provider_is_accepted_and_stripped() {
         .unwrap();
     assert_eq!(post.status(), 200);
 
-    let records = gw.wait_for_audit_records(4);
+    // The last request's record (the JWKS wait may have written several).
+    let records = gw.wait_for_audit("the allowed POST's audit record", |rs| {
+        rs.iter()
+            .any(|r| r["method"] == "POST" && r["status"] == 200)
+    });
     let last = records.last().unwrap();
+    assert_eq!(last["method"], "POST", "{records:?}");
     assert_eq!(last["identity"]["sub"], "agent");
     assert_eq!(last["identity"]["iss"], idp.issuer.as_str());
     let audit =
@@ -170,18 +178,22 @@ async fn missing_and_bad_tokens_get_401_with_www_authenticate() {
         "a refused request reached the upstream"
     );
 
-    let records = gw.wait_for_audit_records(3);
-    let missing = records
-        .iter()
-        .find(|r| r["reason"] == "token_missing")
-        .expect("audited");
+    // The JWKS wait above may have written any number of records (refusals
+    // with jwks_unavailable among them): wait for the token_missing record
+    // and the forged token's after it, not for a count.
+    let missing_at =
+        |rs: &[serde_json::Value]| rs.iter().position(|r| r["reason"] == "token_missing");
+    let records = gw.wait_for_audit("the two refusals' audit records", |rs| {
+        missing_at(rs).is_some_and(|i| rs.len() > i + 1)
+    });
+    let i = missing_at(&records).unwrap();
+    let (missing, forged) = (&records[i], &records[i + 1]);
+    assert_eq!(forged["decision"], "unauthenticated", "{forged}");
     assert_eq!(missing["decision"], "unauthenticated");
     assert_eq!(missing["identity"], serde_json::Value::Null);
-    let prom = gw.envoy.admin_get("/stats/prometheus").unwrap();
-    assert!(
-        prom.contains("transit_guard_auth_failures{reason=\"token_missing\"} 1"),
-        "{prom}"
-    );
+    gw.envoy
+        .wait_for_metric(r#"transit_guard_auth_failures{reason="token_missing"}"#, 1)
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -308,7 +320,11 @@ async fn workers_share_one_jwks_fetch() {
             .unwrap();
         assert_eq!(resp.status(), 200);
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
     // Four workers and the main thread each run a VM; one fetch served them all.
+    // A second fetch could only show up later, so this looks after eight of
+    // the VMs' 250 ms ticks (no event marks "no VM will fetch any more": a
+    // loaded machine can only make this check miss a late fetch, never fail
+    // a correct filter).
+    tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(jwks.hits(), 1, "workers fetched the JWKS separately");
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use integration_tests::gateway::{audit_log_path, upstream_credential, Gateway};
 use integration_tests::tokens::{self, KeyKind, SigningKey, TokenBuilder};
+use integration_tests::wait::{self, Check};
 use serde_json::json;
 
 const ISSUER: &str = "https://idp.transit-guard.test";
@@ -69,22 +70,24 @@ async fn the_upstream_credential_is_injected_and_goes_nowhere_else() {
     assert!(!gw.envoy.log().contains(secret));
 }
 
-/// tcpdump on loopback, writing a pcap; stopped (and flushed) on drop.
+/// tcpdump on loopback, writing a pcap.
 struct Capture {
     child: Child,
     path: std::path::PathBuf,
 }
 
 impl Capture {
-    fn start(path: std::path::PathBuf, ports: &[u16]) -> Capture {
+    /// Starts capturing `ports`; returns once the file shows a probe sent to
+    /// `probe_port` (so the capture sees everything the test sends next).
+    fn start(path: std::path::PathBuf, ports: &[u16], probe_port: u16) -> Capture {
         let filter = ports
             .iter()
             .map(|p| format!("tcp port {p}"))
             .collect::<Vec<_>>()
             .join(" or ");
         let mut child = Command::new("tcpdump")
-            // --immediate-mode: hand each packet over at once, not in ~1 s blocks
-            // (a SIGINT would otherwise lose the last block).
+            // --immediate-mode and -U: each packet is written to the file as
+            // it comes, not in ~1 s blocks.
             .args(["-i", "lo", "--immediate-mode", "-U", "-s", "0", "-w"])
             .arg(&path)
             .arg(filter)
@@ -92,7 +95,6 @@ impl Capture {
             .stderr(Stdio::piped())
             .spawn()
             .expect("tcpdump (cargo xtask test installs it; capturing needs root)");
-        // Ready once it says it is listening (the pcap header comes earlier).
         let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
         let mut line = String::new();
         let _ = std::io::BufRead::read_line(&mut stderr, &mut line);
@@ -101,16 +103,45 @@ impl Capture {
             "tcpdump did not start: {line}"
         );
         std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-        std::thread::sleep(Duration::from_millis(500));
-        Capture { child, path }
+        let capture = Capture { child, path };
+        let probe = "CAPTURE-READY-PROBE";
+        capture.wait_for(probe, || {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", probe_port)) {
+                let _ = s.write_all(probe.as_bytes());
+            }
+        });
+        capture
     }
 
-    fn stop(mut self) -> Vec<u8> {
-        std::thread::sleep(Duration::from_millis(300));
+    /// Waits until the capture file holds `marker`, calling `poke` before
+    /// each look.
+    fn wait_for(&self, marker: &str, poke: impl Fn()) -> Vec<u8> {
+        wait::until(&format!("{marker} in the capture"), || {
+            poke();
+            let pcap = std::fs::read(&self.path).unwrap_or_default();
+            if contains(&pcap, marker) {
+                Check::Done(pcap)
+            } else {
+                Check::NotYet(format!("{} bytes captured", pcap.len()))
+            }
+        })
+        .unwrap()
+    }
+
+    /// Stops once the capture holds `last` (what the test sent last).
+    fn stop(mut self, last: &str) -> Vec<u8> {
+        self.wait_for(last, || {});
         // SIGINT: tcpdump flushes and exits.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
         let _ = self.child.wait();
         std::fs::read(&self.path).unwrap()
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -135,7 +166,11 @@ async fn no_plaintext_on_either_leg() {
     let prompt_secret = "PLANTED-PROMPT-confidential-merger-plan-1234";
     let api_key = "sk-proj-Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Jh1Gf0Ed";
 
-    let capture = Capture::start(gw.dir.join("loopback.pcap"), &[gateway_port, upstream_port]);
+    let capture = Capture::start(
+        gw.dir.join("loopback.pcap"),
+        &[gateway_port, upstream_port],
+        gateway_port,
+    );
     let client = gw.client().unwrap();
     let chat = json!({"model": "gpt-4o-mini", "messages": [{"role": "user",
                       "content": format!("{prompt_secret}; my key is {api_key}")}]});
@@ -165,7 +200,7 @@ async fn no_plaintext_on_either_leg() {
         s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
         let _ = s.read_to_end(&mut sink);
     });
-    let pcap = tokio::task::block_in_place(|| capture.stop());
+    let pcap = tokio::task::block_in_place(|| capture.stop(marker));
 
     // Traffic was captured on both legs (TLS records: content type 0x16/0x17, version 3.x)...
     assert!(

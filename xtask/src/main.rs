@@ -9,6 +9,8 @@
 //! - `cargo xtask bench [--quick]`: Envoy alone, Envoy's `jwt_authn` and
 //!   transit-guard side by side (wrk, SSE time to first byte), plus the core's
 //!   criterion benches and JWT timing in V8; `--quick` checks the harness.
+//! - `cargo xtask fuzz [SECS]`: the fuzz targets (`filter/tests/fuzz.rs`),
+//!   optimised, SECS seconds each (default 60); `test` runs them 2 s each.
 //! - `cargo xtask policies`: `transit-guard test` on every example policy with
 //!   its cases file (`check` for those without one); also part of `test`.
 //! - `cargo xtask browser-deps`: Debian's Chromium and `npm ci` for the
@@ -38,6 +40,9 @@ commands:
   bench [--quick] Envoy alone vs jwt_authn vs transit-guard, side by side (wrk, SSE),
                   plus the core's micro-benchmarks; report in target/bench/report.md
 
+  fuzz [SECS]     the fuzz targets (JWT, JSON reader and masker, rules on bodies, SSE,
+                  forms), optimised, SECS seconds each (default 60); TG_FUZZ_SEED replays
+
   policies        transit-guard test on every example policy with its cases file
 
   browser-deps    install what the approver's browser test needs (chromium via apt, npm ci)";
@@ -55,6 +60,7 @@ fn main() -> Result<()> {
             test::lint()
         }
         Some("policies") => test::policies(),
+        Some("fuzz") => test::fuzz(&rest),
         Some("browser-deps") => {
             let chromium = setup::ensure_chromium()?;
             setup::ensure_npm("approver/tests/browser")?;

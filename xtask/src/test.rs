@@ -7,6 +7,9 @@ use integration_tests::paths::workspace_root;
 
 use crate::setup::{self, cargo};
 
+#[cfg(test)]
+mod lints;
+
 pub fn lint() -> Result<()> {
     eprintln!("xtask: lint (fmt, clippy on host and wasm32-wasip1)");
     setup::run(cargo().args(["fmt", "--all", "--check"]))?;
@@ -99,6 +102,35 @@ fn has_nextest() -> bool {
         .args(["nextest", "--version"])
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+/// `cargo xtask fuzz [SECS]`: every fuzz target for SECS seconds (default
+/// 60), optimised without LTO (fast to build), one target at a time so each
+/// has a core. Each prints its executions and seed (`TG_FUZZ_SEED` replays).
+pub fn fuzz(args: &[&str]) -> Result<()> {
+    let secs = args.first().copied().unwrap_or("60");
+    anyhow::ensure!(
+        secs.parse::<f64>().is_ok_and(|s| s > 0.0),
+        "usage: cargo xtask fuzz [SECS]"
+    );
+    eprintln!("xtask: fuzz targets, {secs} s each (filter/tests/fuzz.rs)");
+    setup::run(
+        cargo()
+            .args([
+                "test",
+                "--release",
+                "-p",
+                "transit-guard",
+                "--test",
+                "fuzz",
+                "--",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("TG_FUZZ_SECS", secs)
+            .env("CARGO_PROFILE_RELEASE_LTO", "false")
+            .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16"),
+    )
 }
 
 /// Every example policy: `transit-guard test` with its cases file

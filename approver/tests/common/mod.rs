@@ -134,3 +134,66 @@ pub async fn list(s: &Server, token: &str, status: &str) -> (u16, Value) {
     let code = r.status().as_u16();
     (code, r.json().await.unwrap())
 }
+
+/// How long a test waits for something that should happen at once (a poll
+/// reaching the server, a webhook arriving): far above what it takes on a
+/// quiet machine, so only a real failure reaches it.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Starts the filter's long-poll for `id` and returns once the server has
+/// read it, so a decision (or a stop) that follows finds the poll waiting,
+/// never racing it. The task answers (status, body).
+pub async fn poll_in_flight(
+    addr: SocketAddr,
+    id: &str,
+    wait: u64,
+) -> tokio::task::JoinHandle<(u16, Value)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let client = stream.local_addr().unwrap();
+    let head = format!(
+        "GET /v1/approvals/{id}?wait={wait} HTTP/1.1\r\nhost: {addr}\r\n\
+         x-approver-key: {FILTER_KEY}\r\nconnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    while !read_by_server(addr, client) {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "the server did not read the long-poll within {PATIENCE:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    tokio::spawn(async move {
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).await.unwrap();
+        let reply = String::from_utf8(reply).unwrap();
+        let (head, body) = reply.split_once("\r\n\r\n").unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, serde_json::from_str(body).unwrap())
+    })
+}
+
+/// Whether the server side of the loopback connection `client` -> `server`
+/// exists and has nothing left unread in its receive queue (Linux
+/// `/proc/net/tcp`: `local rem state tx_queue:rx_queue ...`, addresses as
+/// `HEXIP:HEXPORT` with the IP in host byte order).
+fn read_by_server(server: SocketAddr, client: SocketAddr) -> bool {
+    let hex = |a: SocketAddr| match a {
+        SocketAddr::V4(v4) => format!(
+            "{:08X}:{:04X}",
+            u32::from_ne_bytes(v4.ip().octets()),
+            v4.port()
+        ),
+        SocketAddr::V6(_) => String::new(),
+    };
+    let (local, remote) = (hex(server), hex(client));
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    table.lines().any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.len() > 4
+            && f[1] == local
+            && f[2] == remote
+            && f[4].split_once(':').is_some_and(|(_, rx)| rx == "00000000")
+    })
+}

@@ -10,8 +10,8 @@
 
 use serde::Deserialize;
 
-use crate::config::PolicyError;
 use crate::mask::{self, Masker, Masking, MaskingDoc};
+use crate::policy::PolicyError;
 
 /// The approver refuses previews over this many bytes (`docs/approver.md`).
 pub const MAX_PREVIEW_BYTES: usize = 4096;

@@ -26,6 +26,9 @@ pub struct HeldRequest<'a> {
     /// `:path` as received, query included.
     pub path: &'a str,
     pub content_type: Option<&'a str>,
+    /// The headers as they reach the upstream (the caller's token removed
+    /// when identity strips it). See [`fingerprint`] for those left out.
+    pub headers: &'a [(String, String)],
     pub body: &'a [u8],
 }
 
@@ -42,33 +45,99 @@ impl HeldRequest<'_> {
     }
 }
 
-/// SHA-256 (hex) over issuer, subject, method, authority, path and body, each
-/// prefixed with its length so no two different requests collide by
-/// concatenation (`("ab","c")` vs `("a","bc")`).
+/// SHA-256 (hex) over issuer, subject, method, authority, path, content
+/// type, headers and body, each prefixed with its length so no two different
+/// requests collide by concatenation (`("ab","c")` vs `("a","bc")`).
 ///
 /// The path is the normalised one plus the raw query (`/a/./b/?x=1` and
 /// `/a/b?x=1` are one request), except for an ambiguous path (encoded `/`,
 /// `..` above the root, …), which is taken as received: upstreams may read
 /// it differently from its normalised form, so it must not share an approval
 /// with it. The authority is compared without case (hosts are case-insensitive).
+///
+/// Headers: every header that reaches the upstream, names lowercased, sorted,
+/// except [`UNBOUND_HEADERS`] and `x-envoy-*` (hop-by-hop, per attempt, or
+/// covered by another field), so a retry with `X-Export-Scope: everything`
+/// added, or another content type, is another request.
 pub fn fingerprint(req: &HeldRequest<'_>) -> String {
     let (iss, sub) = req.issuer_subject();
     let authority = req.authority.to_ascii_lowercase();
     let path = path_key(req.path);
+    let content_type = req.content_type.unwrap_or("").trim().to_ascii_lowercase();
+    let headers = bound_headers(req.headers);
     let mut h = Sha256::new();
     for field in [
-        b"transit-guard.approval/v1".as_slice(),
+        b"transit-guard.approval/v2".as_slice(),
         iss.as_bytes(),
         sub.as_bytes(),
         req.method.as_bytes(),
         authority.as_bytes(),
         path.as_bytes(),
+        content_type.as_bytes(),
+        headers.as_slice(),
         req.body,
     ] {
         h.update((field.len() as u64).to_be_bytes());
         h.update(field);
     }
     hex(&h.finalize())
+}
+
+/// Headers an approval does not bind: hop-by-hop (RFC 9110 7.6.1), set per
+/// attempt by clients or Envoy (ids, tracing, forwarding), or covered by
+/// another field (`content-type`, `content-length` by the body, `host` by the
+/// authority). Pseudo-headers (`:path`, ...) are bound by their own fields.
+pub const UNBOUND_HEADERS: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "content-type",
+    "host",
+    "x-request-id",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "forwarded",
+    "via",
+    "traceparent",
+    "tracestate",
+    "b3",
+    "x-b3-traceid",
+    "x-b3-spanid",
+    "x-b3-parentspanid",
+    "x-b3-sampled",
+    "x-b3-flags",
+    "x-amzn-trace-id",
+    // OpenAI and Anthropic SDKs count their retries of one call.
+    "x-stainless-retry-count",
+];
+
+/// The bound headers as one length-prefixed byte string.
+fn bound_headers(headers: &[(String, String)]) -> Vec<u8> {
+    let mut bound: Vec<(String, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.trim()))
+        .filter(|(k, _)| {
+            !k.starts_with(':')
+                && !k.starts_with("x-envoy-")
+                && !UNBOUND_HEADERS.contains(&k.as_str())
+        })
+        .collect();
+    bound.sort();
+    let mut out = Vec::new();
+    for (k, v) in bound {
+        for part in [k.as_bytes(), v.as_bytes()] {
+            out.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            out.extend_from_slice(part);
+        }
+    }
+    out
 }
 
 fn path_key(raw: &str) -> String {
@@ -112,7 +181,7 @@ pub fn create_body(cfg: &ApprovalConfig, req: &HeldRequest<'_>) -> Vec<u8> {
         authority: req.authority.to_string(),
         path: crate::audit::redact_query(req.path),
         preview: preview(cfg, req.content_type, req.body),
-        headers: Vec::new(),
+        headers: review_headers(cfg, req.headers),
     };
     // A struct of strings always serializes; an empty body fails closed at the approver.
     serde_json::to_vec(&body).unwrap_or_default()

@@ -8,7 +8,7 @@ use crate::identity::Identity;
 
 const KEY: &str = "filter-key-0123456789";
 
-fn policy(approval: &str) -> Result<Policy, crate::config::PolicyError> {
+fn policy(approval: &str) -> Result<Policy, crate::policy::PolicyError> {
     Policy::from_json(
         format!(
             r#"{{"masking":{{"profiles":{{"pii":{{"detectors":["email"]}}}}}},
@@ -50,6 +50,7 @@ fn held<'a>(id: Option<&'a Identity>, rules: &'a [String], body: &'a [u8]) -> He
         authority: "api.internal",
         path: "/customers/export?format=csv",
         content_type: Some("application/json"),
+        headers: &[],
         body,
     }
 }
@@ -174,6 +175,21 @@ fn fingerprint_changes_with_every_field() {
     let i = ident("agent-7");
     let base = held(Some(&i), RULES, b"body");
     let f0 = fingerprint(&base);
+    let h = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let scope_header = h(&[("x-export-scope", "everything")]);
+    let override_header = h(&[("X-HTTP-Method-Override", "DELETE")]);
+    let per_attempt = h(&[
+        ("x-request-id", "r2"),
+        ("traceparent", "00-abc-def-01"),
+        ("content-length", "4"),
+        ("x-envoy-expected-rq-timeout-ms", "15000"),
+        ("x-forwarded-for", "10.0.0.9"),
+    ]);
     let other_sub = ident("agent-8");
     let mut other_iss = ident("agent-7");
     other_iss.issuer = "https://other.example.com".into();
@@ -215,11 +231,29 @@ fn fingerprint_changes_with_every_field() {
             ..base
         },
         HeldRequest { body: b"", ..base },
+        // issue 14: the content type and the headers that reach the upstream.
+        HeldRequest {
+            content_type: None,
+            ..base
+        },
+        HeldRequest {
+            content_type: Some("text/plain"),
+            ..base
+        },
+        HeldRequest {
+            headers: &scope_header,
+            ..base
+        },
+        HeldRequest {
+            headers: &override_header,
+            ..base
+        },
     ];
     for v in variants {
         assert_ne!(fingerprint(&v), f0, "{v:?}");
     }
-    // Not part of it: request id, content type, groups, rules (the approver keys on the rule itself).
+    // Not part of it: request id, groups, rules (the approver keys on the rule
+    // itself), per-attempt and hop-by-hop headers, header name case and order.
     let mut more_groups = ident("agent-7");
     more_groups.groups.push("admins".into());
     let rules = vec!["r".to_string()];
@@ -229,7 +263,7 @@ fn fingerprint_changes_with_every_field() {
             ..base
         },
         HeldRequest {
-            content_type: None,
+            headers: &per_attempt,
             ..base
         },
         HeldRequest {
@@ -244,6 +278,18 @@ fn fingerprint_changes_with_every_field() {
     for v in same {
         assert_eq!(fingerprint(&v), f0, "{v:?}");
     }
+    let ab = h(&[("X-A", "1"), ("x-b", "2")]);
+    let ba = h(&[("x-b", "2"), ("x-a", "1")]);
+    assert_eq!(
+        fingerprint(&HeldRequest {
+            headers: &ab,
+            ..base
+        }),
+        fingerprint(&HeldRequest {
+            headers: &ba,
+            ..base
+        })
+    );
 }
 
 #[test]
@@ -871,220 +917,6 @@ fn every_wait_ends_within_timeout_plus_one_second_of_the_deadline() {
                     next = w.on_response(&c, now, Some("200"), &reply_json("apr_1", "pending"));
                 }
             }
-        }
-    }
-}
-
-// ---------- the flow: holding, asking, recording ----------
-
-mod flow {
-    use super::*;
-    use crate::audit::{record, EnvoyFacts, Exchange};
-    use crate::flow::{BodyStep, Flow, Step};
-    use crate::request::RequestHead;
-
-    fn approval_policy(extra_rules: &str) -> Policy {
-        Policy::from_json(
-            format!(
-                r#"{{"masking":{{"profiles":{{"secrets":{{"detectors":["openai_key"]}}}}}},
-                    "default_action":"allow",
-                    "rules":[{{"name":"export","match":{{"path":{{"prefix":"/export"}}}},"action":"require_approval"}}{extra_rules}],
-                    "approval":{{"cluster":"approver","api_key":"{KEY}"}}}}"#
-            )
-            .as_bytes(),
-        )
-        .unwrap()
-    }
-
-    fn new_flow(path: &str) -> Flow {
-        Flow::new(Exchange {
-            request_id: "req-1".into(),
-            method: "POST".into(),
-            authority: "api.internal".into(),
-            path: path.into(),
-            ..Exchange::default()
-        })
-    }
-
-    const HEAD: RequestHead<'static> = RequestHead {
-        downstream_tls: true,
-        content_length: None,
-    };
-
-    fn headers() -> Vec<(String, String)> {
-        vec![("content-type".into(), "application/json".into())]
-    }
-
-    #[test]
-    fn a_request_with_a_body_is_held_then_the_approval_asked_over_the_body() {
-        let p = approval_policy("");
-        let mut f = new_flow("/export/x");
-        let h = headers();
-        assert_eq!(
-            f.on_request_headers(&p, &HEAD, &h, || None, false),
-            Step::Hold
-        );
-        let body = br#"{"all":true}"#;
-        let BodyStep::Approve { start, replace } = f.on_request_body(&p, &h, body) else {
-            panic!("expected an approval step")
-        };
-        assert_eq!(replace, None, "approved requests go on unchanged");
-        assert_eq!(start.rule, "export");
-        let v: serde_json::Value = serde_json::from_slice(&start.create_body).unwrap();
-        let rules = vec!["export".to_string()];
-        let want = fingerprint(&HeldRequest {
-            request_id: "req-1",
-            identity: None,
-            rules: &rules,
-            method: "POST",
-            authority: "api.internal",
-            path: "/export/x",
-            content_type: Some("application/json"),
-            body,
-        });
-        assert_eq!(v["fingerprint"], want);
-        assert_eq!(v["preview"], r#"{"all":true}"#);
-    }
-
-    #[test]
-    fn a_request_without_a_body_is_asked_for_at_the_headers() {
-        let p = approval_policy("");
-        let mut f = new_flow("/export/x");
-        let Step::Approve(start) = f.on_request_headers(&p, &HEAD, &headers(), || None, true)
-        else {
-            panic!("expected an approval step")
-        };
-        let v: serde_json::Value = serde_json::from_slice(&start.create_body).unwrap();
-        assert_eq!(v["preview"], "");
-        // Other paths are not held.
-        let mut f = new_flow("/other");
-        assert_eq!(
-            f.on_request_headers(&p, &HEAD, &headers(), || None, true),
-            Step::Continue
-        );
-    }
-
-    #[test]
-    fn request_masks_of_the_same_request_apply_once_approved() {
-        let p = approval_policy(
-            r#",{"name":"secrets","match":{},"action":"mask","mask":{"request":["secrets"]}}"#,
-        );
-        let mut f = new_flow("/export/x");
-        let h = headers();
-        assert_eq!(
-            f.on_request_headers(&p, &HEAD, &h, || None, false),
-            Step::Hold
-        );
-        let body = br#"{"key":"sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD"}"#;
-        let BodyStep::Approve { start, replace } = f.on_request_body(&p, &h, body) else {
-            panic!()
-        };
-        let replaced = String::from_utf8(replace.unwrap()).unwrap();
-        assert!(!replaced.contains("sk-proj-abc"), "{replaced}");
-        // The fingerprint is over the body as the agent sent it.
-        let v: serde_json::Value = serde_json::from_slice(&start.create_body).unwrap();
-        let rules = vec!["export".to_string()];
-        let f0 = fingerprint(&HeldRequest {
-            request_id: "req-1",
-            identity: None,
-            rules: &rules,
-            method: "POST",
-            authority: "api.internal",
-            path: "/export/x",
-            content_type: Some("application/json"),
-            body,
-        });
-        assert_eq!(v["fingerprint"], f0);
-    }
-
-    #[test]
-    fn monitor_mode_only_records_that_it_would_ask() {
-        let p = Policy::from_json(
-            format!(
-                r#"{{"mode":"monitor","default_action":"allow",
-                    "rules":[{{"name":"export","match":{{}},"action":"require_approval"}}],
-                    "approval":{{"cluster":"approver","api_key":"{KEY}"}}}}"#
-            )
-            .as_bytes(),
-        )
-        .unwrap();
-        let mut f = new_flow("/export/x");
-        assert_eq!(
-            f.on_request_headers(&p, &HEAD, &headers(), || None, true),
-            Step::Continue
-        );
-        assert_eq!(
-            f.exchange.would,
-            vec!["export: require_approval".to_string()]
-        );
-    }
-
-    #[test]
-    fn each_outcome_is_recorded_for_the_audit() {
-        let cases = [
-            (
-                Outcome::Approved {
-                    id: "apr_1".into(),
-                    reviewer: Some("alice".into()),
-                },
-                "approval_approved",
-                "approval_approved",
-                None,
-            ),
-            (
-                Outcome::Denied {
-                    id: "apr_1".into(),
-                    reviewer: Some("alice".into()),
-                    reason: None,
-                },
-                "approval_denied",
-                "approval_denied",
-                Some(403),
-            ),
-            (
-                Outcome::Expired { id: "apr_1".into() },
-                "approval_expired",
-                "approval_expired",
-                Some(403),
-            ),
-            (
-                Outcome::StillPending {
-                    id: "apr_1".into(),
-                    retry_after_secs: 3,
-                },
-                "approval_expired",
-                "approval_pending",
-                Some(503),
-            ),
-            (
-                Outcome::Failed {
-                    failure: Failure::Timeout,
-                    id: None,
-                },
-                "approval_failed",
-                "approver_timeout",
-                Some(503),
-            ),
-        ];
-        let p = approval_policy("");
-        for (outcome, decision, reason, status) in cases {
-            let mut f = new_flow("/export/x");
-            let _ = f.on_request_headers(&p, &HEAD, &headers(), || None, true);
-            let reply = f.on_approval(&outcome);
-            assert_eq!(reply.as_ref().map(|r| r.status), status, "{outcome:?}");
-            if let Some(r) = &reply {
-                assert_eq!(r.rule.as_deref(), Some("export"));
-            }
-            let facts = EnvoyFacts {
-                response_code: Some(u64::from(status.unwrap_or(200))),
-                ..EnvoyFacts::default()
-            };
-            let rec = record(&f.exchange, &facts);
-            assert_eq!(rec.decision.as_str(), decision, "{outcome:?}");
-            assert_eq!(rec.reason.as_deref(), Some(reason));
-            let a = rec.approval.unwrap();
-            assert_eq!(a.id, outcome.approval_id().map(str::to_string));
-            assert_eq!(rec.rules, vec!["export".to_string()]);
         }
     }
 }

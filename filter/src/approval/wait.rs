@@ -17,7 +17,7 @@ use super::config::ApprovalConfig;
 use super::reply::{self, Failure, Status};
 
 use crate::audit::Decision;
-use crate::reply::LocalReply;
+use crate::local_reply::LocalReply;
 
 /// Pause before asking again after a transient failure.
 pub const RETRY_MS: u64 = 1000;

@@ -12,7 +12,7 @@
 
 use serde::Deserialize;
 
-use crate::config::PolicyError;
+use crate::policy::PolicyError;
 use std::collections::BTreeMap;
 
 use crate::mask::{self, Masker, Masking, MaskingDoc};

@@ -16,6 +16,11 @@ use crate::identity::Identity;
 
 pub mod collector;
 pub mod config;
+pub mod metrics;
+pub mod recording;
+pub mod sink;
+
+pub use recording::Recording;
 
 /// Bumped on any incompatible change; `docs/audit.schema.json` describes it.
 pub const SCHEMA: &str = "transit-guard.audit/v1";
@@ -109,15 +114,6 @@ pub struct AuditApproval {
     /// The approver's id (`apr_…`); `null` if it never answered.
     pub id: Option<String>,
     pub reviewer: Option<String>,
-}
-
-/// What the agent sent and received, masked and size-capped.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Recording {
-    pub request: Option<String>,
-    pub response: Option<String>,
-    /// A body was longer than `audit.record_max_bytes` and was cut.
-    pub truncated: bool,
 }
 
 impl Exchange {

@@ -1,17 +1,14 @@
-//! The proxy-wasm adapter: the only code that talks to Envoy.
+//! The proxy-wasm adapter: the only code that talks to Envoy, and nothing
+//! else. [`envoy::ProxyWasm`] implements [`crate::envoy::Envoy`] with
+//! proxy-wasm's host calls; the contexts forward every callback to the core
+//! ([`crate::worker::Worker`], [`crate::http_filter::HttpFilter`]) unchanged.
 //!
-//! It reads what the core needs from Envoy, asks the core, and carries out the
-//! answer. Host calls go through `proxy_wasm::hostcalls`, which return
-//! `Result`, never through the SDK's trait helpers, which unwrap and would trap
-//! the worker's VM on an unexpected host status.
+//! Host calls go through `proxy_wasm::hostcalls`, which return `Result`,
+//! never through the SDK's trait helpers, which unwrap and would trap the
+//! worker's VM on an unexpected host status.
 
-mod approval;
-mod collector;
+mod envoy;
 mod http;
-mod identity;
-mod jwks;
-mod metrics;
-mod props;
 mod root;
 
 use proxy_wasm::types::LogLevel;

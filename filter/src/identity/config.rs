@@ -33,7 +33,7 @@
 
 use super::jwks::{parse_jwks_value, KeyMaterial, KeySet};
 use super::jwt::{b64url_decode, Alg};
-use crate::config::PolicyError;
+use crate::policy::PolicyError;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 

@@ -1,7 +1,7 @@
 //! Why a request was not authenticated: stable reason codes, and the local
 //! reply (401 with `WWW-Authenticate`, or 403) the agent gets.
 
-use crate::reply::LocalReply;
+use crate::local_reply::LocalReply;
 use std::fmt;
 
 /// A refusal. The code ([`AuthError::code`]) is stable: audit, metrics and the

@@ -70,7 +70,9 @@ pub mod error;
 pub mod fetch;
 pub mod jwks;
 pub mod jwt;
+pub mod refresh;
 pub mod shared;
+pub mod state;
 pub mod verify;
 
 #[cfg(test)]

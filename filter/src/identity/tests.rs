@@ -196,7 +196,7 @@ fn policy() -> Value {
     })
 }
 
-fn compile_json(v: Value) -> Result<Authenticator, crate::config::PolicyError> {
+fn compile_json(v: Value) -> Result<Authenticator, crate::policy::PolicyError> {
     let doc: IdentityDoc = serde_json::from_value(v).unwrap();
     compile(doc).map(Authenticator::new)
 }

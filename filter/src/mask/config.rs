@@ -35,7 +35,7 @@ use super::detectors::{builtin_names, BUILTINS, SECRET_KEYS};
 use super::scan::{build_one, PatternInfo, Scanner};
 use super::strategy::{HashKey, Strategy};
 use super::{Label, Masker, Masking, Seg};
-use crate::config::PolicyError;
+use crate::policy::PolicyError;
 
 /// The `masking` section.
 #[derive(Debug, Clone, Default, Deserialize)]

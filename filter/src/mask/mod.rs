@@ -30,7 +30,7 @@
 //! checks ([`checks`]: Luhn, mod-97, SSN ranges, ...). Detectors are listed
 //! in [`detectors`]; replacements in [`strategy`]. A body passed on in
 //! chunks goes through [`Masker::stream`] instead; SSE responses through
-//! [`crate::stream`], which reassembles each OpenAI output's text across
+//! [`crate::sse`], which reassembles each OpenAI output's text across
 //! events. OpenAI requests are masked only in their texts ([`openai`]).
 //!
 //! Built-in detectors, in priority order: `private_key`, `jwt`,
@@ -47,6 +47,7 @@
 //! is masked like any access key id (telling examples apart would need a
 //! list of them, and masking one costs nothing).
 
+pub mod apply;
 pub mod config;
 pub mod openai;
 pub mod strategy;
@@ -101,14 +102,8 @@ impl BodyKind {
         let Some(ct) = content_type else {
             return BodyKind::Text;
         };
-        let essence = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        let (top, sub) = essence.split_once('/').unwrap_or((essence.as_str(), ""));
-        match (top, sub) {
+        let (top, sub) = crate::headers::media_type(ct);
+        match (top.as_str(), sub.as_str()) {
             ("application", "json") => BodyKind::Json,
             (_, s) if s.ends_with("+json") => BodyKind::Json,
             ("application", "x-www-form-urlencoded") => BodyKind::Form,
@@ -215,7 +210,9 @@ impl Masker {
                     }
                 }
             }
-            BodyKind::Text => text::mask_text(self, body, &mut counts),
+            // Text that is JSON (or JSON lines) is masked as JSON: an
+            // upstream that parses it anyway decodes its escapes.
+            BodyKind::Text => self.mask_text_or_json(body, &mut counts),
             BodyKind::Form => text::mask_form(self, body, &mut counts),
         };
         MaskOutcome {
@@ -225,7 +222,45 @@ impl Masker {
         }
     }
 
+    /// Text, where the whole body or each of its lines that reads as JSON
+    /// is masked as JSON (so `alice\u0040example.com` is found), then the
+    /// whole scanned as text (values spanning lines, a PEM key, included).
+    fn mask_text_or_json(&self, body: &[u8], counts: &mut [u32]) -> Option<Vec<u8>> {
+        use crate::body::looks_like_json;
+        let mut hits = Vec::new();
+        if looks_like_json(body) {
+            self.scanner.scan(body, &mut hits);
+            if let Ok(m) = json::mask(self, body, &hits, counts) {
+                return m;
+            }
+        }
+        if !body.split(|&b| b == b'\n').any(looks_like_json) {
+            return text::mask_text(self, body, counts);
+        }
+        let mut lines = Vec::with_capacity(body.len());
+        let mut changed = false;
+        for (i, line) in body.split(|&b| b == b'\n').enumerate() {
+            if i > 0 {
+                lines.push(b'\n');
+            }
+            let masked = if looks_like_json(line) {
+                hits.clear();
+                self.scanner.scan(line, &mut hits);
+                json::mask(self, line, &hits, counts).ok().flatten()
+            } else {
+                None
+            };
+            changed |= masked.is_some();
+            lines.extend_from_slice(masked.as_deref().unwrap_or(line));
+        }
+        match text::mask_text(self, &lines, counts) {
+            Some(m) => Some(m),
+            None => changed.then_some(lines),
+        }
+    }
+
     /// A masker for a body passed on in chunks (see [`stream`]).
+    #[cfg(test)]
     pub fn stream(&self, window: usize) -> StreamMasker<'_> {
         StreamMasker::new(self, window)
     }

@@ -1,65 +1,54 @@
-//! OpenAI requests: mask only the text sent to the model.
+//! OpenAI requests: mask every string the model can read.
 //!
-//! A Chat Completions or Responses request is masked with a JSON pass
-//! scoped to the values that carry text ([`CHAT_TEXT`], [`RESPONSES_TEXT`]):
-//! message contents and their text parts, tool call arguments, tool
-//! outputs, instructions, and the free-text `user` and `metadata` values.
-//! Roles, the model, ids, tool names, schemas and every other field are
-//! never rewritten, so the request stays valid for the provider (a
-//! detector can no longer mangle a `call_id` or a JSON schema). Detectors,
-//! `json_fields` (inside those values) and strategies apply as usual.
+//! A Chat Completions or Responses request is masked with a JSON pass over
+//! every string value except the structural fields of
+//! [`crate::body::visible`] (roles, the model, ids, types, tool names,
+//! enumerated options): the one list the rules' `openai.text_*` conditions
+//! use too. So message contents and names, tool and schema descriptions,
+//! `stop`, `prediction`, `refusal`, metadata are all masked, and a field the
+//! provider adds later is masked until it is listed as structural. The
+//! request stays valid for the provider (a detector never mangles a
+//! `call_id`). Detectors, `json_fields` and strategies apply as usual.
 //! A body that is not JSON is masked as before (scanned whole as text).
 
-use super::config::parse_pointer;
-use super::{json, BodyKind, MaskOutcome, Masker, Seg};
+use super::json::{self, Scope as Pass};
+use super::{BodyKind, MaskOutcome, Masker};
+use crate::body::visible;
+use crate::rules::config::OpenAiApi;
+
+/// Which values of an OpenAI request are masked: all but the structural.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope(&'static [&'static str]);
 
 /// Chat Completions (`POST …/chat/completions`).
-pub const CHAT_TEXT: &[&str] = &[
-    "/messages/*/content",
-    "/messages/*/content/*/text",
-    "/messages/*/tool_calls/*/function/arguments",
-    "/messages/*/function_call/arguments",
-    "/user",
-    "/metadata/*",
-];
+pub const CHAT: Scope = Scope(visible::CHAT_STRUCTURAL);
 
 /// Responses (`POST …/responses`).
-pub const RESPONSES_TEXT: &[&str] = &[
-    "/instructions",
-    "/input",
-    "/input/*/content",
-    "/input/*/content/*/text",
-    "/input/*/arguments",
-    "/input/*/output",
-    "/input/*/output/*/text",
-    "/user",
-    "/metadata/*",
-];
-
-/// Compiled paths for [`Masker::mask_json_in`].
-#[derive(Debug, Clone)]
-pub struct Scope(Vec<Vec<Seg>>);
+pub const RESPONSES: Scope = Scope(visible::RESPONSES_STRUCTURAL);
 
 impl Scope {
-    /// `pointers`: RFC 6901 with `*`; an invalid one is skipped.
-    pub fn new(pointers: &[&str]) -> Scope {
-        Scope(
-            pointers
-                .iter()
-                .filter_map(|p| parse_pointer(p).ok())
-                .collect(),
-        )
+    /// The scope of a JSON request to an OpenAI API (by method and path, as
+    /// the rules' `openai` condition recognises them), else `None`.
+    pub fn for_request(method: &str, path: &str, content_type: Option<&str>) -> Option<Scope> {
+        if BodyKind::of(content_type) != BodyKind::Json {
+            return None;
+        }
+        let path = crate::rules::path::normalize(path);
+        match crate::rules::shapes::openai_api(method, &path)? {
+            OpenAiApi::ChatCompletions => Some(CHAT),
+            OpenAiApi::Responses => Some(RESPONSES),
+        }
     }
 }
 
 impl Masker {
-    /// Masks a JSON body, only the values at `scope`'s paths. A body that is
-    /// not JSON is masked as [`Masker::mask`] would (as text).
+    /// Masks a JSON body, every value but `scope`'s structural fields. A body
+    /// that is not JSON is masked as [`Masker::mask`] would (as text).
     pub fn mask_json_in(&self, body: &[u8], scope: &Scope) -> MaskOutcome {
         let mut counts = vec![0u32; self.labels.len()];
         let mut hits = Vec::new();
         self.scanner.scan(body, &mut hits);
-        match json::mask_in(self, body, &hits, &mut counts, Some(&scope.0)) {
+        match json::mask_in(self, body, &hits, &mut counts, Pass::Except(scope.0)) {
             Ok(masked) => MaskOutcome {
                 body: masked,
                 counts: self.named_counts(&counts),
@@ -81,8 +70,8 @@ mod tests {
         compile(&doc).unwrap().profile("p").unwrap().clone()
     }
 
-    fn masked(body: &Value, scope: &[&str]) -> (Value, std::collections::BTreeMap<String, u32>) {
-        let out = all().mask_json_in(body.to_string().as_bytes(), &Scope::new(scope));
+    fn masked(body: &Value, scope: Scope) -> (Value, std::collections::BTreeMap<String, u32>) {
+        let out = all().mask_json_in(body.to_string().as_bytes(), &scope);
         let v = out
             .body
             .map(|b| serde_json::from_slice(&b).unwrap())
@@ -108,7 +97,7 @@ mod tests {
                  "content": "ssn 123-45-6789"}
             ]
         });
-        let (v, counts) = masked(&body, CHAT_TEXT);
+        let (v, counts) = masked(&body, CHAT);
         assert_eq!(v["model"], body["model"]);
         assert_eq!(v["user"], "[REDACTED:email]");
         assert_eq!(v["messages"][0]["content"], "card [REDACTED:credit_card]");
@@ -116,10 +105,12 @@ mod tests {
             v["messages"][1]["content"][0]["text"],
             "mail [REDACTED:email]"
         );
+        // The provider fetches an image URL: it leaves like any text.
         assert_eq!(
-            v["messages"][1]["content"][1],
-            body["messages"][1]["content"][1]
+            v["messages"][1]["content"][1]["image_url"]["url"],
+            "https://x.test/[REDACTED:email]"
         );
+        assert_eq!(v["messages"][1]["content"][1]["type"], "image_url");
         let call = &v["messages"][2]["tool_calls"][0];
         assert_eq!(call["id"], "call_4111111111111111");
         assert_eq!(call["function"]["name"], "send_to_bob@example.com");
@@ -129,7 +120,7 @@ mod tests {
         );
         assert_eq!(v["messages"][3]["tool_call_id"], "call_4111111111111111");
         assert_eq!(v["messages"][3]["content"], "ssn [REDACTED:ssn]");
-        assert_eq!(counts.get("email"), Some(&3));
+        assert_eq!(counts.get("email"), Some(&4));
     }
 
     #[test]
@@ -143,7 +134,7 @@ mod tests {
                 {"type": "function_call_output", "call_id": "call_1", "output": "ssn 123-45-6789"}
             ]
         });
-        let (v, _) = masked(&body, RESPONSES_TEXT);
+        let (v, _) = masked(&body, RESPONSES);
         assert_eq!(v["instructions"], "never mail [REDACTED:email]");
         assert_eq!(
             v["input"][0]["content"][0]["text"],
@@ -154,13 +145,13 @@ mod tests {
             "{\"email\":\"[REDACTED:email]\"}"
         );
         assert_eq!(v["input"][2]["output"], "ssn [REDACTED:ssn]");
-        let (v, _) = masked(&json!({"input": "to bob@example.com"}), RESPONSES_TEXT);
+        let (v, _) = masked(&json!({"input": "to bob@example.com"}), RESPONSES);
         assert_eq!(v["input"], "to [REDACTED:email]");
     }
 
     #[test]
     fn not_json_is_masked_as_text() {
-        let out = all().mask_json_in(b"{bob@example.com", &Scope::new(CHAT_TEXT));
+        let out = all().mask_json_in(b"{bob@example.com", &CHAT);
         assert_eq!(out.body.as_deref(), Some(&b"{[REDACTED:email]"[..]));
     }
 }

@@ -1,6 +1,6 @@
 //! Incremental masking of a text stream (`text/event-stream` and other
 //! bodies the host passes on chunk by chunk instead of buffering, and the
-//! text of each streamed LLM output in [`crate::stream`]).
+//! text of each streamed LLM output in [`crate::sse`]).
 //!
 //! Each chunk is appended to a buffer and everything that can no longer
 //! become part of a value is emitted at once, masked. What is held back is
@@ -23,7 +23,7 @@
 //! tests split planted values at every offset).
 //!
 //! This masks one text. SSE carrying JSON (LLM deltas) is parsed and each
-//! output's text reassembled in [`crate::stream`], which runs one of these
+//! output's text reassembled in [`crate::sse`], which runs one of these
 //! per output.
 
 use std::collections::BTreeMap;

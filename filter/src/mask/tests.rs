@@ -346,13 +346,13 @@ fn invalid_json_is_scanned_as_text() {
     );
     assert_eq!(o.kind, BodyKind::InvalidJson);
     assert_eq!(o.body.unwrap(), br#"{"email": "[REDACTED:email]", oops}"#);
-    let deep = "[".repeat(500) + "\"bob@example.com\"" + &"]".repeat(500);
+    // Deep nesting is JSON (the flow refuses past `inspection.max_json_depth`).
+    let deep = "[".repeat(500) + "\"bob\\u0040example.com\"" + &"]".repeat(500);
     let o = m.mask(Some("application/json"), deep.as_bytes());
-    assert_eq!(o.kind, BodyKind::InvalidJson);
+    assert_eq!(o.kind, BodyKind::Json);
     assert_eq!(o.counts.get("email"), Some(&1));
     for bad in [
-        &b"{\"a\":\"x\x01\"}"[..],
-        b"[1,]",
+        &b"[1,]"[..],
         b"01",
         b"\"\\x\"",
         b"[\"\xff\"]",
@@ -442,7 +442,7 @@ fn strategies() {
 
 #[test]
 fn config_errors_name_the_field() {
-    fn err(json: &str) -> crate::config::PolicyError {
+    fn err(json: &str) -> crate::policy::PolicyError {
         let doc: MaskingDoc = serde_json::from_str(json).unwrap();
         compile(&doc).unwrap_err()
     }

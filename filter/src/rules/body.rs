@@ -1,30 +1,40 @@
-//! The request body as matchers see it: text, JSON, JSON Pointers with `*`.
+//! The request body as matchers see it: text, decoded strings, JSON
+//! Pointers with `*`.
 //!
-//! A body is never trusted to be what it claims: bytes that are not UTF-8 are
-//! read lossily (U+FFFD), and a body that is not JSON simply has no JSON. Text
-//! matchers (`body.regex`, `body.keywords`, `openai.text_*`) see the raw text,
-//! and, when the body is JSON, also every decoded string in it (keys and
-//! values), so `"drop\u0020table"` cannot hide from a keyword list.
+//! The body is read once by [`crate::body::Decoded`], the same reading masks
+//! use: text matchers (`body.regex`, `body.keywords`) see the raw text and
+//! every decoded string in it (JSON strings and keys, decoded form names and
+//! values, multipart text parts), so `"drop\u0020table"` or
+//! `sql=DROP+TABLE` cannot hide from a keyword list. The JSON reader accepts
+//! what upstream parsers accept (`1e400`, lone surrogates, `NaN`, deep
+//! nesting); a body that is still not JSON has no JSON. Bodies that cannot be
+//! read as the upstream would are refused by the flow before rules run
+//! (`inspection.unreadable`).
 
 use regex::Regex;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::cell::OnceCell;
 
-use crate::config::PolicyError;
+use crate::body::{json::Doc, Decoded};
+use crate::policy::PolicyError;
 
-/// A body, parsed lazily at most once per evaluation.
+/// A body, read lazily at most once per evaluation.
 pub(crate) struct Body<'a> {
     raw: &'a [u8],
+    content_type: Option<&'a str>,
     text: OnceCell<Cow<'a, str>>,
+    decoded: OnceCell<Decoded<'a>>,
     json: OnceCell<Option<Value>>,
 }
 
 impl<'a> Body<'a> {
-    pub(crate) fn new(raw: &'a [u8]) -> Self {
+    pub(crate) fn new(raw: &'a [u8], content_type: Option<&'a str>) -> Self {
         Body {
             raw,
+            content_type,
             text: OnceCell::new(),
+            decoded: OnceCell::new(),
             json: OnceCell::new(),
         }
     }
@@ -34,29 +44,27 @@ impl<'a> Body<'a> {
         self.text.get_or_init(|| String::from_utf8_lossy(self.raw))
     }
 
-    /// The body as JSON, if it is JSON.
+    fn decoded(&self) -> &Decoded<'a> {
+        self.decoded
+            .get_or_init(|| Decoded::read(self.content_type, self.raw))
+    }
+
+    /// The JSON document, if the body is JSON.
+    pub(crate) fn doc(&self) -> Option<&Doc<'a>> {
+        self.decoded().json.as_ref()
+    }
+
+    /// The body as a JSON value, if it is JSON (containers past
+    /// [`crate::body::json::VALUE_DEPTH`] read as `null`).
     pub(crate) fn json(&self) -> Option<&Value> {
         self.json
-            .get_or_init(|| {
-                // A UTF-8 byte order mark is not JSON, but lenient parsers skip it.
-                let raw = self.raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(self.raw);
-                serde_json::from_slice(raw).ok()
-            })
+            .get_or_init(|| self.doc().map(Doc::value))
             .as_ref()
     }
 
-    /// Whether `re` matches the raw text or any decoded JSON string (key or value).
+    /// Whether `re` matches the raw text or any decoded string.
     pub(crate) fn text_matches(&self, re: &Regex) -> bool {
-        re.is_match(self.text()) || self.json().is_some_and(|v| any_string(v, re))
-    }
-}
-
-fn any_string(v: &Value, re: &Regex) -> bool {
-    match v {
-        Value::String(s) => re.is_match(s),
-        Value::Array(a) => a.iter().any(|x| any_string(x, re)),
-        Value::Object(m) => m.iter().any(|(k, x)| re.is_match(k) || any_string(x, re)),
-        _ => false,
+        re.is_match(self.text()) || self.decoded().any_string(|s| re.is_match(s))
     }
 }
 
@@ -249,7 +257,7 @@ mod tests {
 
     #[test]
     fn non_utf8_and_invalid_json_bodies_are_text() {
-        let b = Body::new(b"\xff\xfe drop table {");
+        let b = Body::new(b"\xff\xfe drop table {", None);
         assert!(b.json().is_none());
         assert!(b.text().contains("drop table"));
         assert!(b.text_matches(&Regex::new("(?i)DROP TABLE").unwrap()));
@@ -257,13 +265,13 @@ mod tests {
 
     #[test]
     fn a_byte_order_mark_does_not_hide_json() {
-        let b = Body::new(b"\xEF\xBB\xBF{\"model\":\"o1\"}");
+        let b = Body::new(b"\xEF\xBB\xBF{\"model\":\"o1\"}", None);
         assert_eq!(b.json(), Some(&serde_json::json!({"model": "o1"})));
     }
 
     #[test]
     fn escaped_json_strings_are_matched_decoded() {
-        let b = Body::new(br#"{"q":"drop\u0020table"}"#);
+        let b = Body::new(br#"{"q":"drop\u0020table"}"#, None);
         assert!(b.text_matches(&Regex::new("drop table").unwrap()));
     }
 }

@@ -13,7 +13,7 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::fmt;
 
-use crate::config::Mode;
+use crate::policy::Mode;
 
 /// What happens when no enforced rule matches. Required whenever `rules` is
 /// not empty.
@@ -106,7 +106,7 @@ pub struct MatchDoc {
     #[serde(default)]
     pub headers: Vec<HeaderDoc>,
     #[serde(default)]
-    pub identity: Option<IdentityDoc>,
+    pub identity: Option<IdentityMatchDoc>,
     #[serde(default)]
     pub body: Option<BodyDoc>,
     #[serde(default)]
@@ -154,7 +154,7 @@ pub struct HeaderDoc {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct IdentityDoc {
+pub struct IdentityMatchDoc {
     /// `true`: a verified identity is present; `false`: none is.
     #[serde(default)]
     pub authenticated: Option<bool>,

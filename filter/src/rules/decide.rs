@@ -1,11 +1,11 @@
 //! Combining the rules that matched into one decision: the order is
-//! documented on the `rules` module ("Decision").
+//! documented on the `rules` module ("Ruling").
 
 use super::config::{ActionKind, DefaultAction};
-use super::{Decision, Denial, MaskPlan, Rule};
+use super::{Denial, MaskPlan, Rule, Ruling};
 
 /// Combines the matched rules (in policy order) into a decision.
-pub(crate) fn combine(matched: &[&Rule], default: DefaultAction) -> Decision {
+pub(crate) fn combine(matched: &[&Rule], default: DefaultAction) -> Ruling {
     let strongest = matched.iter().map(|r| r.action).max();
     let masks = || {
         let mut plan = MaskPlan::default();
@@ -16,12 +16,12 @@ pub(crate) fn combine(matched: &[&Rule], default: DefaultAction) -> Decision {
     };
     match strongest {
         None => match default {
-            DefaultAction::Allow => Decision::Allow,
-            DefaultAction::Deny => Decision::Deny(Denial::by_default()),
+            DefaultAction::Allow => Ruling::Allow,
+            DefaultAction::Deny => Ruling::Deny(Denial::by_default()),
         },
-        Some(ActionKind::Allow) => Decision::Allow,
-        Some(ActionKind::Mask) => Decision::Mask(masks()),
-        Some(ActionKind::RequireApproval) => Decision::RequireApproval {
+        Some(ActionKind::Allow) => Ruling::Allow,
+        Some(ActionKind::Mask) => Ruling::Mask(masks()),
+        Some(ActionKind::RequireApproval) => Ruling::RequireApproval {
             rules: matched
                 .iter()
                 .filter(|r| r.action == ActionKind::RequireApproval)
@@ -32,8 +32,8 @@ pub(crate) fn combine(matched: &[&Rule], default: DefaultAction) -> Decision {
         Some(ActionKind::Deny) => {
             let first = matched.iter().find(|r| r.action == ActionKind::Deny);
             match first {
-                Some(r) => Decision::Deny(r.denial()),
-                None => Decision::Deny(Denial::by_default()),
+                Some(r) => Ruling::Deny(r.denial()),
+                None => Ruling::Deny(Denial::by_default()),
             }
         }
     }

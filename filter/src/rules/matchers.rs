@@ -7,13 +7,13 @@ use serde_json::Value;
 
 use super::body::{Body, JsonCond, JsonTest, Pointer};
 use super::config::{
-    BodyDoc, HeaderDoc, IdentityDoc, JsonDoc, MatchDoc, McpDoc, OpenAiApi, OpenAiDoc, PathDoc,
+    BodyDoc, HeaderDoc, IdentityMatchDoc, JsonDoc, MatchDoc, McpDoc, OpenAiApi, OpenAiDoc, PathDoc,
     StringList,
 };
 use super::path::{has_prefix, normalize, NormalizedPath};
 use super::shapes;
 use super::RequestView;
-use crate::config::PolicyError;
+use crate::policy::PolicyError;
 
 /// The result of a condition or a rule's whole `match` on a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +44,14 @@ impl<'r, 'a> Ctx<'r, 'a> {
             path_lower: std::cell::OnceCell::new(),
             host,
             port,
-            body: req.body.map(Body::new),
+            body: req.body.map(|b| {
+                let ct = req
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                    .map(|(_, v)| v.as_str());
+                Body::new(b, ct)
+            }),
         }
     }
 
@@ -55,11 +62,7 @@ impl<'r, 'a> Ctx<'r, 'a> {
     }
 
     fn header_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a str> + 's {
-        self.req
-            .headers
-            .iter()
-            .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        crate::headers::values(self.req.headers, name)
     }
 }
 
@@ -303,10 +306,10 @@ impl Cond {
                 .and_then(shapes::model)
                 .is_some_and(|m| names.matches(m)),
             Cond::OpenAiTextRegex(re) | Cond::OpenAiTextKeywords(_, re) => {
-                match (api(), body.json()) {
-                    (Some(api), Some(v)) => {
-                        shapes::openai_texts(api, v).iter().any(|t| re.is_match(t))
-                    }
+                match (api(), body.doc()) {
+                    (Some(api), Some(doc)) => shapes::openai_texts(api, doc)
+                        .iter()
+                        .any(|t| re.is_match(t)),
                     // Not JSON: the text is whatever the body says.
                     _ => re.is_match(body.text()),
                 }
@@ -673,7 +676,11 @@ fn compile_header(h: &HeaderDoc, path: &str) -> Result<Cond, PolicyError> {
     Ok(Cond::Header(name, test))
 }
 
-fn compile_identity(id: &IdentityDoc, path: &str, out: &mut Vec<Cond>) -> Result<(), PolicyError> {
+fn compile_identity(
+    id: &IdentityMatchDoc,
+    path: &str,
+    out: &mut Vec<Cond>,
+) -> Result<(), PolicyError> {
     let start = out.len();
     if let Some(b) = id.authenticated {
         out.push(Cond::Authenticated(b));

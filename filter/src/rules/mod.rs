@@ -25,7 +25,7 @@
 //! `match` matches everything). Lists inside one condition are alternatives
 //! (`"methods": ["GET","HEAD"]`), except `groups_all`/`scopes_all`/`*_none`.
 //!
-//! # Decision
+//! # Ruling (what the policy decides)
 //!
 //! 1. Every rule is evaluated (policy order is the order of
 //!    [`Evaluation::fired`], it does not change the outcome).
@@ -73,9 +73,9 @@ pub mod shapes;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::config::{Mode, PolicyError};
 use crate::identity::Identity;
-use crate::reply::LocalReply;
+use crate::local_reply::LocalReply;
+use crate::policy::{Mode, PolicyError};
 
 pub use config::{ActionKind, DefaultAction, RuleDoc};
 pub use matchers::MatchResult;
@@ -104,7 +104,7 @@ pub struct RequestView<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Evaluation {
     /// What to do (provisional while `needs_body`).
-    pub decision: Decision,
+    pub decision: Ruling,
     /// Every rule that matched, enforced and monitor, in policy order. When
     /// the headers phase is final because an enforced deny rule matched, rules
     /// that would have needed the body were not evaluated and are not listed.
@@ -113,7 +113,7 @@ pub struct Evaluation {
     pub needs_body: bool,
     /// When monitor rules matched and enforcing them would change the
     /// decision: the decision they would have caused (for the log/audit).
-    pub monitor_decision: Option<Decision>,
+    pub monitor_decision: Option<Ruling>,
     /// An enforced rule that matched asks for session recording.
     pub record: bool,
 }
@@ -129,7 +129,7 @@ pub struct Hit {
 
 /// What the policy decides for a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
+pub enum Ruling {
     /// Forward unchanged.
     Allow,
     /// Forward, masking with these profiles.
@@ -140,14 +140,14 @@ pub enum Decision {
     Deny(Denial),
 }
 
-impl Decision {
+impl Ruling {
     /// `allow`, `mask`, `require_approval` or `deny`: for logs and audit.
     pub fn kind(&self) -> &'static str {
         match self {
-            Decision::Allow => "allow",
-            Decision::Mask(_) => "mask",
-            Decision::RequireApproval { .. } => "require_approval",
-            Decision::Deny(_) => "deny",
+            Ruling::Allow => "allow",
+            Ruling::Mask(_) => "mask",
+            Ruling::RequireApproval { .. } => "require_approval",
+            Ruling::Deny(_) => "deny",
         }
     }
 }
@@ -257,31 +257,12 @@ impl Rule {
 pub struct Rules {
     rules: Arc<Vec<Rule>>,
     default_action: DefaultAction,
-    /// What was compiled, for equality (compiled regexes have none).
-    source: (Vec<RuleDoc>, DefaultAction),
 }
-
-impl PartialEq for Rules {
-    fn eq(&self, other: &Self) -> bool {
-        self.source == other.source
-    }
-}
-
-impl Eq for Rules {}
 
 impl Default for Rules {
     fn default() -> Self {
         Rules::none()
     }
-}
-
-/// The lenient view of a whole policy document: only the rules sections.
-#[derive(serde::Deserialize)]
-struct Sections {
-    #[serde(default)]
-    rules: Vec<RuleDoc>,
-    #[serde(default)]
-    default_action: Option<DefaultAction>,
 }
 
 /// Compiles `rules` and `default_action` (error paths are full: `rules[2].match.path.regex`).
@@ -388,31 +369,7 @@ pub fn compile(
     Ok(Rules {
         rules: Arc::new(rules),
         default_action: default,
-        source: (docs, default),
     })
-}
-
-/// Reads and compiles only `rules` and `default_action` from a whole policy
-/// document, ignoring its other fields (the policy loader checks those).
-/// Errors are reported like [`crate::config::Policy::from_json`]'s.
-pub fn from_policy_json(text: &[u8]) -> Result<Rules, PolicyError> {
-    let mut de = serde_json::Deserializer::from_slice(text);
-    let s: Sections = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = match e.path().to_string() {
-            p if p == "?" || p.is_empty() => ".".to_string(),
-            p => p,
-        };
-        let msg = e.inner().to_string();
-        // Keep serde_json's position only for syntax errors, as the loader does.
-        let msg = match msg.rfind(" at line ") {
-            Some(i) if !msg.starts_with("expected") && !msg.contains("EOF") => {
-                msg.get(..i).unwrap_or(&msg).to_string()
-            }
-            _ => msg,
-        };
-        PolicyError::at(&path, msg)
-    })?;
-    compile(s.rules, s.default_action)
 }
 
 /// One rule's evaluation, condition by condition: for `transit-guard explain`.
@@ -432,7 +389,6 @@ impl Rules {
         Rules {
             rules: Arc::new(Vec::new()),
             default_action: DefaultAction::Allow,
-            source: (Vec::new(), DefaultAction::Allow),
         }
     }
 
@@ -491,8 +447,7 @@ impl Rules {
             }
         }
         let decision = decide::combine(&enforced, self.default_action);
-        let needs_body =
-            pending && !matches!(decision, Decision::Deny(Denial { rule: Some(_), .. }));
+        let needs_body = pending && !matches!(decision, Ruling::Deny(Denial { rule: Some(_), .. }));
         let monitor_decision = if all.len() != enforced.len() {
             let d = decide::combine(&all, self.default_action);
             (d != decision).then_some(d)

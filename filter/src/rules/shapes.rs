@@ -6,7 +6,7 @@
 //! | | Chat Completions | Responses |
 //! | --- | --- | --- |
 //! | model | `model` | `model` |
-//! | text | `messages[].content` (string, or `[].text` parts), `messages[].tool_calls[].function.arguments` | `instructions`, `input` (string, or items: `content` string or `[].text`, `arguments`, `output`) |
+//! | text | every string but the structural fields of `crate::body::visible` (roles, model, ids, types, tool names): contents, names, tool descriptions and schemas, `stop`, `prediction`, ... | the same, with the Responses list |
 //! | tools | `tools[].function.name`, `functions[].name`, `function_call.name`, `tool_choice.function.name`, `messages[].tool_calls[].function.name` | `tools[].name` (or `.type` for built-in tools: `web_search`, `mcp`…), `tool_choice.name`, `input[].name` of `function_call` items |
 //!
 //! **MCP** (JSON-RPC 2.0 over Streamable HTTP, any path): the body is one
@@ -16,12 +16,16 @@
 //! `params.arguments`.
 
 use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+use crate::body::json::Doc;
+use crate::body::visible;
 
 use super::config::OpenAiApi;
 use super::path::NormalizedPath;
 
 /// Which OpenAI API a request is for, from its method and normalised path.
-pub(crate) fn openai_api(method: &str, path: &NormalizedPath) -> Option<OpenAiApi> {
+pub fn openai_api(method: &str, path: &NormalizedPath) -> Option<OpenAiApi> {
     if !method.eq_ignore_ascii_case("POST") {
         return None;
     }
@@ -38,37 +42,25 @@ pub(crate) fn model(body: &Value) -> Option<&str> {
     body.get("model").and_then(Value::as_str)
 }
 
-/// The text an OpenAI request sends to the model.
-pub(crate) fn openai_texts(api: OpenAiApi, body: &Value) -> Vec<&str> {
+/// The text an OpenAI request shows the model: every string value except
+/// the structural fields of [`crate::body::visible`] (the list masking uses).
+pub(crate) fn openai_texts<'a>(api: OpenAiApi, doc: &Doc<'a>) -> Vec<Cow<'a, str>> {
+    let structural = structural(api);
     let mut out = Vec::new();
-    match api {
-        OpenAiApi::ChatCompletions => {
-            for m in array(body, "messages") {
-                content_text(m.get("content"), &mut out);
-                for call in array(m, "tool_calls") {
-                    push_str(
-                        call.get("function").and_then(|f| f.get("arguments")),
-                        &mut out,
-                    );
-                }
-            }
+    doc.each_string(|path, _, s| {
+        if !visible::is_structural(structural, path) {
+            out.push(s);
         }
-        OpenAiApi::Responses => {
-            push_str(body.get("instructions"), &mut out);
-            match body.get("input") {
-                Some(Value::String(s)) => out.push(s),
-                Some(Value::Array(items)) => {
-                    for item in items {
-                        content_text(item.get("content"), &mut out);
-                        push_str(item.get("arguments"), &mut out);
-                        push_str(item.get("output"), &mut out);
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
+    });
     out
+}
+
+/// The structural (never masked, never matched as text) fields of an API.
+pub(crate) fn structural(api: OpenAiApi) -> &'static [&'static str] {
+    match api {
+        OpenAiApi::ChatCompletions => visible::CHAT_STRUCTURAL,
+        OpenAiApi::Responses => visible::RESPONSES_STRUCTURAL,
+    }
 }
 
 /// Tool and function names an OpenAI request declares or has called.
@@ -149,24 +141,20 @@ fn push_str<'v>(v: Option<&'v Value>, out: &mut Vec<&'v str>) {
     }
 }
 
-/// `content` as a string, or an array of parts with `text`.
-fn content_text<'v>(content: Option<&'v Value>, out: &mut Vec<&'v str>) {
-    match content {
-        Some(Value::String(s)) => out.push(s),
-        Some(Value::Array(parts)) => {
-            for p in parts {
-                push_str(p.get("text"), out);
-            }
-        }
-        _ => {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::path::normalize;
     use super::*;
     use serde_json::json;
+
+    fn texts(api: OpenAiApi, body: &Value) -> Vec<String> {
+        let src = body.to_string();
+        let doc = Doc::parse(src.as_bytes(), 100).unwrap();
+        openai_texts(api, &doc)
+            .into_iter()
+            .map(|s| s.into_owned())
+            .collect()
+    }
 
     #[test]
     fn endpoints_are_recognised_after_normalisation() {
@@ -199,7 +187,7 @@ mod tests {
         });
         assert_eq!(model(&body), Some("gpt-4o"));
         assert_eq!(
-            openai_texts(OpenAiApi::ChatCompletions, &body),
+            texts(OpenAiApi::ChatCompletions, &body),
             vec!["be nice", "hello", "{\"id\":1}"]
         );
         assert_eq!(
@@ -221,15 +209,16 @@ mod tests {
             "tools": [{"type": "function", "name": "get_weather"}, {"type": "web_search"}]
         });
         assert_eq!(
-            openai_texts(OpenAiApi::Responses, &body),
-            vec!["sys", "hi", "{}", "sunny"]
+            texts(OpenAiApi::Responses, &body),
+            // serde_json's map is sorted: `input` comes before `instructions`.
+            vec!["hi", "{}", "sunny", "sys"]
         );
         assert_eq!(
             openai_tools(OpenAiApi::Responses, &body),
             vec!["get_weather", "web_search", "get_weather"]
         );
         let s = json!({"model": "m", "input": "plain"});
-        assert_eq!(openai_texts(OpenAiApi::Responses, &s), vec!["plain"]);
+        assert_eq!(texts(OpenAiApi::Responses, &s), vec!["plain"]);
     }
 
     #[test]

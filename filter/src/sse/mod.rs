@@ -39,14 +39,14 @@
 //! where the first word ends), never by more than the time to stream
 //! `window` bytes of one output. `docs/streaming.md` has the figures.
 
+pub(crate) mod events;
 pub(crate) mod openai;
-pub(crate) mod sse;
 
 use std::collections::BTreeMap;
 
 use crate::mask::{Masker, StreamState, DEFAULT_WINDOW};
+use events::{Event, Splitter};
 use openai::Outputs;
-use sse::{Event, Splitter};
 
 /// The stream cannot be masked safely: the host must abort it (the headers
 /// have gone, so this is a reset, never a pass-through).
@@ -317,7 +317,7 @@ pub(crate) fn render_plain(
     let mut out = Vec::with_capacity(raw.len());
     for l in &ev.lines {
         let (prefix, text): (&[u8], &[u8]) = match l {
-            sse::Line::Comment(c) => match mask_whole(maskers, "text/plain", c, counts) {
+            events::Line::Comment(c) => match mask_whole(maskers, "text/plain", c, counts) {
                 Some(m) => {
                     changed = true;
                     out.push(b':');
@@ -327,8 +327,8 @@ pub(crate) fn render_plain(
                 }
                 None => (b":", c),
             },
-            sse::Line::Data(d) => (b"data: ", d),
-            sse::Line::Other(o) => (b"", o),
+            events::Line::Data(d) => (b"data: ", d),
+            events::Line::Other(o) => (b"", o),
         };
         out.extend_from_slice(prefix);
         out.extend_from_slice(text);

@@ -1,6 +1,7 @@
-//! The filter's panic-free lints bite: a crate carrying the filter's own
-//! `[lints]` table and `clippy.toml` is refused by clippy for an `unwrap`, an
-//! `expect`, a `panic!` or an index in non-test code, and allowed them in tests.
+//! What `cargo xtask lint` relies on: the filter's panic-free lints bite. A
+//! crate carrying the filter's own `[lints]` table and `clippy.toml` is
+//! refused by clippy for an `unwrap`, an `expect`, a `panic!` or an index in
+//! non-test code, and allowed them in tests.
 
 use std::process::Command;
 

@@ -1,4 +1,4 @@
-use super::sse::{Event, Splitter};
+use super::events::{Event, Splitter};
 use super::*;
 use crate::mask::{compile, MaskingDoc};
 use serde_json::{json, Value};

@@ -1,11 +1,12 @@
 //! Checks on the request that need no body: transport and declared size.
 //!
-//! The host adapter gathers [`RequestHead`] from Envoy and carries out the
-//! [`Verdict`]; every decision is made here so it is unit-tested natively.
+//! The flow gathers [`RequestHead`] from the request headers and carries out
+//! the [`Check`].
 
 use crate::audit::Decision;
-use crate::config::{Mode, OnOversize, Policy};
-use crate::reply::LocalReply;
+use crate::config::Policy;
+use crate::local_reply::LocalReply;
+use crate::policy::Mode;
 
 /// What the filter knows about a request when its headers arrive.
 #[derive(Debug, Clone, Default)]
@@ -18,59 +19,52 @@ pub struct RequestHead<'a> {
 
 /// What to do with a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    Continue,
+pub enum Check {
+    /// Nothing to refuse.
+    Pass,
     /// Refuse with this local reply; the upstream sees nothing more.
     Refuse(Decision, LocalReply),
     /// Monitor mode: the policy would have refused; log it and let it pass.
     WouldRefuse(Decision, LocalReply),
 }
 
-impl Verdict {
-    fn refuse(policy: &Policy, decision: Decision, reply: LocalReply) -> Verdict {
+impl Check {
+    fn refuse(policy: &Policy, decision: Decision, reply: LocalReply) -> Check {
         match policy.mode {
-            Mode::Enforce => Verdict::Refuse(decision, reply),
-            Mode::Monitor => Verdict::WouldRefuse(decision, reply),
+            Mode::Enforce => Check::Refuse(decision, reply),
+            Mode::Monitor => Check::WouldRefuse(decision, reply),
         }
     }
 }
 
-/// Decides on a request from its headers alone.
-pub fn check_head(policy: &Policy, head: &RequestHead<'_>) -> Verdict {
-    match check_transport(policy, head) {
-        Verdict::Continue => check_declared_size(policy, head),
-        verdict => verdict,
-    }
-}
-
 /// Plaintext is refused before anything else is read (a token included).
-pub fn check_transport(policy: &Policy, head: &RequestHead<'_>) -> Verdict {
+pub fn check_transport(policy: &Policy, head: &RequestHead<'_>) -> Check {
     if policy.require_tls && !head.downstream_tls {
-        return Verdict::refuse(policy, Decision::TlsRequired, tls_required());
+        return Check::refuse(policy, Decision::TlsRequired, tls_required());
     }
-    Verdict::Continue
+    Check::Pass
 }
 
 /// A declared `content-length` over the limit is refused before the body is read.
-pub fn check_declared_size(policy: &Policy, head: &RequestHead<'_>) -> Verdict {
+pub fn check_declared_size(policy: &Policy, head: &RequestHead<'_>) -> Check {
     let declared = head
         .content_length
         .and_then(|v| v.trim().parse::<u64>().ok());
     if let Some(len) = declared {
         if len > policy.limits.max_body_bytes {
-            return Verdict::refuse(policy, Decision::Oversize, too_large(policy));
+            return Check::refuse(policy, Decision::Oversize, too_large(policy));
         }
     }
-    Verdict::Continue
+    Check::Pass
 }
 
 /// Decides on a streamed request body once `seen` bytes of it have arrived:
 /// a body without `content-length` is counted as it flows.
-pub fn check_body_progress(policy: &Policy, seen: u64) -> Verdict {
+pub fn check_body_progress(policy: &Policy, seen: u64) -> Check {
     if seen > policy.limits.max_body_bytes {
-        return Verdict::refuse(policy, Decision::Oversize, too_large(policy));
+        return Check::refuse(policy, Decision::Oversize, too_large(policy));
     }
-    Verdict::Continue
+    Check::Pass
 }
 
 fn tls_required() -> LocalReply {
@@ -84,16 +78,14 @@ fn tls_required() -> LocalReply {
 }
 
 fn too_large(policy: &Policy) -> LocalReply {
-    match policy.limits.on_oversize {
-        OnOversize::Deny => LocalReply::new(
-            413,
-            "body_too_large",
-            format!(
-                "the request body exceeds limits.max_body_bytes ({} bytes)",
-                policy.limits.max_body_bytes
-            ),
+    LocalReply::new(
+        413,
+        "body_too_large",
+        format!(
+            "the request body exceeds limits.max_body_bytes ({} bytes)",
+            policy.limits.max_body_bytes
         ),
-    }
+    )
 }
 
 #[cfg(test)]
@@ -102,6 +94,14 @@ mod tests {
 
     fn policy(json: &str) -> Policy {
         Policy::from_json(json.as_bytes()).unwrap()
+    }
+
+    /// Both header checks, in the flow's order.
+    fn check_head(policy: &Policy, head: &RequestHead<'_>) -> Check {
+        match check_transport(policy, head) {
+            Check::Pass => check_declared_size(policy, head),
+            verdict => verdict,
+        }
     }
 
     fn tls() -> RequestHead<'static> {
@@ -113,13 +113,13 @@ mod tests {
 
     #[test]
     fn tls_request_passes() {
-        assert_eq!(check_head(&policy("{}"), &tls()), Verdict::Continue);
+        assert_eq!(check_head(&policy("{}"), &tls()), Check::Pass);
     }
 
     #[test]
     fn plaintext_is_refused_with_426() {
         let v = check_head(&policy("{}"), &RequestHead::default());
-        let Verdict::Refuse(Decision::TlsRequired, r) = v else {
+        let Check::Refuse(Decision::TlsRequired, r) = v else {
             panic!("{v:?}")
         };
         assert_eq!(r.status, 426);
@@ -130,7 +130,7 @@ mod tests {
     #[test]
     fn plaintext_passes_when_tls_not_required() {
         let p = policy(r#"{"require_tls":false}"#);
-        assert_eq!(check_head(&p, &RequestHead::default()), Verdict::Continue);
+        assert_eq!(check_head(&p, &RequestHead::default()), Check::Pass);
     }
 
     #[test]
@@ -138,7 +138,7 @@ mod tests {
         let p = policy(r#"{"mode":"monitor"}"#);
         let v = check_head(&p, &RequestHead::default());
         assert!(
-            matches!(v, Verdict::WouldRefuse(Decision::TlsRequired, ref r) if r.status == 426),
+            matches!(v, Check::WouldRefuse(Decision::TlsRequired, ref r) if r.status == 426),
             "{v:?}"
         );
     }
@@ -152,22 +152,22 @@ mod tests {
         };
         let v = check_head(&p, &head);
         assert!(
-            matches!(v, Verdict::Refuse(Decision::Oversize, ref r) if r.status == 413),
+            matches!(v, Check::Refuse(Decision::Oversize, ref r) if r.status == 413),
             "{v:?}"
         );
         let head = RequestHead {
             content_length: Some("10"),
             ..tls()
         };
-        assert_eq!(check_head(&p, &head), Verdict::Continue);
+        assert_eq!(check_head(&p, &head), Check::Pass);
     }
 
     #[test]
     fn streamed_body_is_counted() {
         let p = policy(r#"{"limits":{"max_body_bytes":10}}"#);
-        assert_eq!(check_body_progress(&p, 10), Verdict::Continue);
+        assert_eq!(check_body_progress(&p, 10), Check::Pass);
         assert!(
-            matches!(check_body_progress(&p, 11), Verdict::Refuse(Decision::Oversize, ref r) if r.status == 413)
+            matches!(check_body_progress(&p, 11), Check::Refuse(Decision::Oversize, ref r) if r.status == 413)
         );
     }
 }

@@ -40,7 +40,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::sse::{event_bytes, Event};
+use super::events::{event_bytes, Event};
 use super::{mask_whole, render_plain, TextChain};
 use crate::mask::Masker;
 

@@ -1,0 +1,86 @@
+//! The filter's counters: every name in one place. Envoy shows them on
+//! `/stats` as `wasmcustom.transit_guard.FAMILY.LABEL` and on
+//! `/stats/prometheus` as `wasmcustom_transit_guard_FAMILY_LABEL`
+//! (`docs/audit.md`, "Metrics").
+
+use crate::envoy::Envoy;
+
+/// A family of counters; the label is the name's last segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// Every request, by audit decision (`allowed`, `denied`, ...).
+    Requests,
+    /// Requests refused by a rule, by rule name.
+    Denied,
+    /// Masked values, by detector.
+    Masked,
+    /// Failed token checks, by reason code.
+    AuthFailures,
+    /// Finished approval waits, by outcome code.
+    Approvals,
+    /// Failed JWKS fetches, by provider.
+    JwksFetchFailures,
+    /// Audit records (`dropped`: not published or not delivered).
+    Audit,
+}
+
+impl Family {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Requests => "requests",
+            Family::Denied => "denied",
+            Family::Masked => "masked",
+            Family::AuthFailures => "auth_failures",
+            Family::Approvals => "approvals",
+            Family::JwksFetchFailures => "jwks_fetch_failures",
+            Family::Audit => "audit",
+        }
+    }
+}
+
+/// The counter's full name: `transit_guard.FAMILY.LABEL`, the label cut to
+/// one segment of safe characters (stat names are dotted).
+pub fn name(family: Family, label: &str) -> String {
+    let label: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("transit_guard.{}.{label}", family.as_str())
+}
+
+/// Adds `n` to a counter.
+pub fn add(envoy: &impl Envoy, family: Family, label: &str, n: u64) {
+    envoy.count(&name(family, label), n);
+}
+
+/// Adds one to a counter.
+pub fn incr(envoy: &impl Envoy, family: Family, label: &str) {
+    add(envoy, family, label, 1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_become_one_safe_segment() {
+        assert_eq!(
+            name(Family::Denied, "no-deletes"),
+            "transit_guard.denied.no-deletes"
+        );
+        assert_eq!(
+            name(Family::Denied, "db/drop.table"),
+            "transit_guard.denied.db_drop_table"
+        );
+        assert_eq!(
+            name(Family::JwksFetchFailures, "corp"),
+            "transit_guard.jwks_fetch_failures.corp"
+        );
+    }
+}

@@ -1,0 +1,206 @@
+//! The response phases: headers, body pieces, the whole held body, and
+//! pieces of a stream masked as they pass.
+
+use super::inspection;
+use super::{
+    ChunkStep, Flow, ResponseBodyStep, ResponseDataStep, ResponseHeadersStep, ResponseState,
+};
+use crate::audit::{recording, Decision};
+use crate::config::Policy;
+use crate::headers;
+use crate::local_reply::LocalReply;
+use crate::mask::apply::apply;
+use crate::mask::{BodyKind, Masker};
+use crate::sse::ResponseStream;
+
+impl Flow {
+    /// The response headers arrived. An event stream (`text/event-stream`)
+    /// with response masks is masked as it streams (`docs/streaming.md`);
+    /// other scannable bodies are held whole; nothing else is touched.
+    pub fn on_response_headers(
+        &mut self,
+        policy: &Policy,
+        content_type: Option<&str>,
+        content_encoding: Option<&str>,
+        end_of_stream: bool,
+    ) -> ResponseHeadersStep {
+        self.response_content_type = content_type.map(str::to_string);
+        self.response = ResponseState::Passing;
+        let masking = !self.response_masks.is_empty();
+        if !(masking || self.record) || end_of_stream {
+            return ResponseHeadersStep::Continue;
+        }
+        let compressed = headers::is_compressed(content_encoding);
+        let event_stream = headers::is_event_stream(content_type);
+        if compressed && !masking {
+            self.recording().response = Some(recording::COMPRESSED.into());
+            return ResponseHeadersStep::Continue;
+        }
+        // An event stream is never held whole (that would stop it
+        // streaming): masked as it passes, and not recorded.
+        if event_stream && self.record {
+            self.recording().response = Some(recording::not_recorded(content_type));
+        }
+        if event_stream && !masking {
+            return ResponseHeadersStep::Continue;
+        }
+        if compressed {
+            return ResponseHeadersStep::Refuse(self.refuse(
+                Decision::Error,
+                LocalReply::new(
+                    502,
+                    "response_not_scannable",
+                    "the upstream sent a compressed response that the policy must mask; it was not passed on",
+                ),
+            ));
+        }
+        if event_stream {
+            let max_event = usize::try_from(policy.limits.max_body_bytes).unwrap_or(usize::MAX);
+            self.response_stream = Some(ResponseStream::new(max_event));
+            self.masked_before_stream = self.exchange.masked.clone();
+            self.response = ResponseState::Streaming;
+            return ResponseHeadersStep::Stream;
+        }
+        if BodyKind::of(content_type) == BodyKind::Passthrough {
+            if masking {
+                self.exchange.unscanned.push(format!(
+                    "response: {} is not scanned",
+                    content_type.unwrap_or("(no content-type)")
+                ));
+            }
+            if self.record {
+                self.recording().response = Some(recording::not_recorded(content_type));
+            }
+            return ResponseHeadersStep::Continue;
+        }
+        self.response = ResponseState::Buffering;
+        ResponseHeadersStep::Hold
+    }
+
+    /// `size` more bytes of the response body arrived (while buffering,
+    /// `size` is all of it so far).
+    pub fn on_response_data(
+        &mut self,
+        policy: &Policy,
+        size: usize,
+        end: bool,
+    ) -> ResponseDataStep {
+        match self.response {
+            ResponseState::Buffering => {
+                if let Some(reply) = self.response_too_large(policy, size as u64) {
+                    return ResponseDataStep::Refuse(reply);
+                }
+                if end {
+                    ResponseDataStep::Complete
+                } else {
+                    ResponseDataStep::Wait
+                }
+            }
+            ResponseState::Streaming => ResponseDataStep::Chunk,
+            // A refused or reset response passes nothing more.
+            ResponseState::Refused | ResponseState::Aborted => ResponseDataStep::Wait,
+            ResponseState::Headers | ResponseState::Passing | ResponseState::Done => {
+                ResponseDataStep::Continue
+            }
+        }
+    }
+
+    /// The whole held response body.
+    pub fn on_response_body(&mut self, policy: &Policy, body: &[u8]) -> ResponseBodyStep {
+        if let Some(reply) = self.response_too_large(policy, body.len() as u64) {
+            return ResponseBodyStep::Refuse(reply);
+        }
+        let content_type = self.response_content_type.clone();
+        let content_type = content_type.as_deref();
+        // A response masks cannot read as the client would is refused (502).
+        if let Some(reply) = self.check(inspection::check_response(policy, content_type, body)) {
+            return ResponseBodyStep::Refuse(reply);
+        }
+        let masked = if self.response_masks.is_empty() {
+            None
+        } else {
+            let out = apply(
+                &policy.masking,
+                &self.response_masks,
+                content_type,
+                body,
+                None,
+            );
+            self.note_masked("response", content_type, &out);
+            out.body
+        };
+        if self.record {
+            let shown = masked.as_deref().unwrap_or(body);
+            let already = !self.response_masks.is_empty();
+            let audit = &policy.audit;
+            self.recording()
+                .response_body(audit, content_type, shown, already);
+        }
+        self.response = ResponseState::Done;
+        match masked {
+            Some(masked) => ResponseBodyStep::Replace(masked),
+            None => ResponseBodyStep::Continue,
+        }
+    }
+
+    /// One piece of a streamed response (`end`: the last one). Never returns
+    /// unmasked bytes: what may still become part of a value is held for the
+    /// next piece.
+    pub fn on_response_chunk(&mut self, policy: &Policy, chunk: &[u8], end: bool) -> ChunkStep {
+        let Some(stream) = self.response_stream.as_mut() else {
+            // Only a streaming response has pieces to mask.
+            return ChunkStep::Emit(chunk.to_vec());
+        };
+        let maskers: Vec<&Masker> = self
+            .response_masks
+            .iter()
+            .filter_map(|name| policy.masking.profile(name))
+            .collect();
+        let step = match stream.push(&maskers, chunk) {
+            Ok(mut out) => {
+                if end {
+                    out.extend(stream.finish(&maskers));
+                }
+                ChunkStep::Emit(out)
+            }
+            Err(_) => ChunkStep::Abort,
+        };
+        let mut masked = self.masked_before_stream.clone();
+        for (detector, n) in stream.counts(&maskers) {
+            *masked.entry(detector).or_insert(0) += n;
+        }
+        self.exchange.masked = masked;
+        match step {
+            ChunkStep::Abort => self.on_stream_aborted("response_event_too_large"),
+            ChunkStep::Emit(_) if end => self.response = ResponseState::Done,
+            ChunkStep::Emit(_) => {}
+        }
+        step
+    }
+
+    /// A streamed response was reset (its headers are gone): audited with
+    /// `code`. Also for host failures while streaming.
+    pub fn on_stream_aborted(&mut self, code: &'static str) {
+        self.exchange.refuse(Decision::Error, code);
+        self.response = ResponseState::Aborted;
+    }
+
+    /// A held response over the limit is refused before more is buffered
+    /// (fail closed: it cannot be masked).
+    fn response_too_large(&mut self, policy: &Policy, seen: u64) -> Option<LocalReply> {
+        if seen <= policy.limits.max_body_bytes {
+            return None;
+        }
+        Some(self.refuse(
+            Decision::Oversize,
+            LocalReply::new(
+                502,
+                "response_too_large",
+                format!(
+                    "the response exceeds limits.max_body_bytes ({} bytes) and cannot be masked; it was not passed on",
+                    policy.limits.max_body_bytes
+                ),
+            ),
+        ))
+    }
+}

@@ -1,0 +1,412 @@
+//! One request stream, callback by callback: reads what the [`Flow`] needs
+//! from [`Envoy`], asks the flow, and carries out its step. Any host call
+//! that fails ends the request with a refusal (or, once the response's
+//! headers are gone, a reset): nothing passes because something failed.
+//! The host's `HttpContext` forwards each callback here unchanged.
+
+use std::rc::Rc;
+use std::time::{Duration, SystemTime};
+
+use crate::audit::metrics::{self, Family};
+use crate::audit::{self, Decision, EnvoyFacts};
+use crate::envoy::{u64_property, Body, Envoy, HostError};
+use crate::flow::{
+    ChunkStep, Flow, HeaderEdit, HeadersStep, HostFailure, RequestBodyStep, RequestDataStep,
+    ResponseBodyStep, ResponseDataStep, ResponseHeadersStep,
+};
+use crate::headers;
+use crate::local_reply::LocalReply;
+use crate::worker::Worker;
+
+/// What Envoy does with the stream after a callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Continue,
+    /// Hold it (buffering, waiting for an approval, or answered locally).
+    Pause,
+}
+
+pub struct HttpFilter {
+    context: u32,
+    /// `None` only if the policy failed to load: every request is refused.
+    worker: Option<Rc<Worker>>,
+    flow: Flow,
+    /// Kept while the request is held, for the rules' second phase.
+    request_headers: Vec<(String, String)>,
+    start: Option<SystemTime>,
+}
+
+impl HttpFilter {
+    pub fn new(context: u32, worker: Option<Rc<Worker>>) -> HttpFilter {
+        HttpFilter {
+            context,
+            worker,
+            flow: Flow::default(),
+            request_headers: Vec::new(),
+            start: None,
+        }
+    }
+
+    /// The flow, for tests and the audit.
+    pub fn flow(&self) -> &Flow {
+        &self.flow
+    }
+
+    pub fn on_request_headers(&mut self, envoy: &impl Envoy, end_of_stream: bool) -> Action {
+        self.start = Some(envoy.now());
+        let Some(worker) = self.worker.clone() else {
+            self.flow
+                .exchange
+                .refuse(Decision::Error, "policy_unavailable");
+            let reply = LocalReply::new(
+                500,
+                "policy_unavailable",
+                "the gateway has no valid policy loaded",
+            );
+            return self.send(envoy, &reply);
+        };
+        // One host call for every header; the flow reads what it needs from it.
+        self.request_headers = match envoy.request_headers() {
+            Ok(h) => h,
+            Err(e) => return self.host_failure(envoy, HostFailure::RequestHeaders, &e),
+        };
+        let tls = envoy
+            .property(&["connection", "tls_version"])
+            .is_some_and(|v| !v.is_empty());
+        let headers = &self.request_headers;
+        let identity = worker.identity.as_ref();
+        let now_secs = envoy
+            .now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let authenticate = || {
+            let path = headers::first(headers, ":path").unwrap_or_default();
+            identity.map(|i| i.authenticate(envoy, headers, path, now_secs))
+        };
+        let step =
+            self.flow
+                .on_request_headers(&worker.policy, headers, tls, authenticate, end_of_stream);
+        match step {
+            HeadersStep::Continue => self.release(envoy),
+            // Headers are held (the plugin sets allow_on_headers_stop_iteration)
+            // while Envoy buffers the body: the upstream sees nothing yet.
+            HeadersStep::Hold => Action::Pause,
+            HeadersStep::Refuse(reply) => self.send(envoy, &reply),
+            HeadersStep::Approve(start) => self.hold_for_approval(envoy, &worker, start),
+        }
+    }
+
+    pub fn on_request_body(&mut self, envoy: &impl Envoy, size: usize, end: bool) -> Action {
+        let Some(worker) = self.worker.clone() else {
+            return Action::Pause;
+        };
+        match self.flow.on_request_data(&worker.policy, size, end) {
+            RequestDataStep::Continue => Action::Continue,
+            RequestDataStep::Wait => Action::Pause,
+            RequestDataStep::Refuse(reply) => self.send(envoy, &reply),
+            RequestDataStep::Complete => self.finish_request_body(envoy, &worker, size),
+        }
+    }
+
+    /// With trailers the body callback never sees its end (HTTP/2).
+    pub fn on_request_trailers(&mut self, envoy: &impl Envoy) -> Action {
+        let Some(worker) = self.worker.clone() else {
+            return Action::Pause;
+        };
+        match self.flow.on_request_trailers() {
+            RequestDataStep::Continue => Action::Continue,
+            RequestDataStep::Wait => Action::Pause,
+            RequestDataStep::Refuse(reply) => self.send(envoy, &reply),
+            RequestDataStep::Complete => self.finish_request_body(envoy, &worker, usize::MAX),
+        }
+    }
+
+    pub fn on_response_headers(&mut self, envoy: &impl Envoy, end_of_stream: bool) -> Action {
+        let Some(worker) = self.worker.clone() else {
+            return Action::Continue;
+        };
+        // Headers are read only when the response is masked or recorded.
+        let (content_type, encoding) = if self.flow.watches_response() {
+            let read = envoy
+                .response_header("content-type")
+                .and_then(|ct| Ok((ct, envoy.response_header("content-encoding")?)));
+            match read {
+                Ok(pair) => pair,
+                Err(e) => return self.host_failure(envoy, HostFailure::ResponseHeaders, &e),
+            }
+        } else {
+            (None, None)
+        };
+        let step = self.flow.on_response_headers(
+            &worker.policy,
+            content_type.as_deref(),
+            encoding.as_deref(),
+            end_of_stream,
+        );
+        match step {
+            ResponseHeadersStep::Continue => Action::Continue,
+            // The body changes length as it streams.
+            ResponseHeadersStep::Stream => match envoy.remove_response_header("content-length") {
+                Ok(()) => Action::Continue,
+                Err(e) => self.host_failure(envoy, HostFailure::ResponseHeaderEdit, &e),
+            },
+            // The body will change length; the headers are held so a
+            // refusal (too large to mask) can still change the status.
+            ResponseHeadersStep::Hold => match envoy.remove_response_header("content-length") {
+                Ok(()) => Action::Pause,
+                Err(e) => self.host_failure(envoy, HostFailure::ResponseHeaderEdit, &e),
+            },
+            ResponseHeadersStep::Refuse(reply) => self.send(envoy, &reply),
+        }
+    }
+
+    pub fn on_response_body(&mut self, envoy: &impl Envoy, size: usize, end: bool) -> Action {
+        let Some(worker) = self.worker.clone() else {
+            return Action::Pause;
+        };
+        match self.flow.on_response_data(&worker.policy, size, end) {
+            ResponseDataStep::Continue => Action::Continue,
+            ResponseDataStep::Wait => Action::Pause,
+            ResponseDataStep::Refuse(reply) => self.send(envoy, &reply),
+            ResponseDataStep::Chunk => self.stream_chunk(envoy, &worker, size, end),
+            ResponseDataStep::Complete => {
+                let body = match envoy.read_body(Body::Response, size) {
+                    Ok(b) => b,
+                    Err(e) => return self.host_failure(envoy, HostFailure::ReadBody, &e),
+                };
+                match self.flow.on_response_body(&worker.policy, &body) {
+                    ResponseBodyStep::Continue => Action::Continue,
+                    ResponseBodyStep::Replace(new) => {
+                        match envoy.replace_body(Body::Response, size, &new) {
+                            Ok(()) => Action::Continue,
+                            Err(e) => self.host_failure(envoy, HostFailure::ReplaceBody, &e),
+                        }
+                    }
+                    ResponseBodyStep::Refuse(reply) => self.send(envoy, &reply),
+                }
+            }
+        }
+    }
+
+    /// Exactly one audit record per request, whatever happened: published
+    /// as filter state for Envoy's access log
+    /// (`%FILTER_STATE(wasm.transit_guard.audit:PLAIN)%`), queued for the
+    /// collector, and counted.
+    pub fn on_log(&mut self, envoy: &impl Envoy) {
+        // A stream whose headers never reached the filter (Envoy refused it
+        // first, e.g. `OPTIONS *`) is recorded by Envoy's own access log
+        // (`refused_by_envoy`, envoy/gateway.yaml), not as an empty record.
+        if self.start.is_none() {
+            return;
+        }
+        if let Some(outcome) = self
+            .worker
+            .as_ref()
+            .and_then(|w| w.end_approval(self.context))
+        {
+            let _ = self.flow.on_approval(&outcome);
+            metrics::incr(envoy, Family::Approvals, outcome.audit().1);
+        }
+        let ex = &self.flow.exchange;
+        if !ex.would.is_empty() {
+            // Monitor mode: what enforcing would have done, for the rollout.
+            log::warn!(
+                "transit-guard: monitor mode, would refuse request {}: {}",
+                ex.request_id,
+                ex.would.join("; ")
+            );
+        }
+        let record = audit::record(ex, &envoy_facts(envoy, self.start));
+        let line = record.to_json();
+        if let Err(e) = envoy.set_property(&["transit_guard.audit"], line.as_bytes()) {
+            log::error!(
+                "transit-guard: cannot publish the audit record of request {}: {e}",
+                ex.request_id
+            );
+            metrics::incr(envoy, Family::Audit, "dropped");
+        }
+        metrics::incr(envoy, Family::Requests, record.decision.as_str());
+        for (detector, n) in &record.masked {
+            metrics::add(envoy, Family::Masked, detector, u64::from(*n));
+        }
+        if let Some(rule) = &ex.deny_rule {
+            metrics::incr(envoy, Family::Denied, rule);
+        }
+        if let Some(reason) = ex.auth_failure {
+            metrics::incr(envoy, Family::AuthFailures, reason);
+        }
+        if let Some(worker) = &self.worker {
+            worker.collect(envoy, line);
+        }
+    }
+
+    /// The whole held request body is here: decide, maybe rewrite, release.
+    fn finish_request_body(
+        &mut self,
+        envoy: &impl Envoy,
+        worker: &Rc<Worker>,
+        size: usize,
+    ) -> Action {
+        let body = match envoy.read_body(Body::Request, size) {
+            Ok(b) => b,
+            Err(e) => return self.host_failure(envoy, HostFailure::ReadBody, &e),
+        };
+        let step = self
+            .flow
+            .on_request_body(&worker.policy, &self.request_headers, &body);
+        let (replace, approval) = match step {
+            RequestBodyStep::Continue => (None, None),
+            RequestBodyStep::Replace(new) => (Some(new), None),
+            RequestBodyStep::Refuse(reply) => return self.send(envoy, &reply),
+            RequestBodyStep::Approve { start, replace } => (replace, Some(start)),
+        };
+        if let Some(new) = replace {
+            if let Err(e) = envoy.replace_body(Body::Request, size, &new) {
+                return self.host_failure(envoy, HostFailure::ReplaceBody, &e);
+            }
+        }
+        match approval {
+            Some(start) => self.hold_for_approval(envoy, worker, start),
+            None => self.release(envoy),
+        }
+    }
+
+    /// Makes the flow's request header edits, then lets the request go.
+    fn release(&mut self, envoy: &impl Envoy) -> Action {
+        match self.apply_header_edits(envoy) {
+            Ok(()) => Action::Continue,
+            Err(action) => action,
+        }
+    }
+
+    /// Keeps the whole request held (header edits made) while the approver
+    /// is asked; the worker resumes or answers it.
+    fn hold_for_approval(
+        &mut self,
+        envoy: &impl Envoy,
+        worker: &Rc<Worker>,
+        start: crate::flow::ApprovalStart,
+    ) -> Action {
+        if worker.policy.approval.is_none() {
+            // The loader refuses require_approval without an approval
+            // section; never leave a request paused with nobody to end it.
+            let outcome = crate::approval::Outcome::Failed {
+                failure: crate::approval::Failure::DispatchFailed,
+                id: None,
+            };
+            if let Some(reply) = self.flow.on_approval(&outcome) {
+                return self.send(envoy, &reply);
+            }
+            return Action::Pause;
+        }
+        if let Err(action) = self.apply_header_edits(envoy) {
+            return action;
+        }
+        let request_id = self.flow.exchange.request_id.clone();
+        worker.begin_approval(envoy, self.context, start, request_id);
+        Action::Pause
+    }
+
+    /// Makes the request header edits; on failure the request is refused.
+    fn apply_header_edits(&mut self, envoy: &impl Envoy) -> Result<(), Action> {
+        for edit in self.flow.header_edits() {
+            let done = match &edit {
+                HeaderEdit::Set(name, value) => envoy.set_request_header(name, Some(value)),
+                HeaderEdit::Remove(name) => envoy.set_request_header(name, None),
+            };
+            if let Err(e) = done {
+                return Err(self.host_failure(envoy, HostFailure::RequestHeaderEdit, &e));
+            }
+        }
+        Ok(())
+    }
+
+    /// One piece of a streamed response, replaced by what the masker lets
+    /// out now. Anything that fails resets the stream: unmasked bytes never
+    /// pass.
+    fn stream_chunk(
+        &mut self,
+        envoy: &impl Envoy,
+        worker: &Rc<Worker>,
+        size: usize,
+        end: bool,
+    ) -> Action {
+        let chunk = match envoy.read_body(Body::Response, size) {
+            Ok(c) => c,
+            Err(e) => return self.abort_response(envoy, HostFailure::ReadBody.code(), &e.0),
+        };
+        let out = match self.flow.on_response_chunk(&worker.policy, &chunk, end) {
+            ChunkStep::Emit(out) => out,
+            ChunkStep::Abort => {
+                let why = "the response cannot be masked as it streams";
+                return self.abort_response(envoy, "response_event_too_large", why);
+            }
+        };
+        if out != chunk {
+            if let Err(e) = envoy.replace_body(Body::Response, size, &out) {
+                return self.abort_response(envoy, HostFailure::ReplaceBody.code(), &e.0);
+            }
+        }
+        Action::Continue
+    }
+
+    /// Ends a response whose headers have gone: a reset, never a pass.
+    fn abort_response(&mut self, envoy: &impl Envoy, code: &'static str, why: &str) -> Action {
+        log::error!(
+            "transit-guard: response of {} reset: {why}",
+            self.flow.exchange.request_id
+        );
+        self.flow.on_stream_aborted(code);
+        if let Err(e) = envoy.reset_response() {
+            log::error!(
+                "transit-guard: cannot reset the response of {}: {e}",
+                self.flow.exchange.request_id
+            );
+        }
+        Action::Pause
+    }
+
+    /// A host call failed: refuse (fail closed), naming what failed.
+    fn host_failure(&mut self, envoy: &impl Envoy, failure: HostFailure, e: &HostError) -> Action {
+        log::error!(
+            "transit-guard: refusing request {}: {} ({e})",
+            self.flow.exchange.request_id,
+            failure.code()
+        );
+        let reply = self.flow.on_host_failure(failure);
+        self.send(envoy, &reply)
+    }
+
+    /// Sends a local reply and keeps the stream stopped.
+    fn send(&self, envoy: &impl Envoy, reply: &LocalReply) -> Action {
+        let body = reply.body(&self.flow.exchange.request_id);
+        if let Err(e) = envoy.send_reply(reply.status, &reply.all_headers(), body.as_bytes()) {
+            // Never continue after a failed refusal: the stream stays paused
+            // until Envoy's own timeouts end it.
+            log::error!(
+                "transit-guard: cannot send the {} reply for request {}: {e}",
+                reply.status,
+                self.flow.exchange.request_id
+            );
+        }
+        Action::Pause
+    }
+}
+
+/// What Envoy knows about the stream at its end, for the audit record.
+fn envoy_facts(envoy: &impl Envoy, start: Option<SystemTime>) -> EnvoyFacts {
+    EnvoyFacts {
+        start,
+        response_code: u64_property(envoy, &["response", "code"]),
+        code_details: envoy
+            .property(&["response", "code_details"])
+            .map(|b| String::from_utf8_lossy(&b).into_owned()),
+        response_flags: u64_property(envoy, &["response", "flags"]).unwrap_or(0),
+        bytes_in: u64_property(envoy, &["request", "size"]).unwrap_or(0),
+        bytes_out: u64_property(envoy, &["response", "size"]).unwrap_or(0),
+        duration: u64_property(envoy, &["request", "duration"]).map(Duration::from_nanos),
+    }
+}
+
+#[cfg(test)]
+mod tests;
