@@ -9,6 +9,8 @@
 //! - `cargo xtask bench [--quick]`: Envoy alone, Envoy's `jwt_authn` and
 //!   transit-guard side by side (wrk, SSE time to first byte), plus the core's
 //!   criterion benches and JWT timing in V8; `--quick` checks the harness.
+//! - `cargo xtask image [--push REF]`: the module as an OCI image (one
+//!   `plugin.wasm` layer, reproducible digest), optionally pushed with skopeo.
 //! - `cargo xtask policies`: `transit-guard test` on every example policy with
 //!   its cases file (`check` for those without one); also part of `test`.
 //! - `cargo xtask browser-deps`: Debian's Chromium and `npm ci` for the
@@ -19,6 +21,7 @@
 
 mod bench;
 mod demo;
+mod image;
 mod setup;
 mod test;
 mod token;
@@ -39,6 +42,9 @@ commands:
                   plus the core's micro-benchmarks; report in target/bench/report.md
 
   policies        transit-guard test on every example policy with its cases file
+  image [--tag T] [--push HOST/REPO[:TAG]] [--insecure]
+                  the module as an OCI image (target/image/transit-guard, no Docker
+                  daemon, reproducible), its digest printed; --push copies it with skopeo
 
   browser-deps    install what the approver's browser test needs (chromium via apt, npm ci)";
 
@@ -55,6 +61,7 @@ fn main() -> Result<()> {
             test::lint()
         }
         Some("policies") => test::policies(),
+        Some("image") => image::run(&rest),
         Some("browser-deps") => {
             let chromium = setup::ensure_chromium()?;
             setup::ensure_npm("approver/tests/browser")?;

@@ -4,15 +4,17 @@
 //!
 //! `serve` (the default) makes the run's PKI, renders Envoy's config from
 //! `envoy/gateway.yaml` and `examples/policies/demo.json` into the run folder
-//! (the Envoy container mounts it read-only), then serves the issuer's JWKS on
-//! 127.0.0.1:18080 and the customers API on 127.0.0.1:18443 until SIGTERM.
+//! (the Envoy container mounts it read-only), then serves the issuer's JWKS
+//! (127.0.0.1:18080) and the customers API (127.0.0.1:18443) until SIGTERM.
 //! `token --sub S [--group G]...` prints a token from the issuer;
 //! `healthcheck` exits 0 once `serve` is ready (compose's healthcheck).
 //!
 //! Environment (compose sets it): TG_RUN_DIR (default /run/transit-guard),
 //! TG_TEMPLATE, TG_POLICY, TG_WASM (the module's path, the same in the Envoy
 //! container), TG_FILTER_KEY (the approver's `--filter-key`), TG_AUDIT_LOG,
-//! TG_ENVOY_UID (who Envoy runs as: it must read the gateway's key).
+//! TG_ENVOY_UID (who Envoy runs as: it must read the gateway's key), and the
+//! ports: TG_LISTEN_PORT, TG_ADMIN_PORT, TG_APPROVER_PORT, TG_ISSUER_PORT,
+//! TG_UPSTREAM_PORT (the demo's by default: 10443, 9901, 8088, 18080, 18443).
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -45,6 +47,24 @@ fn main() -> Result<()> {
     }
 }
 
+/// The demo's ports, or those the environment names.
+fn ports() -> Result<Ports> {
+    let port = |name: &str, default: u16| -> Result<u16> {
+        match std::env::var(name) {
+            Ok(v) => v.parse().with_context(|| format!("{name}={v:?}")),
+            Err(_) => Ok(default),
+        }
+    };
+    let d = Ports::DEMO;
+    Ok(Ports {
+        listen: port("TG_LISTEN_PORT", d.listen)?,
+        admin: port("TG_ADMIN_PORT", d.admin)?,
+        upstream: port("TG_UPSTREAM_PORT", d.upstream)?,
+        issuer: port("TG_ISSUER_PORT", d.issuer)?,
+        approver: port("TG_APPROVER_PORT", d.approver)?,
+    })
+}
+
 fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
@@ -63,7 +83,7 @@ fn serve() -> Result<()> {
 
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
-        let ports = Ports::DEMO;
+        let ports = ports()?;
         let jwks = JwksServer::start_on(loopback(ports.issuer), &issuer.jwks()).await?;
         let upstream = Upstream::start_on(&pki, loopback(ports.upstream)).await?;
         render_envoy_config(&pki, upstream.addr, ports)?;
@@ -154,7 +174,7 @@ fn healthcheck() -> Result<()> {
     if !run_dir().join("gateway/ready").exists() {
         bail!("not ready yet");
     }
-    TcpStream::connect_timeout(&loopback(Ports::DEMO.issuer), Duration::from_secs(1))
+    TcpStream::connect_timeout(&loopback(ports()?.issuer), Duration::from_secs(1))
         .context("the issuer does not answer")?;
     Ok(())
 }
