@@ -109,7 +109,9 @@ impl Dockerd {
             .stdout(log.try_clone()?)
             .stderr(log);
         die_with_parent(&mut cmd);
-        let child = cmd.spawn().context("starting dockerd (apt-get install docker.io)")?;
+        let child = cmd
+            .spawn()
+            .context("starting dockerd (apt-get install docker.io)")?;
         let dockerd = Dockerd {
             socket,
             dir: dir.clone(),
@@ -118,7 +120,11 @@ impl Dockerd {
             child,
         };
         wait_for("dockerd answering", Duration::from_secs(60), || {
-            dockerd.docker().arg("version").output().is_ok_and(|o| o.status.success())
+            dockerd
+                .docker()
+                .arg("version")
+                .output()
+                .is_ok_and(|o| o.status.success())
         })
         .with_context(|| format!("see {}", dir.join("dockerd.log").display()))?;
         Ok(dockerd)
@@ -137,14 +143,22 @@ impl Dockerd {
             "docker"
         };
         let mut cmd = Command::new(bin);
-        cmd.env("DOCKER_HOST", self.host()).env("DOCKER_BUILDKIT", "1");
+        cmd.env("DOCKER_HOST", self.host())
+            .env("DOCKER_BUILDKIT", "1");
         cmd
     }
 
     /// Builds an image from `context` (BuildKit), tagging it `tag`.
-    pub fn build(&self, tag: &str, context: &Path, dockerfile: &Path, args: &[(&str, &str)]) -> Result<()> {
+    pub fn build(
+        &self,
+        tag: &str,
+        context: &Path,
+        dockerfile: &Path,
+        args: &[(&str, &str)],
+    ) -> Result<()> {
         let mut cmd = self.docker();
-        cmd.args(["build", "--quiet", "--tag", tag, "--file"]).arg(dockerfile);
+        cmd.args(["build", "--quiet", "--tag", tag, "--file"])
+            .arg(dockerfile);
         for (k, v) in args {
             cmd.arg("--build-arg").arg(format!("{k}={v}"));
         }
@@ -200,9 +214,11 @@ impl Registry {
             pid_file,
             child,
         };
-        wait_for("the registry answering /v2/", Duration::from_secs(30), || {
-            crate::envoy::admin_get(addr, "/v2/").is_ok()
-        })
+        wait_for(
+            "the registry answering /v2/",
+            Duration::from_secs(30),
+            || crate::envoy::admin_get(addr, "/v2/").is_ok(),
+        )
         .with_context(|| format!("see {}", dir.join("registry.log").display()))?;
         Ok(registry)
     }

@@ -214,8 +214,12 @@ mod tests {
         std::fs::write(&wasm, module()).unwrap();
         let img = build(&wasm, &dir.join("layout"), "t").unwrap();
         let blob = |d: &str| {
-            std::fs::read(img.layout.join("blobs/sha256").join(d.trim_start_matches("sha256:")))
-                .unwrap()
+            std::fs::read(
+                img.layout
+                    .join("blobs/sha256")
+                    .join(d.trim_start_matches("sha256:")),
+            )
+            .unwrap()
         };
         let manifest: Value = serde_json::from_slice(&blob(&img.digest)).unwrap();
         assert_eq!(manifest["mediaType"], MANIFEST_MEDIA_TYPE);
@@ -238,8 +242,7 @@ mod tests {
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), PLUGIN_FILE);
         assert_eq!(std::fs::read(dir.join(PLUGIN_FILE)).unwrap(), module());
         let index: Value =
-            serde_json::from_slice(&std::fs::read(img.layout.join("index.json")).unwrap())
-                .unwrap();
+            serde_json::from_slice(&std::fs::read(img.layout.join("index.json")).unwrap()).unwrap();
         assert_eq!(index["manifests"][0]["digest"], img.digest.as_str());
     }
 }

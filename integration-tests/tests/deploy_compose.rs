@@ -52,7 +52,9 @@ fn build_envoy_image(docker: &Dockerd, dir: &Path, tag: &str) {
         }
     }
     std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nCOPY rootfs/ /\n").unwrap();
-    docker.build(tag, &ctx, &ctx.join("Dockerfile"), &[]).unwrap();
+    docker
+        .build(tag, &ctx, &ctx.join("Dockerfile"), &[])
+        .unwrap();
 }
 
 /// The image `dockerfile` (a multi-stage file of ours) makes when its
@@ -63,11 +65,18 @@ fn build_from_binary(docker: &Dockerd, dir: &Path, dockerfile: &str, binary: &Pa
     std::fs::copy(binary, ctx.join("out").join(binary.file_name().unwrap())).unwrap();
     std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nCOPY out /out\n").unwrap();
     let bin_tag = format!("{tag}-bin");
-    docker.build(&bin_tag, &ctx, &ctx.join("Dockerfile"), &[]).unwrap();
+    docker
+        .build(&bin_tag, &ctx, &ctx.join("Dockerfile"), &[])
+        .unwrap();
     // The runtime stage only: BuildKit skips the Rust build stage.
     let root = workspace_root();
     docker
-        .build(tag, &root, &root.join(dockerfile), &[("BIN_FROM", &bin_tag)])
+        .build(
+            tag,
+            &root,
+            &root.join(dockerfile),
+            &[("BIN_FROM", &bin_tag)],
+        )
         .unwrap();
 }
 
@@ -132,11 +141,24 @@ async fn the_compose_stack_runs_the_demo() {
         format!("tg-test-demo-peers:{id}"),
     ];
     build_envoy_image(&docker, &dir, &images[0]);
-    build_from_binary(&docker, &dir, "approver/Dockerfile", &approver_bin, &images[1]);
-    build_from_binary(&docker, &dir, "deploy/compose/demo-peers.Dockerfile", &peers_bin, &images[2]);
+    build_from_binary(
+        &docker,
+        &dir,
+        "approver/Dockerfile",
+        &approver_bin,
+        &images[1],
+    );
+    build_from_binary(
+        &docker,
+        &dir,
+        "deploy/compose/demo-peers.Dockerfile",
+        &peers_bin,
+        &images[2],
+    );
 
     let ports: Vec<u16> = (0..5).map(|_| free_port().unwrap()).collect();
-    let (listen, admin, approver, issuer, upstream) = (ports[0], ports[1], ports[2], ports[3], ports[4]);
+    let (listen, admin, approver, issuer, upstream) =
+        (ports[0], ports[1], ports[2], ports[3], ports[4]);
     let reviewer_token = integration_tests::demo::random_token();
     let run_dir = dir.join("run");
     let compose = Compose {
@@ -160,15 +182,25 @@ async fn the_compose_stack_runs_the_demo() {
     compose.run(&["up", "--detach", "--no-build"]);
 
     let admin = SocketAddr::from(([127, 0, 0, 1], admin));
-    wait_for("Envoy in its container ready", Duration::from_secs(90), || {
-        admin_get(admin, "/ready").is_ok_and(|b| b.contains("LIVE"))
-    })
+    wait_for(
+        "Envoy in its container ready",
+        Duration::from_secs(90),
+        || admin_get(admin, "/ready").is_ok_and(|b| b.contains("LIVE")),
+    )
     .unwrap_or_else(|e| panic!("{e}\n{}", compose.logs()));
 
     // Tokens as the compose file's header says to get them.
     let token = |sub: &str, group: &str| {
         compose.run(&[
-            "exec", "-T", "demo", "transit-guard-demo-peers", "token", "--sub", sub, "--group", group,
+            "exec",
+            "-T",
+            "demo",
+            "transit-guard-demo-peers",
+            "token",
+            "--sub",
+            sub,
+            "--group",
+            group,
         ])
     };
     let alice = token("alice", "support");
@@ -181,14 +213,22 @@ async fn the_compose_stack_runs_the_demo() {
     let mut last = String::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let body: Value = loop {
-        let resp = client.get(url("/customers")).bearer_auth(&alice).send().await.unwrap();
+        let resp = client
+            .get(url("/customers"))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap();
         let status = resp.status();
         let text = resp.text().await.unwrap();
         if status == 200 {
             break serde_json::from_str(&text).unwrap();
         }
         last = format!("{status} {text}");
-        assert!(std::time::Instant::now() < deadline, "customers never answered 200: {last}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "customers never answered 200: {last}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let _ = last;
@@ -198,14 +238,30 @@ async fn the_compose_stack_runs_the_demo() {
     for raw in ["ada.lovelace@example.com", "+1 415 555 0132", "123-45-6789"] {
         assert!(!text.contains(raw), "{raw} reached the agent: {text}");
     }
-    assert!(body["customers"][0]["card"].as_str().unwrap().ends_with("1111"));
+    assert!(body["customers"][0]["card"]
+        .as_str()
+        .unwrap()
+        .ends_with("1111"));
 
     let resp = client.get(url("/customers")).send().await.unwrap();
     assert_eq!(resp.status(), 401);
-    let resp = client.get(url("/customers")).bearer_auth(&bob).send().await.unwrap();
+    let resp = client
+        .get(url("/customers"))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 403);
-    assert_eq!(resp.json::<Value>().await.unwrap()["rule"], "customers-support-only");
-    let resp = client.delete(url("/customers/c-1001")).bearer_auth(&alice).send().await.unwrap();
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["rule"],
+        "customers-support-only"
+    );
+    let resp = client
+        .delete(url("/customers/c-1001"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 403);
     let resp = client
         .post(url("/v1/query"))
@@ -244,13 +300,19 @@ async fn the_compose_stack_runs_the_demo() {
         if let Some(a) = list["approvals"].get(0) {
             break a.clone();
         }
-        assert!(std::time::Instant::now() < deadline, "no pending approval: {list}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no pending approval: {list}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(pending["identity"]["sub"], "alice");
     assert!(!held.is_finished(), "the export did not wait");
     let decided = api
-        .post(format!("{approver}/v1/approvals/{}/approve", pending["id"].as_str().unwrap()))
+        .post(format!(
+            "{approver}/v1/approvals/{}/approve",
+            pending["id"].as_str().unwrap()
+        ))
         .bearer_auth(&reviewer_token)
         .json(&serde_json::json!({"reason": "compose test"}))
         .send()
@@ -282,7 +344,9 @@ async fn the_compose_stack_runs_the_demo() {
     // The counters, as Prometheus scrapes them from the container.
     let stats = admin_get(admin, "/stats/prometheus").unwrap();
     assert!(
-        stats.lines().any(|l| l.contains("transit_guard_approvals") && l.contains("approval_approved")),
+        stats
+            .lines()
+            .any(|l| l.contains("transit_guard_approvals") && l.contains("approval_approved")),
         "no approval counter"
     );
     drop(compose);

@@ -61,7 +61,10 @@ fn names_in(expr: &str) -> (BTreeSet<String>, BTreeSet<String>) {
 /// to the label names seen on it.
 fn exported(text: &str) -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         let (name, rest) = match line.find(['{', ' ']) {
             Some(i) => line.split_at(i),
             None => continue,
@@ -80,7 +83,8 @@ fn exported(text: &str) -> BTreeMap<String, BTreeSet<String>> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_dashboard_query_names_a_live_series() {
-    let text = std::fs::read_to_string(workspace_root().join("deploy/grafana/transit-guard.json")).unwrap();
+    let text = std::fs::read_to_string(workspace_root().join("deploy/grafana/transit-guard.json"))
+        .unwrap();
     let dashboard: Value = serde_json::from_str(&text).expect("the dashboard is JSON");
     let queries = queries(&dashboard);
     assert!(queries.len() >= 10, "{queries:?}");
@@ -126,7 +130,11 @@ async fn every_dashboard_query_names_a_live_series() {
         .send()
         .await
         .unwrap();
-    assert_eq!(export.status(), 503, "the approver is unreachable: fail closed");
+    assert_eq!(
+        export.status(),
+        503,
+        "the approver is unreachable: fail closed"
+    );
 
     // Every query's series and labels, once the counters exist (the
     // collector and the second IdP fail on their own schedule).
@@ -143,7 +151,10 @@ async fn every_dashboard_query_names_a_live_series() {
                 match series {
                     None => missing.push(format!("{m} (in {q})")),
                     Some(have) => {
-                        for l in labels.iter().filter(|l| *l != "le" || m.ends_with("_bucket")) {
+                        for l in labels
+                            .iter()
+                            .filter(|l| *l != "le" || m.ends_with("_bucket"))
+                        {
                             if !have.contains(l) {
                                 missing.push(format!("label {l} of {m} (in {q}); it has {have:?}"));
                             }
@@ -155,7 +166,10 @@ async fn every_dashboard_query_names_a_live_series() {
         if missing.is_empty() {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "not exported: {missing:#?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not exported: {missing:#?}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
     demo.stop().await.unwrap();
@@ -169,6 +183,12 @@ fn expressions_are_read_for_metrics_and_labels() {
     let (m, l) = names_in(
         r#"histogram_quantile(0.99, sum by (le) (rate(envoy_http_downstream_rq_time_bucket{envoy_http_conn_manager_prefix="gateway"}[1m])))"#,
     );
-    assert_eq!(m.into_iter().collect::<Vec<_>>(), ["envoy_http_downstream_rq_time_bucket"]);
-    assert_eq!(l.into_iter().collect::<Vec<_>>(), ["envoy_http_conn_manager_prefix", "le"]);
+    assert_eq!(
+        m.into_iter().collect::<Vec<_>>(),
+        ["envoy_http_downstream_rq_time_bucket"]
+    );
+    assert_eq!(
+        l.into_iter().collect::<Vec<_>>(),
+        ["envoy_http_conn_manager_prefix", "le"]
+    );
 }

@@ -67,7 +67,14 @@ fn the_module_image_goes_through_a_registry_unchanged() {
         .join(layer.trim_start_matches("sha256:"));
     let out = dir.join("unpacked");
     std::fs::create_dir_all(&out).unwrap();
-    let listing = checked(Command::new("tar").arg("-xzvf").arg(&blob).arg("-C").arg(&out)).unwrap();
+    let listing = checked(
+        Command::new("tar")
+            .arg("-xzvf")
+            .arg(&blob)
+            .arg("-C")
+            .arg(&out),
+    )
+    .unwrap();
     assert_eq!(String::from_utf8_lossy(&listing.stdout).trim(), PLUGIN_FILE);
     assert!(
         std::fs::read(out.join(PLUGIN_FILE)).unwrap() == module,
@@ -80,7 +87,10 @@ fn the_module_image_goes_through_a_registry_unchanged() {
 fn remote_module_template(dir: &Path) -> PathBuf {
     let text = std::fs::read_to_string(gateway_template()).unwrap();
     let local = r#"code: { local: { filename: "${WASM}" } }"#;
-    assert!(text.contains(local), "envoy/gateway.yaml changed its code line");
+    assert!(
+        text.contains(local),
+        "envoy/gateway.yaml changed its code line"
+    );
     let remote = r#"code: { remote: { http_uri: { uri: "http://127.0.0.1:${WASM_PORT}/plugin.wasm", cluster: wasm_source, timeout: 10s }, sha256: "${WASM_SHA256}", retry_policy: { num_retries: 1 } } }"#;
     let mut text = text.replace(local, remote);
     text.push_str(
@@ -103,7 +113,9 @@ fn remote_module_template(dir: &Path) -> PathBuf {
 }
 
 /// Serves the module over plain HTTP on loopback; counts the fetches.
-async fn serve_module(module: Vec<u8>) -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+async fn serve_module(
+    module: Vec<u8>,
+) -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let hits = std::sync::Arc::new(AtomicUsize::new(0));
     let counter = hits.clone();
@@ -135,7 +147,8 @@ async fn envoy_loads_the_module_over_http_with_its_sha256() {
     let (source, hits) = serve_module(module.clone()).await;
     let mut opts = Options::for_test("deploy-remote-module", POLICY).unwrap();
     opts.template = remote_module_template(&opts.dir);
-    opts.extra_vars.insert("WASM_PORT", source.port().to_string());
+    opts.extra_vars
+        .insert("WASM_PORT", source.port().to_string());
     opts.extra_vars
         .insert("WASM_SHA256", oci::sha256_hex(&module));
     let gw = Gateway::start(opts).await.unwrap();
@@ -145,7 +158,11 @@ async fn envoy_loads_the_module_over_http_with_its_sha256() {
     let client = gw.client().unwrap();
     let resp = client.get(gw.url("/customers")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
-    let resp = client.delete(gw.url("/customers/c-1")).send().await.unwrap();
+    let resp = client
+        .delete(gw.url("/customers/c-1"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 403);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["rule"], "no-deletes");
@@ -162,7 +179,9 @@ async fn a_module_with_the_wrong_sha256_is_never_run() {
     let (source, hits) = serve_module(module.clone()).await;
     let dir = scratch_dir("deploy-wrong-sha").unwrap();
     let pki = integration_tests::certs::Pki::generate(&dir.join("certs")).unwrap();
-    let upstream = integration_tests::upstream::Upstream::start(&pki).await.unwrap();
+    let upstream = integration_tests::upstream::Upstream::start(&pki)
+        .await
+        .unwrap();
     let mut vars: BTreeMap<&'static str, String> =
         integration_tests::gateway::template_vars(&pki.dir, POLICY, 0, 0, upstream.addr).unwrap();
     vars.insert("WASM_PORT", source.port().to_string());
@@ -180,8 +199,17 @@ async fn a_module_with_the_wrong_sha256_is_never_run() {
     // critical wasm line, and here that line is the point.
     let log = dir.join("envoy.log");
     let admin_file = dir.join("admin.address");
-    let mut envoy = command(&config, &log, &admin_file, 1).unwrap().spawn().unwrap();
-    let admin = || -> Option<SocketAddr> { std::fs::read_to_string(&admin_file).ok()?.trim().parse().ok() };
+    let mut envoy = command(&config, &log, &admin_file, 1)
+        .unwrap()
+        .spawn()
+        .unwrap();
+    let admin = || -> Option<SocketAddr> {
+        std::fs::read_to_string(&admin_file)
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
     wait_for("Envoy ready", Duration::from_secs(30), || {
         admin().is_some_and(|a| admin_get(a, "/ready").is_ok_and(|b| b.contains("LIVE")))
     })
@@ -189,10 +217,14 @@ async fn a_module_with_the_wrong_sha256_is_never_run() {
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     let failed = "Plugin configured to fail closed failed to load";
     let mut text = text;
-    wait_for("the module refused in Envoy's log", Duration::from_secs(30), || {
-        text = std::fs::read_to_string(&log).unwrap_or_default();
-        text.contains(failed)
-    })
+    wait_for(
+        "the module refused in Envoy's log",
+        Duration::from_secs(30),
+        || {
+            text = std::fs::read_to_string(&log).unwrap_or_default();
+            text.contains(failed)
+        },
+    )
     .unwrap_or_else(|e| panic!("{e}: {text}"));
     assert!(hits.load(std::sync::atomic::Ordering::SeqCst) >= 1);
 
@@ -214,7 +246,10 @@ async fn a_module_with_the_wrong_sha256_is_never_run() {
             .unwrap();
         assert_eq!(resp.status(), 503);
     }
-    assert!(upstream.requests().is_empty(), "a request reached the upstream");
+    assert!(
+        upstream.requests().is_empty(),
+        "a request reached the upstream"
+    );
     let _ = envoy.kill();
     let _ = envoy.wait();
 }

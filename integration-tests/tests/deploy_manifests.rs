@@ -77,10 +77,13 @@ fn kubernetes_validate(files: &[PathBuf]) {
             .args(files),
     )
     .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let custom = CUSTOM_KINDS.iter().any(|(api, kind)| {
-            line.contains(&format!("Couldn't find schema for kind {kind} with api version {api}"))
+            line.contains(&format!(
+                "Couldn't find schema for kind {kind} with api version {api}"
+            ))
         });
         assert!(custom, "kubernetes-validate: {line}");
     }
@@ -98,12 +101,19 @@ fn the_chart_renders_to_valid_kubernetes_objects() {
         "webhook": { "url": "https://hooks.example.com/x" }
     });
     let r = render_chart(&values, &out);
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stdout) + String::from_utf8_lossy(&r.stderr));
+    assert!(
+        r.status.success(),
+        "{}",
+        String::from_utf8_lossy(&r.stdout) + String::from_utf8_lossy(&r.stderr)
+    );
     kubernetes_validate(std::slice::from_ref(&out));
 
     let docs = documents(&out);
     let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["Deployment", "PersistentVolumeClaim", "Secret", "Service"]);
+    assert_eq!(
+        kinds,
+        ["Deployment", "PersistentVolumeClaim", "Secret", "Service"]
+    );
     let deploy = &docs[0];
     let pod = &deploy["spec"]["template"]["spec"];
     let c = &pod["containers"][0];
@@ -114,13 +124,29 @@ fn the_chart_renders_to_valid_kubernetes_objects() {
     assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/healthz");
     assert!(c["resources"]["limits"]["memory"].is_string());
     assert_eq!(deploy["spec"]["strategy"]["type"], "Recreate");
-    assert_eq!(pod["volumes"][0]["persistentVolumeClaim"]["claimName"], "transit-guard-approver");
-    let env: Vec<&str> = c["env"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
-    for name in ["TG_APPROVER_FILTER_KEY", "TG_APPROVER_REVIEWERS", "TG_APPROVER_DB", "TG_APPROVER_WEBHOOK"] {
+    assert_eq!(
+        pod["volumes"][0]["persistentVolumeClaim"]["claimName"],
+        "transit-guard-approver"
+    );
+    let env: Vec<&str> = c["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "TG_APPROVER_FILTER_KEY",
+        "TG_APPROVER_REVIEWERS",
+        "TG_APPROVER_DB",
+        "TG_APPROVER_WEBHOOK",
+    ] {
         assert!(env.contains(&name), "{name} missing: {env:?}");
     }
     let secret = &docs[2];
-    assert_eq!(secret["stringData"]["reviewers"], "alice=alice-token-0123456789abcdef");
+    assert_eq!(
+        secret["stringData"]["reviewers"],
+        "alice=alice-token-0123456789abcdef"
+    );
     assert_eq!(docs[3]["metadata"]["name"], "transit-guard-approver");
 
     // An existing Secret and no volume: no Secret, no PVC rendered.
@@ -162,13 +188,20 @@ fn the_istio_and_envoy_gateway_examples_are_well_formed() {
     let mut policies = 0;
     for file in &files {
         for doc in documents(file) {
-            let (api, kind) = (doc["apiVersion"].as_str().unwrap(), doc["kind"].as_str().unwrap());
+            let (api, kind) = (
+                doc["apiVersion"].as_str().unwrap(),
+                doc["kind"].as_str().unwrap(),
+            );
             assert!(
                 CUSTOM_KINDS.contains(&(api, kind)),
                 "{}: {api} {kind} is not a documented kind",
                 file.display()
             );
-            assert!(doc["metadata"]["name"].is_string(), "{}: unnamed {kind}", file.display());
+            assert!(
+                doc["metadata"]["name"].is_string(),
+                "{}: unnamed {kind}",
+                file.display()
+            );
             for policy in embedded_policies(&doc) {
                 transit_guard::config::Policy::from_json(policy.to_string().as_bytes())
                     .unwrap_or_else(|e| panic!("{}: {kind}'s policy: {e:?}", file.display()));
@@ -178,7 +211,10 @@ fn the_istio_and_envoy_gateway_examples_are_well_formed() {
             if kind == "WasmPlugin" {
                 let spec = &doc["spec"];
                 let url = spec["url"].as_str().unwrap();
-                let digest = url.rsplit_once("@sha256:").map(|(_, d)| d).unwrap_or_else(|| panic!("{url}: not by digest"));
+                let digest = url
+                    .rsplit_once("@sha256:")
+                    .map(|(_, d)| d)
+                    .unwrap_or_else(|| panic!("{url}: not by digest"));
                 assert!(url.starts_with("oci://"));
                 assert_eq!(spec["sha256"].as_str(), Some(digest));
                 assert_eq!(spec["failStrategy"], "FAIL_CLOSE");
@@ -188,7 +224,10 @@ fn the_istio_and_envoy_gateway_examples_are_well_formed() {
                 for w in doc["spec"]["wasm"].as_array().unwrap() {
                     let image = &w["code"]["image"];
                     let url = image["url"].as_str().unwrap();
-                    let digest = url.rsplit_once("@sha256:").map(|(_, d)| d).unwrap_or_else(|| panic!("{url}: not by digest"));
+                    let digest = url
+                        .rsplit_once("@sha256:")
+                        .map(|(_, d)| d)
+                        .unwrap_or_else(|| panic!("{url}: not by digest"));
                     assert_eq!(w["code"]["type"], "Image");
                     assert_eq!(image["sha256"].as_str(), Some(digest));
                     assert_eq!(w["failOpen"], false);
@@ -197,7 +236,10 @@ fn the_istio_and_envoy_gateway_examples_are_well_formed() {
             }
         }
     }
-    assert_eq!(policies, 3, "one policy in each WasmPlugin and EnvoyExtensionPolicy");
+    assert_eq!(
+        policies, 3,
+        "one policy in each WasmPlugin and EnvoyExtensionPolicy"
+    );
 }
 
 #[test]
@@ -213,13 +255,22 @@ fn the_compose_file_passes_docker_compose_config() {
     let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&config).unwrap();
     let doc = serde_json::to_value(doc).unwrap();
     for service in ["envoy", "approver", "demo"] {
-        assert_eq!(doc["services"][service]["network_mode"], "host", "{service}");
+        assert_eq!(
+            doc["services"][service]["network_mode"], "host",
+            "{service}"
+        );
         assert_eq!(doc["services"][service]["read_only"], true, "{service}");
     }
-    assert_eq!(doc["services"]["envoy"]["image"], "envoyproxy/envoy:v1.40.0");
+    assert_eq!(
+        doc["services"]["envoy"]["image"],
+        "envoyproxy/envoy:v1.40.0"
+    );
     assert_eq!(doc["services"]["envoy"]["user"], "101:101");
     // Module and configs read-only in Envoy.
     let volumes = doc["services"]["envoy"]["volumes"].to_string();
     assert!(volumes.contains("transit_guard.wasm:ro"), "{volumes}");
-    assert!(volumes.contains("/run/transit-guard/gateway:ro"), "{volumes}");
+    assert!(
+        volumes.contains("/run/transit-guard/gateway:ro"),
+        "{volumes}"
+    );
 }

@@ -26,7 +26,10 @@ pub fn run(args: &[&str]) -> Result<()> {
     let wasm = setup::build_wasm()?;
     let layout = workspace_root().join("target/image/transit-guard");
     let image = oci::build(&wasm, &layout, &tag)?;
-    std::fs::write(layout.with_file_name("digest"), format!("{}\n", image.digest))?;
+    std::fs::write(
+        layout.with_file_name("digest"),
+        format!("{}\n", image.digest),
+    )?;
     eprintln!(
         "xtask: OCI layout {} (tag {tag}); plugin.wasm sha256 {}",
         layout.display(),
@@ -40,7 +43,10 @@ pub fn run(args: &[&str]) -> Result<()> {
             .rsplit_once(':')
             .filter(|(_, t)| !t.contains('/'))
             .map_or(reference, |(r, _)| r);
-        eprintln!("xtask: pushed; reference it by digest: oci://{repo}@{}", image.digest);
+        eprintln!(
+            "xtask: pushed; reference it by digest: oci://{repo}@{}",
+            image.digest
+        );
     }
     // The digest alone on stdout, for scripts.
     println!("{}", image.digest);

@@ -282,10 +282,23 @@ pub fn ensure_deploy_tools() -> Result<(PathBuf, PathBuf)> {
     eprintln!("xtask: static (musl) approver and demo-peers binaries for the compose test");
     run(cargo()
         .args(["build", "--quiet", "--target", MUSL_TARGET])
-        .args(["-p", "transit-guard-approver", "--bin", "transit-guard-approver"])
-        .args(["-p", "integration-tests", "--bin", "transit-guard-demo-peers"])
+        .args([
+            "-p",
+            "transit-guard-approver",
+            "--bin",
+            "transit-guard-approver",
+        ])
+        .args([
+            "-p",
+            "integration-tests",
+            "--bin",
+            "transit-guard-demo-peers",
+        ])
         .env("CC_x86_64_unknown_linux_musl", "musl-gcc"))?;
-    let dir = workspace_root().join("target").join(MUSL_TARGET).join("debug");
+    let dir = workspace_root()
+        .join("target")
+        .join(MUSL_TARGET)
+        .join("debug");
     Ok((
         dir.join("transit-guard-approver"),
         dir.join("transit-guard-demo-peers"),
@@ -311,6 +324,12 @@ fn ensure_pip(specs: &[&str]) -> Result<()> {
     }
     eprintln!("xtask: installing {} into .venv", missing.join(" "));
     run(Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
         .args(&missing))
 }

@@ -43,7 +43,9 @@ fn main() -> Result<()> {
         None | Some("serve") => serve(),
         Some("token") => token(&args[1..]),
         Some("healthcheck") => healthcheck(),
-        Some(other) => bail!("unknown command {other:?}: serve | token --sub S [--group G]... | healthcheck"),
+        Some(other) => {
+            bail!("unknown command {other:?}: serve | token --sub S [--group G]... | healthcheck")
+        }
     }
 }
 
@@ -78,7 +80,10 @@ fn serve() -> Result<()> {
     std::fs::copy(pki.path("ca.pem"), run.join("ca.pem"))?;
     let (issuer, created) = Issuer::load_or_create(&run.join("issuer"))?;
     if created {
-        eprintln!("demo-peers: created the issuer key in {}", issuer.dir.display());
+        eprintln!(
+            "demo-peers: created the issuer key in {}",
+            issuer.dir.display()
+        );
     }
 
     let rt = tokio::runtime::Runtime::new()?;
@@ -111,8 +116,8 @@ fn render_envoy_config(pki: &Pki, upstream: SocketAddr, ports: Ports) -> Result<
     let template_path = env_or("TG_TEMPLATE", "/etc/transit-guard/gateway.yaml");
     let policy_path = env_or("TG_POLICY", "/etc/transit-guard/demo.json");
     let filter_key = std::env::var("TG_FILTER_KEY").context("TG_FILTER_KEY is not set")?;
-    let policy_template = std::fs::read_to_string(&policy_path)
-        .with_context(|| format!("reading {policy_path}"))?;
+    let policy_template =
+        std::fs::read_to_string(&policy_path).with_context(|| format!("reading {policy_path}"))?;
     let policy = serde_json::to_string_pretty(&render_policy(&policy_template, &filter_key)?)?;
     let mut vars = template_vars(&pki.dir, &policy, ports.listen, ports.admin, upstream)?;
     let audit_log = env_or("TG_AUDIT_LOG", "/var/log/transit-guard/audit.log");
@@ -134,7 +139,9 @@ fn render_envoy_config(pki: &Pki, upstream: SocketAddr, ports: Ports) -> Result<
     // Envoy runs as its own user: it reads the gateway key and writes the
     // audit log; nothing else may.
     // Its log folder is `RUN/log` here (mounted where TG_AUDIT_LOG points).
-    let uid: u32 = env_or("TG_ENVOY_UID", "101").parse().context("TG_ENVOY_UID")?;
+    let uid: u32 = env_or("TG_ENVOY_UID", "101")
+        .parse()
+        .context("TG_ENVOY_UID")?;
     chown(&pki.path("gateway-key.pem"), uid)?;
     let log_dir = run_dir().join("log");
     std::fs::create_dir_all(&log_dir)?;
