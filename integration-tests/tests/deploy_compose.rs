@@ -210,7 +210,6 @@ async fn the_compose_stack_runs_the_demo() {
 
     // The first request may find the keys not fetched yet (503/401
     // jwks_unavailable): wait for the filter to have them.
-    let mut last = String::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let body: Value = loop {
         let resp = client
@@ -224,14 +223,12 @@ async fn the_compose_stack_runs_the_demo() {
         if status == 200 {
             break serde_json::from_str(&text).unwrap();
         }
-        last = format!("{status} {text}");
         assert!(
             std::time::Instant::now() < deadline,
-            "customers never answered 200: {last}"
+            "customers never answered 200: {status} {text}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let _ = last;
     // Masked as in the demo: the name stays, the personal data does not.
     assert_eq!(body["customers"][0]["name"], "Ada Lovelace");
     let text = body.to_string();
@@ -273,6 +270,17 @@ async fn the_compose_stack_runs_the_demo() {
         .unwrap();
     assert_eq!(resp.status(), 403);
     assert_eq!(resp.json::<Value>().await.unwrap()["rule"], "no-drop-table");
+
+    // A secret sent to /v1 is masked out before it leaves (the audit record counts it).
+    let resp = client
+        .post(url("/v1/chat/completions"))
+        .bearer_auth(&alice)
+        .header("content-type", "application/json")
+        .body(r#"{"messages":[{"role":"user","content":"deploy with ghp_0123456789abcdefghijABCDEFGHIJ456789"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
 
     // The approval walk-through: held in Envoy until the reviewer approves
     // on the approver container (its SQLite on the compose volume).
@@ -329,7 +337,7 @@ async fn the_compose_stack_runs_the_demo() {
     // The audit trail, written by Envoy (uid 101) into the run folder.
     let audit = run_dir.join("log/audit.log");
     let mut records = Vec::new();
-    wait_for("7 audit records", Duration::from_secs(10), || {
+    wait_for("7 audit records", Duration::from_secs(20), || {
         records = integration_tests::gateway::read_audit_log(&audit);
         records.len() >= 7
     })
@@ -340,6 +348,11 @@ async fn the_compose_stack_runs_the_demo() {
         .collect();
     assert!(decisions.contains(&"masked"), "{decisions:?}");
     assert!(decisions.contains(&"approval_approved"), "{decisions:?}");
+    let secret = records
+        .iter()
+        .find(|r| r["path"] == "/v1/chat/completions")
+        .expect("the /v1 request's record");
+    assert_eq!(secret["masked"]["github_token"], 1, "{secret}");
 
     // The counters, as Prometheus scrapes them from the container.
     let stats = admin_get(admin, "/stats/prometheus").unwrap();
