@@ -171,7 +171,19 @@ impl Drop for Dockerd {
         stop_by_pid_file(&self.pid_file, Duration::from_secs(30));
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // dockerd leaves its default network namespace bind-mounted here.
+        if let Ok(netns) = std::ffi::CString::new(
+            self.exec_root
+                .join("netns/default")
+                .as_os_str()
+                .as_encoded_bytes(),
+        ) {
+            // SAFETY: a valid C string; detaching a mount we caused.
+            unsafe { libc::umount2(netns.as_ptr(), libc::MNT_DETACH) };
+        }
         let _ = std::fs::remove_dir_all(&self.exec_root);
+        // Images and containers take a gigabyte: keep only the logs.
+        let _ = std::fs::remove_dir_all(self.dir.join("data"));
     }
 }
 

@@ -62,7 +62,18 @@ fn build_envoy_image(docker: &Dockerd, dir: &Path, tag: &str) {
 fn build_from_binary(docker: &Dockerd, dir: &Path, dockerfile: &str, binary: &Path, tag: &str) {
     let ctx = dir.join(format!("{tag}-bin").replace([':', '/'], "-"));
     std::fs::create_dir_all(ctx.join("out/data")).unwrap();
-    std::fs::copy(binary, ctx.join("out").join(binary.file_name().unwrap())).unwrap();
+    // Debug builds carry ~100 MB of debug info: leave it out of the image.
+    let dest = ctx.join("out").join(binary.file_name().unwrap());
+    let stripped = Command::new("strip")
+        .arg("--strip-debug")
+        .arg("-o")
+        .arg(&dest)
+        .arg(binary)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !stripped {
+        std::fs::copy(binary, &dest).unwrap();
+    }
     std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nCOPY out /out\n").unwrap();
     let bin_tag = format!("{tag}-bin");
     docker
