@@ -55,6 +55,7 @@ fn build_envoy_image(docker: &Dockerd, dir: &Path, tag: &str) {
     docker
         .build(tag, &ctx, &ctx.join("Dockerfile"), &[])
         .unwrap();
+    let _ = std::fs::remove_dir_all(&ctx); // the image has it now
 }
 
 /// The image `dockerfile` (a multi-stage file of ours) makes when its
@@ -89,6 +90,7 @@ fn build_from_binary(docker: &Dockerd, dir: &Path, dockerfile: &str, binary: &Pa
             &[("BIN_FROM", &bin_tag)],
         )
         .unwrap();
+    let _ = std::fs::remove_dir_all(&ctx);
 }
 
 /// `docker-compose -p NAME` with the test's variables; `down -v` when dropped.
