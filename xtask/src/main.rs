@@ -11,6 +11,8 @@
 //!   criterion benches and JWT timing in V8; `--quick` checks the harness.
 //! - `cargo xtask fuzz [SECS]`: the fuzz targets (`filter/tests/fuzz.rs`),
 //!   optimised, SECS seconds each (default 60); `test` runs them 2 s each.
+//! - `cargo xtask image [--push REF]`: the module as an OCI image (one
+//!   `plugin.wasm` layer, reproducible digest), optionally pushed with skopeo.
 //! - `cargo xtask policies`: `transit-guard test` on every example policy with
 //!   its cases file (`check` for those without one); also part of `test`.
 //! - `cargo xtask browser-deps`: Debian's Chromium and `npm ci` for the
@@ -21,6 +23,7 @@
 
 mod bench;
 mod demo;
+mod image;
 mod setup;
 mod test;
 mod token;
@@ -44,6 +47,9 @@ commands:
                   forms), optimised, SECS seconds each (default 60); TG_FUZZ_SEED replays
 
   policies        transit-guard test on every example policy with its cases file
+  image [--tag T] [--push HOST/REPO[:TAG]] [--insecure]
+                  the module as an OCI image (target/image/transit-guard, no Docker
+                  daemon, reproducible), its digest printed; --push copies it with skopeo
 
   browser-deps    install what the approver's browser test needs (chromium via apt, npm ci)";
 
@@ -61,6 +67,7 @@ fn main() -> Result<()> {
         }
         Some("policies") => test::policies(),
         Some("fuzz") => test::fuzz(&rest),
+        Some("image") => image::run(&rest),
         Some("browser-deps") => {
             let chromium = setup::ensure_chromium()?;
             setup::ensure_npm("approver/tests/browser")?;

@@ -265,3 +265,112 @@ pub fn ensure_wrk() -> Result<()> {
     run(Command::new("apt-get").args(["install", "-y", "-qq", "wrk"]))
         .context("wrk is missing and could not be installed with apt-get: install wrk and rerun")
 }
+
+/// A command from Debian's packages: installed with apt-get when missing.
+fn ensure_apt(bin: &str, packages: &[&str]) -> Result<()> {
+    let found = Command::new(bin).arg("--version").output().is_ok()
+        || ["/usr/bin", "/usr/sbin"]
+            .iter()
+            .any(|d| Path::new(d).join(bin).exists());
+    if found {
+        return Ok(());
+    }
+    eprintln!("xtask: installing {} (apt-get install)", packages.join(" "));
+    let _ = run(Command::new("apt-get").args(["update", "-qq"]));
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(packages)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+    .with_context(|| {
+        format!(
+            "{bin} is missing and could not be installed with apt-get: install {} and rerun",
+            packages.join(" ")
+        )
+    })
+}
+
+/// skopeo, which pushes the module's OCI image (`cargo xtask image --push`).
+pub fn ensure_skopeo() -> Result<()> {
+    ensure_apt("skopeo", &["skopeo"])
+}
+
+/// The static-binary target for the approver and demo-peers images.
+pub const MUSL_TARGET: &str = "x86_64-unknown-linux-musl";
+
+/// Python tools the deployment tests run (pinned): Kubernetes schemas for
+/// core kinds, and Helm's own engine (Helm v4's Go SDK in a wheel: Helm
+/// itself is in no package registry we use) to render the chart.
+pub const DEPLOY_PYTHON_PACKAGES: &[&str] =
+    &["kubernetes-validate==1.37.0", "helm-python-sdk==0.2.2"];
+
+/// What the deployment tests (`integration-tests/tests/deploy_*.rs`) need:
+/// Debian's docker.io (the daemon runs here as root), docker-compose 1.29,
+/// skopeo, docker-registry (CNCF distribution) and musl-tools; the musl
+/// target; the Python tools. Returns the static approver and demo-peers
+/// binaries, built for the images the compose test makes.
+pub fn ensure_deploy_tools() -> Result<(PathBuf, PathBuf)> {
+    ensure_apt("dockerd", &["docker.io"])?;
+    ensure_apt("docker-compose", &["docker-compose"])?;
+    ensure_skopeo()?;
+    ensure_apt("docker-registry", &["docker-registry"])?;
+    ensure_apt("musl-gcc", &["musl-tools"])?;
+    ensure_pip(DEPLOY_PYTHON_PACKAGES)?;
+    let installed = output(Command::new("rustup").args(["target", "list", "--installed"]));
+    if !installed.is_some_and(|t| t.lines().any(|l| l.trim() == MUSL_TARGET)) {
+        eprintln!("xtask: installing the {MUSL_TARGET} target with rustup");
+        run(Command::new("rustup").args(["target", "add", MUSL_TARGET]))?;
+    }
+    eprintln!("xtask: static (musl) approver and demo-peers binaries for the compose test");
+    run(cargo()
+        .args(["build", "--quiet", "--target", MUSL_TARGET])
+        .args([
+            "-p",
+            "transit-guard-approver",
+            "--bin",
+            "transit-guard-approver",
+        ])
+        .args([
+            "-p",
+            "integration-tests",
+            "--bin",
+            "transit-guard-demo-peers",
+        ])
+        .env("CC_x86_64_unknown_linux_musl", "musl-gcc"))?;
+    let dir = workspace_root()
+        .join("target")
+        .join(MUSL_TARGET)
+        .join("debug");
+    Ok((
+        dir.join("transit-guard-approver"),
+        dir.join("transit-guard-demo-peers"),
+    ))
+}
+
+/// Pinned packages into the project venv, when missing.
+fn ensure_pip(specs: &[&str]) -> Result<()> {
+    let python = ensure_venv()?;
+    let missing: Vec<&str> = specs
+        .iter()
+        .copied()
+        .filter(|spec| {
+            let (name, version) = spec.split_once("==").unwrap_or((spec, ""));
+            let code = format!(
+                "import importlib.metadata as m; assert m.version('{name}') == '{version}'"
+            );
+            output(Command::new(&python).args(["-c", &code])).is_none()
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing {} into .venv", missing.join(" "));
+    run(Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(&missing))
+}

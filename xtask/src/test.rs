@@ -48,6 +48,9 @@ pub fn run(args: &[&str]) -> Result<()> {
         lint()?;
     }
     let wasm = setup::build_wasm()?;
+    // The deployment tests: docker, compose, registry, skopeo, Helm's engine,
+    // and the static binaries their images hold.
+    let (approver_static, peers_static) = setup::ensure_deploy_tools()?;
     // The approver's browser test: headless Debian Chromium driven by playwright-core.
     let chromium = setup::ensure_chromium()?;
     setup::ensure_npm("approver/tests/browser")?;
@@ -93,7 +96,9 @@ pub fn run(args: &[&str]) -> Result<()> {
             .env("TG_ENVOY_BIN", &envoy)
             .env("TG_WASM", &wasm)
             .env("CHROMIUM", &chromium)
-            .env("TG_PG_BINDIR", &pg_bindir),
+            .env("TG_PG_BINDIR", &pg_bindir)
+            .env("TG_APPROVER_STATIC", &approver_static)
+            .env("TG_DEMO_PEERS_STATIC", &peers_static),
     )
 }
 
