@@ -40,7 +40,7 @@ pub(crate) enum Kind {
     Aba,
     /// Canadian SIN (Luhn), in context.
     CaSin,
-    /// Aadhaar (Verhoeff); 12 bare digits only in context.
+    /// Aadhaar (Verhoeff), in context.
     Aadhaar,
     InPan,
     UkNino,
@@ -164,9 +164,7 @@ impl Check {
             Kind::Iban => return iban(hay, s),
             Kind::Aba => standalone() && ids::aba(text) && self.in_context(hay, s),
             Kind::CaSin => standalone() && ids::ca_sin(text) && self.in_context(hay, s),
-            Kind::Aadhaar => {
-                standalone() && ids::aadhaar(text) && (text.len() > 12 || self.in_context(hay, s))
-            }
+            Kind::Aadhaar => standalone() && ids::aadhaar(text) && self.in_context(hay, s),
             Kind::InPan => standalone() && ids::in_pan(text),
             Kind::UkNino => standalone() && ids::uk_nino(text),
             Kind::EuVat => standalone() && ids::eu_vat(text),
@@ -279,9 +277,12 @@ fn phone(hay: &[u8], s: usize, e: usize, text: &[u8], form: PhoneForm) -> bool {
         .filter(|g| !g.is_empty())
         .map(<[u8]>::len)
         .collect();
+    // Groups of four only (`0660 7231 3406`) are a card's or a tracking
+    // number's shape, unless a `+` says it is dialled.
     let not_phone_shape = (form != PhoneForm::International
         && groups.iter().skip(1).any(|&g| g == 1))
-        || groups == [3, 2, 4];
+        || groups == [3, 2, 4]
+        || (groups.len() >= 3 && groups.iter().all(|&g| g == 4) && !number.contains(&b'+'));
     digits_ok
         && opens == closes
         && opens <= 2
@@ -346,23 +347,33 @@ pub(crate) fn luhn(text: &[u8]) -> bool {
     sum.is_multiple_of(10)
 }
 
-/// 13-19 digits, one kind of separator, Luhn, and a first digit some card
-/// network issues (1 UATP, 2 Mastercard/Mir, 3 Amex/Diners/JCB, 4 Visa,
-/// 5 Mastercard/Maestro, 6 Discover/UnionPay): order numbers that happen to
-/// pass Luhn (one in ten does) mostly start elsewhere. 12 digits only for
-/// Maestro's ranges (50, 56-58, 6304, 6390, 67).
+/// 12-19 digits, one kind of separator, Luhn, and a prefix some card
+/// network issues at that length: order numbers, timestamps and tracking
+/// numbers that happen to pass Luhn (one in ten does) mostly fail it.
+/// - 12: Maestro (50, 56-58, 6304, 6390, 67);
+/// - 13: Visa (4); 14: Diners (30, 36, 38, 39);
+/// - 15: Amex (34, 37), JCB (1800, 2131);
+/// - 16-19: 2 (Mastercard, Mir), 3 (JCB), 4 (Visa), 5 (Mastercard,
+///   Maestro), 6 (Discover, UnionPay, Maestro).
 fn card(hay: &[u8], s: usize, e: usize, text: &[u8]) -> bool {
     let n = digits(text).count();
     let mut seps = text.iter().filter(|b| !b.is_ascii_digit());
     let sep = seps.next();
     let first = digits(text).next();
-    let prefix = digits(text)
+    let p4 = digits(text)
         .take(4)
         .fold(0u32, |a, d| a * 10 + u32::from(d));
-    let maestro = matches!(prefix / 100, 50 | 56..=58 | 67) || matches!(prefix, 6304 | 6390);
-    ((13..=19).contains(&n) || (n == 12 && maestro))
+    let p2 = p4 / 100;
+    let network = match n {
+        12 => matches!(p2, 50 | 56..=58 | 67) || matches!(p4, 6304 | 6390),
+        13 => first == Some(4),
+        14 => matches!(p2, 30 | 36 | 38 | 39),
+        15 => matches!(p2, 34 | 37) || matches!(p4, 1800 | 2131),
+        16..=19 => matches!(first, Some(2..=6)),
+        _ => false,
+    };
+    network
         && seps.all(|b| Some(b) == sep)
-        && matches!(first, Some(1..=6))
         && !digits(text).all(|d| Some(d) == first)
         && luhn(text)
         && !starts_inside_number(hay, s)

@@ -200,7 +200,7 @@ pub(crate) const BUILTINS: &[Builtin] = &[
             // `3420837783`), only after a context word (`call`, `tel`, ...).
             late(
                 2,
-                r"(?:\([0-9]{1,4}\) ?|\b)[0-9](?:[ .-]?[0-9]){6,14}(?:(?i: ?(?:x|ext\.?|extension) ?)[0-9]{1,6})?",
+                r"(?:\([0-9]{1,4}\)[ /]?|\b)[0-9](?:[ ./-]?[0-9]){6,14}(?:(?i: ?(?:x|ext\.?|extension) ?)[0-9]{1,6})?",
                 Kind::Phone(PhoneForm::InContext),
             ),
         ],
@@ -251,8 +251,9 @@ pub(crate) const BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "in_aadhaar",
-        // Grouped `2345 6789 0124` on its own; 12 bare digits only in context.
-        patterns: &[p(
+        // In context only: `2345 6789 0124` is also a tracking number's shape.
+        patterns: &[late(
+            1,
             r"\b[2-9][0-9]{3}(?:[0-9]{8}| [0-9]{4} [0-9]{4}|-[0-9]{4}-[0-9]{4})\b",
             Kind::Aadhaar,
         )],
