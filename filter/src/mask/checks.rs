@@ -159,7 +159,12 @@ impl Check {
                 phone(hay, s, e, text, form)
                     && (form != PhoneForm::InContext || self.in_context(hay, s))
             }
-            Kind::Card => card(hay, s, e, text),
+            Kind::Card => {
+                card(hay, s, e, text)
+                    && !(digits(text).count() == 12
+                        && ids::aadhaar(text)
+                        && self.in_context(hay, s))
+            }
             Kind::Ssn => ssn(hay, s, e, text),
             Kind::Iban => return iban(hay, s),
             Kind::Aba => standalone() && ids::aba(text) && self.in_context(hay, s),
@@ -248,6 +253,15 @@ fn digits(text: &[u8]) -> impl Iterator<Item = u8> + '_ {
 }
 
 fn phone(hay: &[u8], s: usize, e: usize, text: &[u8], form: PhoneForm) -> bool {
+    // The surroundings first: they reject most candidates, cheaply.
+    let alone = !starts_inside_number(hay, s)
+        && !is_word(before(hay, s))
+        && !matches!(before(hay, s), Some(b'-' | b'.' | b'/' | b'+'))
+        && !is_word(after(hay, e))
+        && !continues_number(hay, e);
+    if !alone {
+        return false;
+    }
     // The extension (`x565`, ` ext. 12`) starts at the first letter.
     let number = text
         .iter()
@@ -256,9 +270,6 @@ fn phone(hay: &[u8], s: usize, e: usize, text: &[u8], form: PhoneForm) -> bool {
         .unwrap_or(text)
         .trim_ascii_end();
     let n = digits(number).count();
-    let opens = number.iter().filter(|&&b| b == b'(').count();
-    let closes = number.iter().filter(|&&b| b == b')').count();
-    let first = digits(number).next();
     let digits_ok = match form {
         // `00` is the international call prefix, not part of the number;
         // written out without any separator it is a zero-padded id.
@@ -269,31 +280,27 @@ fn phone(hay: &[u8], s: usize, e: usize, text: &[u8], form: PhoneForm) -> bool {
         PhoneForm::NorthAmerican => (10..=11).contains(&n),
         PhoneForm::Trunk => (9..=13).contains(&n),
     };
+    let opens = number.iter().filter(|&&b| b == b'(').count();
+    let closes = number.iter().filter(|&&b| b == b')').count();
+    if !digits_ok || opens != closes || opens > 2 {
+        return false;
+    }
     // A one-digit group after the first reads as an ISBN (`978-3-16-148410-0`)
     // or a version (`10.0.19045`), except after a country code (`+33 1 83`);
-    // groups of 3-2-4 are an SSN's shape (a mistyped one is no phone either).
+    // groups of 3-2-4 are an SSN's shape (a mistyped one is no phone either);
+    // groups of four only (`0660 7231 3406`) are a card's or a tracking
+    // number's shape, unless a `+` says it is dialled.
     let groups: Vec<usize> = number
         .split(|b| !b.is_ascii_digit())
         .filter(|g| !g.is_empty())
         .map(<[u8]>::len)
         .collect();
-    // Groups of four only (`0660 7231 3406`) are a card's or a tracking
-    // number's shape, unless a `+` says it is dialled.
     let not_phone_shape = (form != PhoneForm::International
         && groups.iter().skip(1).any(|&g| g == 1))
         || groups == [3, 2, 4]
         || (groups.len() >= 3 && groups.iter().all(|&g| g == 4) && !number.contains(&b'+'));
-    digits_ok
-        && opens == closes
-        && opens <= 2
-        && !not_phone_shape
-        && !digits(number).all(|d| Some(d) == first)
-        && !looks_like_date(number)
-        && !starts_inside_number(hay, s)
-        && !is_word(before(hay, s))
-        && !matches!(before(hay, s), Some(b'-' | b'.' | b'/' | b'+'))
-        && !is_word(after(hay, e))
-        && !continues_number(hay, e)
+    let first = digits(number).next();
+    !not_phone_shape && !digits(number).all(|d| Some(d) == first) && !looks_like_date(number)
 }
 
 /// Three digit groups that read as a date (`15.01.2024 10`, `2024-01-15`).
@@ -350,11 +357,11 @@ pub(crate) fn luhn(text: &[u8]) -> bool {
 /// 12-19 digits, one kind of separator, Luhn, and a prefix some card
 /// network issues at that length: order numbers, timestamps and tracking
 /// numbers that happen to pass Luhn (one in ten does) mostly fail it.
-/// - 12: Maestro (50, 56-58, 6304, 6390, 67);
+/// - 12: Maestro (50, 56-58, 0604, 6304, 6390, 67);
 /// - 13: Visa (4); 14: Diners (30, 36, 38, 39);
 /// - 15: Amex (34, 37), JCB (1800, 2131);
 /// - 16-19: 2 (Mastercard, Mir), 3 (JCB), 4 (Visa), 5 (Mastercard,
-///   Maestro), 6 (Discover, UnionPay, Maestro).
+///   Maestro), 6 (Discover, UnionPay, Maestro), Maestro's 0604.
 fn card(hay: &[u8], s: usize, e: usize, text: &[u8]) -> bool {
     let n = digits(text).count();
     let mut seps = text.iter().filter(|b| !b.is_ascii_digit());
@@ -365,11 +372,11 @@ fn card(hay: &[u8], s: usize, e: usize, text: &[u8]) -> bool {
         .fold(0u32, |a, d| a * 10 + u32::from(d));
     let p2 = p4 / 100;
     let network = match n {
-        12 => matches!(p2, 50 | 56..=58 | 67) || matches!(p4, 6304 | 6390),
+        12 => matches!(p2, 50 | 56..=58 | 67) || matches!(p4, 604 | 6304 | 6390),
         13 => first == Some(4),
         14 => matches!(p2, 30 | 36 | 38 | 39),
         15 => matches!(p2, 34 | 37) || matches!(p4, 1800 | 2131),
-        16..=19 => matches!(first, Some(2..=6)),
+        16..=19 => matches!(first, Some(2..=6)) || p4 == 604,
         _ => false,
     };
     network

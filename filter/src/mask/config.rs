@@ -339,7 +339,7 @@ fn context_words(
             return Err(PolicyError::at(&format!("{at}[{i}]"), "must not be empty"));
         }
     }
-    Ok(context::DETECTORS
+    let mut words: BTreeMap<&'static str, Arc<[Box<str>]>> = context::DETECTORS
         .iter()
         .filter(|d| enabled.contains(d))
         .map(|&d| {
@@ -355,7 +355,13 @@ fn context_words(
             };
             (d, Arc::from(list))
         })
-        .collect())
+        .collect();
+    // A 12-digit Maestro number can also be a valid Aadhaar: after an Aadhaar
+    // word, the card check leaves it to `in_aadhaar`.
+    if let Some(aadhaar) = words.get("in_aadhaar").cloned() {
+        words.insert("credit_card", aadhaar);
+    }
+    Ok(words)
 }
 
 /// RFC 6901, plus `*` for any one key or array index.

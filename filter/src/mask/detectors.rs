@@ -190,10 +190,11 @@ pub(crate) const BUILTINS: &[Builtin] = &[
                 r"(?:\b1[ .-]?)?(?:\([2-9][0-9]{2}\) ?|\b[2-9][0-9]{2}[ .-])[0-9]{3}[ .-][0-9]{4}(?:(?i: ?(?:x|ext\.?|extension) ?)[0-9]{1,6})?",
                 Kind::Phone(PhoneForm::NorthAmerican),
             ),
-            // National with a trunk 0, 9-13 digits in 2-5 groups: 020 7946
-            // 0958, (08) 8747 6301, 0688 872 49 99, 06 12 34 56 78.
+            // National with a trunk 0, 9-13 digits in 2-5 groups (two
+            // only if the second has 5+ digits: `03-01` of a date is no
+            // candidate): 020 7946 0958, (08) 8747 6301, 0688 872 49 99.
             p(
-                r"(?:\(0[1-9][0-9]{0,4}\)[ -]?|\b0[1-9][0-9]{0,4}[ .-])[0-9]{2,8}(?:[ .-][0-9]{2,8}){0,3}(?:(?i: ?(?:x|ext\.?|extension) ?)[0-9]{1,6})?",
+                r"(?:\(0[1-9][0-9]{0,4}\)[ -]?|\b0[1-9][0-9]{0,4}[ .-])(?:[0-9]{5,8}|[0-9]{2,8}(?:[ .-][0-9]{2,8}){1,3})(?:(?i: ?(?:x|ext\.?|extension) ?)[0-9]{1,6})?",
                 Kind::Phone(PhoneForm::Trunk),
             ),
             // Anything else phone-shaped (7-15 digits, `99 577450`,
