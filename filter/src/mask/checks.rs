@@ -289,12 +289,20 @@ fn phone(hay: &[u8], s: usize, e: usize, text: &[u8], form: PhoneForm) -> bool {
     // or a version (`10.0.19045`), except after a country code (`+33 1 83`);
     // groups of 3-2-4 are an SSN's shape (a mistyped one is no phone either);
     // groups of four only (`0660 7231 3406`) are a card's or a tracking
-    // number's shape, unless a `+` says it is dialled.
-    let groups: Vec<usize> = number
+    // number's shape, unless a `+` says it is dialled. (No allocation: this
+    // runs for every phone-shaped candidate.)
+    let mut lens = [0usize; 16];
+    let mut count = 0;
+    for g in number
         .split(|b| !b.is_ascii_digit())
         .filter(|g| !g.is_empty())
-        .map(<[u8]>::len)
-        .collect();
+    {
+        if let Some(slot) = lens.get_mut(count) {
+            *slot = g.len();
+        }
+        count += 1;
+    }
+    let groups = lens.get(..count.min(16)).unwrap_or_default();
     let not_phone_shape = (form != PhoneForm::International
         && groups.iter().skip(1).any(|&g| g == 1))
         || groups == [3, 2, 4]
@@ -305,29 +313,28 @@ fn phone(hay: &[u8], s: usize, e: usize, text: &[u8], form: PhoneForm) -> bool {
 
 /// Three digit groups that read as a date (`15.01.2024 10`, `2024-01-15`).
 fn looks_like_date(text: &[u8]) -> bool {
-    let groups: Vec<&[u8]> = text
-        .split(|b| !b.is_ascii_digit())
-        .filter(|g| !g.is_empty())
-        .collect();
     let num = |g: &[u8]| {
         g.iter()
             .fold(0u32, |a, b| a.saturating_mul(10) + u32::from(b - b'0'))
     };
-    groups
-        .windows(3)
-        .any(|w| match (w.first(), w.get(1), w.get(2)) {
-            (Some(a), Some(b), Some(c)) => {
-                let day_month = |d: &[u8], m: &[u8]| {
-                    d.len() <= 2
-                        && m.len() <= 2
-                        && (1..=31).contains(&num(d))
-                        && (1..=12).contains(&num(m))
-                };
-                (c.len() == 4 && (day_month(a, b) || day_month(b, a)))
-                    || (a.len() == 4 && day_month(c, b))
-            }
-            _ => false,
-        })
+    let day_month = |d: &[u8], m: &[u8]| {
+        d.len() <= 2 && m.len() <= 2 && (1..=31).contains(&num(d)) && (1..=12).contains(&num(m))
+    };
+    let mut groups = text
+        .split(|b| !b.is_ascii_digit())
+        .filter(|g| !g.is_empty());
+    let (Some(mut a), Some(mut b)) = (groups.next(), groups.next()) else {
+        return false;
+    };
+    for c in groups {
+        if (c.len() == 4 && (day_month(a, b) || day_month(b, a)))
+            || (a.len() == 4 && day_month(c, b))
+        {
+            return true;
+        }
+        (a, b) = (b, c);
+    }
+    false
 }
 
 /// Luhn (mod 10) over the digits of `text`.
