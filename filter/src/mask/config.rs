@@ -311,13 +311,16 @@ fn compile_profile(doc: &ProfileDoc, path: &str, key: Option<&str>) -> Result<Ma
     })
 }
 
+/// One detector's context words, lowercase, shared by its patterns' checks.
+type Words = Arc<[Box<str>]>;
+
 /// The context words of each enabled detector that has context-gated forms:
 /// the profile's list (lowercased) or the built-in one.
 fn context_words(
     doc: &ProfileDoc,
     path: &str,
     enabled: &[&'static str],
-) -> Result<BTreeMap<&'static str, Arc<[Box<str>]>>, PolicyError> {
+) -> Result<BTreeMap<&'static str, Words>, PolicyError> {
     for (name, list) in &doc.context {
         let at = format!("{path}.context.{name}");
         if !context::DETECTORS.contains(&name.as_str()) {
@@ -339,7 +342,7 @@ fn context_words(
             return Err(PolicyError::at(&format!("{at}[{i}]"), "must not be empty"));
         }
     }
-    let mut words: BTreeMap<&'static str, Arc<[Box<str>]>> = context::DETECTORS
+    let mut words: BTreeMap<&'static str, Words> = context::DETECTORS
         .iter()
         .filter(|d| enabled.contains(d))
         .map(|&d| {

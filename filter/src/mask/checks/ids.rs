@@ -155,7 +155,9 @@ pub(crate) fn eu_vat(text: &[u8]) -> bool {
                 && weighted(&d, &[2, 7, 6, 5, 4, 3, 2, 1]).is_multiple_of(11)
         }
         b"EE" => {
-            digits_only && d.len() == 9 && weighted(&d, &[3, 7, 1, 3, 7, 1, 3, 7, 1]) % 10 == 0
+            digits_only
+                && d.len() == 9
+                && weighted(&d, &[3, 7, 1, 3, 7, 1, 3, 7, 1]).is_multiple_of(10)
         }
         b"EL" => {
             let sum = weighted(&d, &[256, 128, 64, 32, 16, 8, 4, 2]);
@@ -167,7 +169,11 @@ pub(crate) fn eu_vat(text: &[u8]) -> bool {
             digits_only && d.len() == 8 && r != 1 && Some(&((11 - r) % 11)) == d.last()
         }
         b"FR" => fr_vat(rest),
-        b"HU" => digits_only && d.len() == 8 && weighted(&d, &[9, 7, 3, 1, 9, 7, 3, 1]) % 10 == 0,
+        b"HU" => {
+            digits_only
+                && d.len() == 8
+                && weighted(&d, &[9, 7, 3, 1, 9, 7, 3, 1]).is_multiple_of(10)
+        }
         b"IT" => {
             let office = d.get(7..10).map(number);
             digits_only
