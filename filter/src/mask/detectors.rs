@@ -199,9 +199,11 @@ pub(crate) const BUILTINS: &[Builtin] = &[
             ),
             // Anything else phone-shaped (7-15 digits, `99 577450`,
             // `3420837783`), only after a context word (`call`, `tel`, ...).
+            // Its first group is never four digits and a dash: an ISO date
+            // (`2024-03-01` in every timestamp) is not even a candidate.
             late(
                 2,
-                r"(?:\([0-9]{1,4}\)[ /]?|\b)[0-9](?:[ ./-]?[0-9]){6,14}(?:(?i: ?(?:x|ext\.?|extension) ?)[0-9]{1,6})?",
+                r"(?:\([0-9]{1,4}\)[ /]?|\b)(?:[0-9]{1,3}[ ./-]|[0-9]{4}[ ./]|[0-9]{5})(?:[ ./-]?[0-9]){4,13}(?:(?i: ?(?:x|ext\.?|extension) ?)[0-9]{1,6})?",
                 Kind::Phone(PhoneForm::InContext),
             ),
         ],
