@@ -262,6 +262,8 @@ fn crypto_wallets() {
         "to ",
         "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
     );
+    // Litecoin, a `1` where a bech32 address has its separator.
+    finds("crypto_wallet", "to ", "LX1bB4g1xMj8bs37MwY5MkvZpdLWg47hDm");
     leaves("to ", "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNb");
     leaves("to ", "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdr");
 }

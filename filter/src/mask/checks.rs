@@ -174,9 +174,10 @@ impl Check {
             Kind::UkNino => standalone() && ids::uk_nino(text),
             Kind::EuVat => standalone() && ids::eu_vat(text),
             Kind::Wallet => {
-                let bech = text.iter().position(|&b| b == b'1').is_some_and(|i| {
-                    (2..=3).contains(&i) && text.iter().take(i).all(u8::is_ascii_alphabetic)
-                });
+                let lower = |n: usize| text.get(..n).map(<[u8]>::to_ascii_lowercase);
+                let bech = lower(3).as_deref() == Some(b"bc1")
+                    || lower(3).as_deref() == Some(b"tb1")
+                    || lower(4).as_deref() == Some(b"ltc1");
                 standalone()
                     && if bech {
                         ids::bech32(text)
