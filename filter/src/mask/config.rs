@@ -25,12 +25,18 @@
 //!   `json_fields` or a `json_pointers` entry; values `"redact"`, `"hash"`
 //!   (needs `hash_key`) or `{"partial": N}`. Unnamed ones use `default`,
 //!   which is `redact` unless set.
+//! - `context`: per detector with context-gated forms (`phone`,
+//!   `aba_routing`, `ca_sin`, `in_aadhaar`, `us_passport`,
+//!   `us_driver_license`), the words that must come shortly before an
+//!   ambiguous value; replaces the built-in list, `[]` turns those forms off.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::checks::Check;
+use std::sync::Arc;
+
+use super::checks::{context, Check, Kind};
 use super::detectors::{builtin_names, BUILTINS, SECRET_KEYS};
 use super::scan::{build_one, PatternInfo, Scanner};
 use super::strategy::{HashKey, Strategy};
@@ -61,6 +67,9 @@ pub struct ProfileDoc {
     pub json_pointers: Vec<String>,
     #[serde(default)]
     pub strategies: BTreeMap<String, StrategyDoc>,
+    /// Context words per detector (see the module docs).
+    #[serde(default)]
+    pub context: BTreeMap<String, Vec<String>>,
 }
 
 /// `"all"` or a list of names.
@@ -178,24 +187,35 @@ fn compile_profile(doc: &ProfileDoc, path: &str, key: Option<&str>) -> Result<Ma
             c.regex.clone(),
             PatternInfo {
                 label: labels.len(),
-                check: Check::None,
+                check: Check::new(Kind::None, None),
                 value_group: false,
             },
         ));
         labels.push(c.name.clone());
     }
+    let words = context_words(doc, path, &enabled)?;
+    // Built-ins by tier (context-gated forms last), then in priority order.
+    let mut builtin_patterns = Vec::new();
     for b in BUILTINS.iter().filter(|b| enabled.contains(&b.name)) {
-        for p in b.patterns {
-            patterns.push((
-                p.regex.to_string(),
-                PatternInfo {
-                    label: labels.len(),
-                    check: p.check,
-                    value_group: p.value_group,
-                },
-            ));
+        let label = labels.len();
+        let ctx = words.get(b.name).cloned();
+        // Context-gated patterns (tier > 0) with no words can never match.
+        let no_words = ctx.as_ref().is_some_and(|w| w.is_empty());
+        for p in b.patterns.iter().filter(|p| p.tier == 0 || !no_words) {
+            builtin_patterns.push((p.tier, p, label, ctx.clone()));
         }
         labels.push(b.name.to_string());
+    }
+    builtin_patterns.sort_by_key(|(tier, ..)| *tier);
+    for (_, p, label, ctx) in builtin_patterns {
+        patterns.push((
+            p.regex.to_string(),
+            PatternInfo {
+                label,
+                check: Check::new(p.check, ctx),
+                value_group: p.value_group,
+            },
+        ));
     }
     let scanner = Scanner::new(patterns)
         .map_err(|e| PolicyError::at(&format!("{path}.custom"), format!("invalid regex: {e}")))?;
@@ -289,6 +309,62 @@ fn compile_profile(doc: &ProfileDoc, path: &str, key: Option<&str>) -> Result<Ma
         secret_keys,
         hash_key: HashKey::new(key.unwrap_or("").as_bytes()),
     })
+}
+
+/// One detector's context words, lowercase, shared by its patterns' checks.
+type Words = Arc<[Box<str>]>;
+
+/// The context words of each enabled detector that has context-gated forms:
+/// the profile's list (lowercased) or the built-in one.
+fn context_words(
+    doc: &ProfileDoc,
+    path: &str,
+    enabled: &[&'static str],
+) -> Result<BTreeMap<&'static str, Words>, PolicyError> {
+    for (name, list) in &doc.context {
+        let at = format!("{path}.context.{name}");
+        if !context::DETECTORS.contains(&name.as_str()) {
+            return Err(PolicyError::at(
+                &at,
+                format!(
+                    "\"{name}\" has no context-gated forms; detectors that do: {}",
+                    context::DETECTORS.join(", ")
+                ),
+            ));
+        }
+        if !enabled.contains(&name.as_str()) {
+            return Err(PolicyError::at(
+                &at,
+                format!("\"{name}\" is not a detector of this profile"),
+            ));
+        }
+        if let Some(i) = list.iter().position(|w| w.trim().is_empty()) {
+            return Err(PolicyError::at(&format!("{at}[{i}]"), "must not be empty"));
+        }
+    }
+    let mut words: BTreeMap<&'static str, Words> = context::DETECTORS
+        .iter()
+        .filter(|d| enabled.contains(d))
+        .map(|&d| {
+            let list: Vec<Box<str>> = match doc.context.get(d) {
+                Some(custom) => custom
+                    .iter()
+                    .map(|w| w.trim().to_lowercase().into())
+                    .collect(),
+                None => context::default_words(d)
+                    .iter()
+                    .map(|&w| w.into())
+                    .collect(),
+            };
+            (d, Arc::from(list))
+        })
+        .collect();
+    // A 12-digit Maestro number can also be a valid Aadhaar: after an Aadhaar
+    // word, the card check leaves it to `in_aadhaar`.
+    if let Some(aadhaar) = words.get("in_aadhaar").cloned() {
+        words.insert("credit_card", aadhaar);
+    }
+    Ok(words)
 }
 
 /// RFC 6901, plus `*` for any one key or array index.

@@ -38,7 +38,11 @@
 //! or such a JSON key), `github_token`, `anthropic_key`, `openai_key`,
 //! `slack_token`, `stripe_key`, `google_api_key`, `credential` (`password=`,
 //! `Bearer ...`, and JSON/form keys such as `password`, `client_secret`),
-//! `email`, `iban`, `credit_card`, `ssn`, `phone`, `ipv6`, `ipv4`.
+//! `email`, `iban`, `credit_card`, `ssn`, `phone`, `ipv6`, `ipv4`,
+//! `uk_nino`, `in_pan`, `eu_vat`, `crypto_wallet`; then the context-gated
+//! forms (a context word must come shortly before them: `checks::context`):
+//! `in_aadhaar`, `aba_routing`, `ca_sin`, `us_passport`,
+//! `us_driver_license`, and last any other phone-shaped number.
 //!
 //! Known limits: JSON keys are never masked (masking could merge keys); a
 //! password in prose ("my password is x") is not found; emails are ASCII
