@@ -283,3 +283,79 @@ async fn requests_envoy_refuses_before_the_filter_are_audited_by_envoy() {
         .collect();
     assert_eq!(judged.len(), 1, "{records:?}");
 }
+
+/// Issue 14, finding 4: an approval binds the content type and every header
+/// that reaches the upstream; method overrides never reach the approval step.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approval_does_not_cover_other_headers_or_another_content_type() {
+    use integration_tests::approver::{decide, start_approver, FILTER_KEY};
+    use integration_tests::gateway::Options;
+
+    let policy = json!({
+        "default_action": "allow",
+        "rules": [{ "name": "export-needs-approval", "match": { "path": { "prefix": "/export" } },
+                    "action": "require_approval" }],
+        "approval": { "cluster": "approver", "api_key": FILTER_KEY, "max_wait_secs": 1,
+                      "poll_secs": 1, "timeout_ms": 2000 }
+    })
+    .to_string();
+    let opts = Options::for_test("walkaround-approval-headers", &policy).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let approver = listener.local_addr().unwrap();
+    let (_stop, _) = start_approver(&opts.dir.join("approver.sqlite"), listener);
+    let gw = Gateway::start(opts.with_approver(approver)).await.unwrap();
+    let client = gw.client().unwrap();
+    let body = r#"{"customers":"vip"}"#;
+    let send = |headers: Vec<(&'static str, &'static str)>| {
+        let mut req = client
+            .post(gw.url("/export/customers"))
+            .header("x-agent-note", "nightly")
+            .body(body);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let json_ct = ("content-type", "application/json");
+    let (status, first) = send(vec![json_ct]).await;
+    assert_eq!(status, 503, "{first}");
+    let id = first["approval_id"].as_str().unwrap().to_string();
+    decide(approver, &id, "approve", json!({})).await;
+
+    for (name, headers) in [
+        ("another content type", vec![("content-type", "text/plain")]),
+        (
+            "an extra header",
+            vec![json_ct, ("x-export-scope", "everything")],
+        ),
+        (
+            "another header value",
+            vec![json_ct, ("x-agent-note", "all of it")],
+        ),
+    ] {
+        let (status, reply) = send(headers).await;
+        assert_eq!(status, 503, "{name}: {reply}");
+        assert_eq!(reply["error"], "approval_pending", "{name}");
+        assert_ne!(reply["approval_id"], id.as_str(), "{name}");
+    }
+    let (status, reply) = send(vec![json_ct, ("x-http-method-override", "DELETE")]).await;
+    assert_eq!(status, 400, "{reply}");
+    assert_eq!(reply["error"], "method_override");
+    assert!(gw.upstream.requests().is_empty());
+    // The approved request itself passes, once; per-attempt headers differ.
+    let (status, reply) = send(vec![
+        json_ct,
+        ("x-request-id", "retry-2"),
+        (
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ),
+    ])
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(gw.upstream.requests().len(), 1);
+}
