@@ -370,3 +370,29 @@ async fn an_approval_does_not_cover_other_headers_or_another_content_type() {
     assert_eq!(status, 200, "{reply}");
     assert_eq!(gw.upstream.requests().len(), 1);
 }
+
+/// The response path: a body masks cannot read as the client will is
+/// refused with 502, never passed on unmasked.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_response_masks_cannot_read_is_refused_with_502() {
+    let policy = r#"{"masking": {"profiles": {"pii": {"detectors": ["email"]}}},
+        "default_action": "allow",
+        "rules": [{"name": "pii-back", "match": {"path": {"prefix": "/customers"}},
+                   "action": "mask", "mask": {"response": ["pii"]}}]}"#;
+    let gw = Gateway::for_test("walkaround-response", policy)
+        .await
+        .unwrap();
+    let resp = gw
+        .client()
+        .unwrap()
+        .get(gw.url("/customers/utf16"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 502);
+    let reply: Value = resp.json().await.unwrap();
+    assert_eq!(reply["error"], "body_unsupported_charset", "{reply}");
+    let records = gw.wait_for_audit_records(1);
+    assert_eq!(records[0]["decision"], "error", "{records:?}");
+    assert_eq!(records[0]["reason"], "body_unsupported_charset");
+}
