@@ -126,10 +126,11 @@ fn bound_headers(headers: &[(String, String)], verified: bool) -> Vec<u8> {
         .iter()
         .map(|(k, v)| (k.to_ascii_lowercase(), v.trim()))
         .filter(|(k, _)| {
-            !k.starts_with(':')
-                && !k.starts_with("x-envoy-")
-                && !(verified && k == "authorization")
-                && !UNBOUND_HEADERS.contains(&k.as_str())
+            let unbound = k.starts_with(':')
+                || k.starts_with("x-envoy-")
+                || (verified && k == "authorization")
+                || UNBOUND_HEADERS.contains(&k.as_str());
+            !unbound
         })
         .collect();
     bound.sort();
