@@ -97,6 +97,8 @@ fn rules_see_decoded_strings_of_every_readable_form() {
     let form = Some("application/x-www-form-urlencoded");
     assert!(has(form, b"sql=DROP+TABLE+customers", "drop table"));
     assert!(has(form, b"sql=DROP%20TABLE%20customers", "drop table"));
+    // JSON labelled as a form: both readings.
+    assert!(has(form, br#"{"sql":"drop\u0020table"}"#, "drop table"));
     assert!(has(
         JSON,
         br#"{"a":1e400,"q":"drop\u0020table"}"#,
