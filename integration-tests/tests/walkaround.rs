@@ -67,6 +67,7 @@ fn corpus() -> Vec<Case> {
         ("UTF-16 charset", "application/json; charset=utf-16", None, "/q", br#"{"q":1}"#.to_vec(), 400, "body_unsupported_charset"),
         ("form, + for space", "application/x-www-form-urlencoded", None, "/q", b"sql=DROP+TABLE+customers".to_vec(), 403, "policy_denied"),
         ("form, %20", "application/x-www-form-urlencoded", None, "/q", b"sql=drop%20%74able".to_vec(), 403, "policy_denied"),
+        ("JSON sent as a form", "application/x-www-form-urlencoded", None, "/q", format!(r#"{{"q":{kw}}}"#).into_bytes(), 403, "policy_denied"),
         ("multipart part", "multipart/form-data; boundary=b", None, "/q",
             b"--b\r\nContent-Disposition: form-data; name=\"q\"\r\nContent-Type: application/json\r\n\r\n{\"q\":\"drop\\u0020table\"}\r\n--b--\r\n".to_vec(), 403, "policy_denied"),
         ("multipart base64 part", "multipart/form-data; boundary=b", None, "/q",
