@@ -67,6 +67,7 @@ impl Upstream {
             .route("/customers", get(customers))
             .route("/slow", get(slow))
             .route("/customers/gz", get(customers_gzip))
+            .route("/customers/utf16", get(customers_utf16))
             .route("/v1/chat/completions", post(chat_completions))
             .route("/scripted/v1/chat/completions", post(scripted_llm))
             .fallback(echo)
@@ -152,6 +153,16 @@ async fn customers(State(log): State<Log>, req: Request<Body>) -> Response {
 
 /// The customers, gzip-compressed whatever the client asked for: a masking
 /// gateway must never pass this on unscanned.
+/// The customers as UTF-16LE JSON with a byte order mark: what a masker
+/// reading UTF-8 would pass on unmasked (issue 14).
+async fn customers_utf16(State(log): State<Log>, req: Request<Body>) -> Response {
+    let (parts, _) = req.into_parts();
+    record(&log, &parts.method, &parts.uri, &parts.headers, b"");
+    let mut body = vec![0xFF, 0xFE];
+    body.extend(DEMO_CUSTOMERS.encode_utf16().flat_map(u16::to_le_bytes));
+    ([("content-type", "application/json")], body).into_response()
+}
+
 async fn customers_gzip(State(log): State<Log>, req: Request<Body>) -> Response {
     use std::io::Write;
     let (parts, _) = req.into_parts();

@@ -67,6 +67,7 @@ fn corpus() -> Vec<Case> {
         ("UTF-16 charset", "application/json; charset=utf-16", None, "/q", br#"{"q":1}"#.to_vec(), 400, "body_unsupported_charset"),
         ("form, + for space", "application/x-www-form-urlencoded", None, "/q", b"sql=DROP+TABLE+customers".to_vec(), 403, "policy_denied"),
         ("form, %20", "application/x-www-form-urlencoded", None, "/q", b"sql=drop%20%74able".to_vec(), 403, "policy_denied"),
+        ("JSON sent as a form", "application/x-www-form-urlencoded", None, "/q", format!(r#"{{"q":{kw}}}"#).into_bytes(), 403, "policy_denied"),
         ("multipart part", "multipart/form-data; boundary=b", None, "/q",
             b"--b\r\nContent-Disposition: form-data; name=\"q\"\r\nContent-Type: application/json\r\n\r\n{\"q\":\"drop\\u0020table\"}\r\n--b--\r\n".to_vec(), 403, "policy_denied"),
         ("multipart base64 part", "multipart/form-data; boundary=b", None, "/q",
@@ -86,6 +87,8 @@ async fn what_the_upstream_would_read_is_denied_or_refused_with_a_reason() {
         .unwrap();
     let client = gw.client().unwrap();
     let cases = corpus();
+    // Every case runs; the failures are reported together.
+    let mut wrong = Vec::new();
     for (name, ct, header, path, body, status, code) in &cases {
         let mut req = client
             .post(gw.url(path))
@@ -95,10 +98,19 @@ async fn what_the_upstream_would_read_is_denied_or_refused_with_a_reason() {
             req = req.header(*k, *v);
         }
         let resp = req.send().await.unwrap();
-        assert_eq!(resp.status().as_u16(), *status, "{name}");
-        let reply: Value = resp.json().await.unwrap();
-        assert_eq!(reply["error"], *code, "{name}: {reply}");
+        let got = resp.status().as_u16();
+        let reply: Value = resp.json().await.unwrap_or(Value::Null);
+        if got != *status || reply["error"] != *code {
+            wrong.push(format!("{name}: {got} {reply}, want {status} {code}"));
+        }
     }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} cases:\n{}",
+        wrong.len(),
+        cases.len(),
+        wrong.join("\n")
+    );
     assert!(
         gw.upstream.requests().is_empty(),
         "a walk-around reached the upstream: {:?}",
@@ -282,4 +294,106 @@ async fn requests_envoy_refuses_before_the_filter_are_audited_by_envoy() {
         .filter(|r| r["decision"] == "allowed")
         .collect();
     assert_eq!(judged.len(), 1, "{records:?}");
+}
+
+/// Issue 14, finding 4: an approval binds the content type and every header
+/// that reaches the upstream; method overrides never reach the approval step.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approval_does_not_cover_other_headers_or_another_content_type() {
+    use integration_tests::approver::{decide, start_approver, FILTER_KEY};
+    use integration_tests::gateway::Options;
+
+    let policy = json!({
+        "default_action": "allow",
+        "rules": [{ "name": "export-needs-approval", "match": { "path": { "prefix": "/export" } },
+                    "action": "require_approval" }],
+        "approval": { "cluster": "approver", "api_key": FILTER_KEY, "max_wait_secs": 1,
+                      "poll_secs": 1, "timeout_ms": 2000 }
+    })
+    .to_string();
+    let opts = Options::for_test("walkaround-approval-headers", &policy).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let approver = listener.local_addr().unwrap();
+    let (_stop, _) = start_approver(&opts.dir.join("approver.sqlite"), listener);
+    let gw = Gateway::start(opts.with_approver(approver)).await.unwrap();
+    let client = gw.client().unwrap();
+    let body = r#"{"customers":"vip"}"#;
+    let send = |headers: Vec<(&'static str, &'static str)>| {
+        let mut req = client
+            .post(gw.url("/export/customers"))
+            .header("x-agent-note", "nightly")
+            .body(body);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let json_ct = ("content-type", "application/json");
+    let (status, first) = send(vec![json_ct]).await;
+    assert_eq!(status, 503, "{first}");
+    let id = first["approval_id"].as_str().unwrap().to_string();
+    decide(approver, &id, "approve", json!({})).await;
+
+    for (name, headers) in [
+        ("another content type", vec![("content-type", "text/plain")]),
+        (
+            "an extra header",
+            vec![json_ct, ("x-export-scope", "everything")],
+        ),
+        (
+            "another header value",
+            vec![json_ct, ("x-agent-note", "all of it")],
+        ),
+    ] {
+        let (status, reply) = send(headers).await;
+        assert_eq!(status, 503, "{name}: {reply}");
+        assert_eq!(reply["error"], "approval_pending", "{name}");
+        assert_ne!(reply["approval_id"], id.as_str(), "{name}");
+    }
+    let (status, reply) = send(vec![json_ct, ("x-http-method-override", "DELETE")]).await;
+    assert_eq!(status, 400, "{reply}");
+    assert_eq!(reply["error"], "method_override");
+    assert!(gw.upstream.requests().is_empty());
+    // The approved request itself passes, once; per-attempt headers differ.
+    let (status, reply) = send(vec![
+        json_ct,
+        ("x-request-id", "retry-2"),
+        (
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ),
+    ])
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(gw.upstream.requests().len(), 1);
+}
+
+/// The response path: a body masks cannot read as the client will is
+/// refused with 502, never passed on unmasked.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_response_masks_cannot_read_is_refused_with_502() {
+    let policy = r#"{"masking": {"profiles": {"pii": {"detectors": ["email"]}}},
+        "default_action": "allow",
+        "rules": [{"name": "pii-back", "match": {"path": {"prefix": "/customers"}},
+                   "action": "mask", "mask": {"response": ["pii"]}}]}"#;
+    let gw = Gateway::for_test("walkaround-response", policy)
+        .await
+        .unwrap();
+    let resp = gw
+        .client()
+        .unwrap()
+        .get(gw.url("/customers/utf16"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 502);
+    let reply: Value = resp.json().await.unwrap();
+    assert_eq!(reply["error"], "body_unsupported_charset", "{reply}");
+    let records = gw.wait_for_audit_records(1);
+    assert_eq!(records[0]["decision"], "error", "{records:?}");
+    assert_eq!(records[0]["reason"], "body_unsupported_charset");
 }

@@ -64,7 +64,7 @@ pub fn fingerprint(req: &HeldRequest<'_>) -> String {
     let authority = req.authority.to_ascii_lowercase();
     let path = path_key(req.path);
     let content_type = req.content_type.unwrap_or("").trim().to_ascii_lowercase();
-    let headers = bound_headers(req.headers);
+    let headers = bound_headers(req.headers, req.identity.is_some());
     let mut h = Sha256::new();
     for field in [
         b"transit-guard.approval/v2".as_slice(),
@@ -118,15 +118,19 @@ pub const UNBOUND_HEADERS: &[&str] = &[
     "x-stainless-retry-count",
 ];
 
-/// The bound headers as one length-prefixed byte string.
-fn bound_headers(headers: &[(String, String)]) -> Vec<u8> {
+/// The bound headers as one length-prefixed byte string. With a verified
+/// identity, `authorization` is left out too: issuer and subject are bound,
+/// and a refreshed token for the same caller is the same request.
+fn bound_headers(headers: &[(String, String)], verified: bool) -> Vec<u8> {
     let mut bound: Vec<(String, &str)> = headers
         .iter()
         .map(|(k, v)| (k.to_ascii_lowercase(), v.trim()))
         .filter(|(k, _)| {
-            !k.starts_with(':')
-                && !k.starts_with("x-envoy-")
-                && !UNBOUND_HEADERS.contains(&k.as_str())
+            let unbound = k.starts_with(':')
+                || k.starts_with("x-envoy-")
+                || (verified && k == "authorization")
+                || UNBOUND_HEADERS.contains(&k.as_str());
+            !unbound
         })
         .collect();
     bound.sort();

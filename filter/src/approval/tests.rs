@@ -293,6 +293,24 @@ fn fingerprint_changes_with_every_field() {
 }
 
 #[test]
+fn a_refreshed_token_is_the_same_request_only_for_a_verified_caller() {
+    let i = ident("agent-7");
+    let t1 = vec![("authorization".to_string(), "Bearer t1".to_string())];
+    let t2 = vec![("authorization".to_string(), "Bearer t2".to_string())];
+    let f = |id: Option<&Identity>, h: &[(String, String)]| {
+        fingerprint(&HeldRequest {
+            identity: id,
+            headers: h,
+            ..held(None, RULES, b"body")
+        })
+    };
+    // Verified: issuer and subject are bound, the token itself is not.
+    assert_eq!(f(Some(&i), &t1), f(Some(&i), &t2));
+    // Anonymous: the token is all that tells callers apart.
+    assert_ne!(f(None, &t1), f(None, &t2));
+}
+
+#[test]
 fn fingerprint_fields_cannot_collide_by_concatenation() {
     let a = ident("ab");
     let b = ident("a");

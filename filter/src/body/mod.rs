@@ -177,7 +177,8 @@ pub fn check(content_type: Option<&str>, body: &[u8], max_depth: usize) -> Resul
             body.split(|&b| b == b'\n')
                 .try_for_each(|line| json_check(line, max_depth, false))
         }),
-        Form::UrlEncoded | Form::Binary => Ok(()),
+        Form::UrlEncoded => json_check(body, max_depth, false),
+        Form::Binary => Ok(()),
         Form::Multipart(boundary) => {
             let parts = multipart::parts(body, &boundary).map_err(|_| MULTIPART)?;
             for p in parts {
@@ -243,6 +244,10 @@ impl<'a> Decoded<'a> {
         };
         match classify(content_type) {
             Form::UrlEncoded => {
+                // JSON sent as a form: an upstream that sniffs parses it.
+                if looks_like_json(raw) {
+                    d.json = json::Doc::parse(raw, json::MAX_DEPTH_CEILING).ok();
+                }
                 for f in form::fields(raw) {
                     d.fields
                         .push(Cow::Owned(String::from_utf8_lossy(&f.name).into_owned()));

@@ -97,6 +97,8 @@ fn rules_see_decoded_strings_of_every_readable_form() {
     let form = Some("application/x-www-form-urlencoded");
     assert!(has(form, b"sql=DROP+TABLE+customers", "drop table"));
     assert!(has(form, b"sql=DROP%20TABLE%20customers", "drop table"));
+    // JSON labelled as a form: both readings.
+    assert!(has(form, br#"{"sql":"drop\u0020table"}"#, "drop table"));
     assert!(has(
         JSON,
         br#"{"a":1e400,"q":"drop\u0020table"}"#,
@@ -113,4 +115,73 @@ fn rules_see_decoded_strings_of_every_readable_form() {
         b"--b\r\nContent-Disposition: form-data; name=\"j\"\r\nContent-Type: application/json\r\n\r\n{\"q\":\"drop\\u0020table\"}\r\n--b--\r\n",
         "drop table"
     ));
+}
+
+/// JSONTestSuite's implementation-defined (`i_*`) inputs and more: before
+/// issue 14 the masker and the rules parsed separately and disagreed on 15 of
+/// 35. Now one reader: rules see JSON exactly when masks walk JSON, and the
+/// readability check refuses exactly what neither can read.
+#[test]
+fn rules_masks_and_the_check_agree_on_implementation_defined_inputs() {
+    use crate::mask::{compile, BodyKind, MaskingDoc};
+    let doc: MaskingDoc = serde_json::from_str(
+        r#"{"hash_key":"0123456789abcdef-test","profiles":{"p":{"detectors":["email"]}}}"#,
+    )
+    .unwrap();
+    let masking = compile(&doc).unwrap();
+    let masker = masking.profile("p").unwrap();
+    let inputs: Vec<Vec<u8>> = vec![
+        b"[1E400]".to_vec(),
+        b"[-1e-400]".to_vec(),
+        b"[123123e100000]".to_vec(),
+        b"[100000000000000000000]".to_vec(),
+        b"[-237462374673276894279832749832423479823246327846]".to_vec(),
+        b"[0.4e00669999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999969999999006]".to_vec(),
+        br#"["\uDADA"]"#.to_vec(),
+        br#"["\uD888\u1234"]"#.to_vec(),
+        br#"["\uDFAA"]"#.to_vec(),
+        br#"["\ud800\ud800\n"]"#.to_vec(),
+        br#"["\uDd1ea"]"#.to_vec(),
+        b"[\"\xe6\x97\xa5\xd1\x88\xfa\"]".to_vec(),
+        b"[\"\xed\xa0\x80\"]".to_vec(),
+        b"[\"\xf4\xbf\xbf\xbf\"]".to_vec(),
+        b"[\"\xc0\xaf\"]".to_vec(),
+        b"[\"\xff\"]".to_vec(),
+        b"\xef\xbb\xbf{}".to_vec(),
+        b"\xff\xfe[\x00\"\x00a\x00\"\x00]\x00".to_vec(),
+        b"\xfe\xff\x00[\x00\"\x00a\x00\"\x00]".to_vec(),
+        b"[\x00\"\x00a\x00\"\x00]\x00".to_vec(),
+        nest(500, "1").into_bytes(),
+        nest(1001, "1").into_bytes(),
+        b"[NaN]".to_vec(),
+        b"[Infinity,-Infinity]".to_vec(),
+        b"[\"a\tb\"]".to_vec(),
+        br#"{"a":1,"a":2}"#.to_vec(),
+        b"[1,]".to_vec(),
+        b"[01]".to_vec(),
+        b"{\"a\":1} x".to_vec(),
+        b" ".to_vec(),
+        br#"["\x"]"#.to_vec(),
+        b"[\"a\"\x00]".to_vec(),
+        b"[.5]".to_vec(),
+        br#"[+1]"#.to_vec(),
+        b"'a'".to_vec(),
+    ];
+    for input in &inputs {
+        let rules_json = Decoded::read(JSON, input).json.is_some();
+        let kind = masker.mask(JSON, input).kind;
+        let shown = String::from_utf8_lossy(input);
+        let shown: String = shown.chars().take(60).collect();
+        if check(JSON, input, 1000).is_ok() {
+            assert!(rules_json, "readable but rules see no JSON: {shown:?}");
+            assert_eq!(
+                kind,
+                BodyKind::Json,
+                "readable but masks see no JSON: {shown:?}"
+            );
+        } else {
+            // Refused by default; with scan_as_text both read it as text.
+            assert_eq!(rules_json, kind == BodyKind::Json, "{shown:?}");
+        }
+    }
 }

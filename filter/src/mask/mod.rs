@@ -217,13 +217,26 @@ impl Masker {
             // Text that is JSON (or JSON lines) is masked as JSON: an
             // upstream that parses it anyway decodes its escapes.
             BodyKind::Text => self.mask_text_or_json(body, &mut counts),
-            BodyKind::Form => text::mask_form(self, body, &mut counts),
+            BodyKind::Form => self.mask_form_or_json(body, &mut counts),
         };
         MaskOutcome {
             body: masked,
             counts: self.named_counts(&counts),
             kind,
         }
+    }
+
+    /// A form, and first as JSON if it reads as JSON (an upstream that
+    /// sniffs the body parses it so): both readings are masked.
+    fn mask_form_or_json(&self, body: &[u8], counts: &mut [u32]) -> Option<Vec<u8>> {
+        let mut as_json = None;
+        if crate::body::looks_like_json(body) {
+            let mut hits = Vec::new();
+            self.scanner.scan(body, &mut hits);
+            as_json = json::mask(self, body, &hits, counts).ok().flatten();
+        }
+        let current = as_json.as_deref().unwrap_or(body);
+        text::mask_form(self, current, counts).or(as_json)
     }
 
     /// Text, where the whole body or each of its lines that reads as JSON
