@@ -289,7 +289,7 @@ fn context_gated_values_split_at_every_offset_in_a_stream() {
         "Call me at [REDACTED:phone] or routing [REDACTED:aba_routing]; Aadhaar [REDACTED:in_aadhaar]. Bye"
     );
     for cut in 0..=text.len() {
-        let mut s = transit_guard::mask::StreamMasker::new(m, 64);
+        let mut s = transit_guard::mask::StreamMasker::new(&m, 64);
         let mut out = s.push(&text.as_bytes()[..cut]);
         out.extend(s.push(&text.as_bytes()[cut..]));
         let (rest, _) = s.finish();
