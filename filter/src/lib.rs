@@ -20,6 +20,7 @@ pub mod identity;
 pub mod local_reply;
 pub mod mask;
 pub mod policy;
+pub mod quota;
 pub mod rules;
 pub mod sse;
 pub mod worker;

@@ -43,6 +43,8 @@ pub enum Decision {
     TlsRequired,
     /// Refused: body over `limits.max_body_bytes`.
     Oversize,
+    /// Refused: the identity is over a `quotas` limit.
+    RateLimited,
     ApprovalApproved,
     ApprovalDenied,
     ApprovalExpired,
@@ -66,6 +68,7 @@ impl Decision {
             Decision::Forbidden => "forbidden",
             Decision::TlsRequired => "tls_required",
             Decision::Oversize => "oversize",
+            Decision::RateLimited => "rate_limited",
             Decision::ApprovalApproved => "approval_approved",
             Decision::ApprovalDenied => "approval_denied",
             Decision::ApprovalExpired => "approval_expired",
@@ -98,6 +101,8 @@ pub struct Exchange {
     pub unscanned: Vec<String>,
     /// The rule that denied the request (`default_action` for the default).
     pub deny_rule: Option<String>,
+    /// The `quotas` limit the request went over (also in monitor mode).
+    pub quota: Option<String>,
     /// The reason code of a failed token check (also in monitor mode).
     pub auth_failure: Option<&'static str>,
     /// Set once a human approval was asked for.
@@ -197,6 +202,9 @@ pub struct AuditRecord {
     /// Only for requests that waited for a human approval.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approval: Option<AuditApproval>,
+    /// Only for requests over a `quotas` limit: the limit's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota: Option<String>,
 }
 
 impl AuditRecord {
@@ -238,6 +246,7 @@ pub fn record(ex: &Exchange, facts: &EnvoyFacts) -> AuditRecord {
         bytes_out: facts.bytes_out,
         latency_ms: facts.duration.map(|d| (d.as_micros() as f64) / 1000.0),
         approval: ex.approval.clone(),
+        quota: ex.quota.clone(),
     }
 }
 

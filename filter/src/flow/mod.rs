@@ -25,6 +25,7 @@
 
 mod checks;
 mod inspection;
+mod quota;
 mod request_phase;
 mod response_phase;
 pub mod steps;

@@ -270,3 +270,5 @@ fn without_a_policy_every_request_is_refused() {
     assert_eq!(envoy.replies()[0].1, 500);
     assert!(envoy.replies()[0].2.contains("policy_unavailable"));
 }
+
+mod quotas;
