@@ -7,6 +7,7 @@
 mod cases;
 mod explain;
 mod input;
+mod replay;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +46,10 @@ enum Command {
         /// A JSON (or .yaml) file: {"cases": [{"name", "request", "expect"}]}.
         cases: PathBuf,
     },
+    /// Replay an audit log (JSON lines) against a candidate policy: which
+    /// recorded decisions would change, grouped by rule, with examples.
+    /// Exits 1 if a request that passed would now be denied.
+    Replay { policy: PathBuf, audit_log: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -100,6 +105,27 @@ fn run(cmd: Command) -> Result<ExitCode, InputError> {
             };
             print!("{}", explain::explain(&rules, &req));
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay { policy, audit_log } => {
+            let text = input::read(&policy)?;
+            let log = input::read(&audit_log)?;
+            let log = String::from_utf8(log)
+                .map_err(|_| InputError(format!("{}: not UTF-8", audit_log.display())))?;
+            let rules = match input::load_policy(&text) {
+                Ok(p) => p.rules,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            let report = replay::replay(&rules, &log)
+                .map_err(|e| InputError(format!("{}: {e}", audit_log.display())))?;
+            print!("{}", report.render());
+            Ok(if report.newly_denied > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Test { policy, cases } => {
             let text = input::read(&policy)?;
