@@ -7,6 +7,7 @@
 mod cases;
 mod explain;
 mod input;
+mod lint;
 mod replay;
 
 use std::path::PathBuf;
@@ -33,7 +34,13 @@ struct Cli {
 enum Command {
     /// Validate a policy exactly as Envoy loads it. Prints the error line
     /// Envoy would log (`invalid policy at PATH: REASON`) and exits 1 if invalid.
-    Check { policy: PathBuf },
+    /// Warns about rules that can never match or never take effect.
+    Check {
+        policy: PathBuf,
+        /// Exit 1 on any warning too.
+        #[arg(long)]
+        strict: bool,
+    },
     /// Show which rules fire on a request, why, and the final decision.
     Explain {
         policy: PathBuf,
@@ -65,7 +72,7 @@ fn main() -> ExitCode {
 
 fn run(cmd: Command) -> Result<ExitCode, InputError> {
     match cmd {
-        Command::Check { policy } => {
+        Command::Check { policy, strict } => {
             let text = input::read(&policy)?;
             match input::load_policy(&text) {
                 Ok(policy_) => {
@@ -83,7 +90,17 @@ fn run(cmd: Command) -> Result<ExitCode, InputError> {
                         policy.display(),
                         rules.len(),
                     );
-                    Ok(ExitCode::SUCCESS)
+                    // The policy compiled, so it is JSON.
+                    let doc: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
+                    let warnings = lint::warnings(&doc);
+                    for w in &warnings {
+                        println!("warning: {w}");
+                    }
+                    Ok(if strict && !warnings.is_empty() {
+                        ExitCode::from(1)
+                    } else {
+                        ExitCode::SUCCESS
+                    })
                 }
                 Err(e) => {
                     eprintln!("{e}");

@@ -367,3 +367,34 @@ fn replay_judges_recorded_bodies_and_refuses_a_broken_log() {
     assert_eq!(code, 2);
     assert!(err.contains("line 2: not a JSON record"), "{err}");
 }
+
+#[test]
+fn check_warns_about_rules_that_never_take_effect_and_strict_fails() {
+    let policy = scratch(
+        "shadowed.json",
+        r#"{"default_action":"allow","rules":[
+            {"name":"no-admin","match":{"path":{"prefix":"/admin"}},"action":"deny"},
+            {"name":"admin-reads-held","match":{"path":{"prefix":"/admin"},"methods":["GET"]},"action":"deny"},
+            {"name":"admin-writes-allowed","match":{"path":{"prefix":"/admin"},"methods":["POST"]},"action":"allow"},
+            {"name":"get-body","match":{"methods":["GET"],"body":{"regex":"drop"}},"action":"deny"}]}"#,
+    );
+    let (code, out, err) = run(&[&cmd("check"), &policy]);
+    assert_eq!(code, 0, "warnings alone pass: {out}{err}");
+    assert!(
+        out.contains("warning: rules[2] \"admin-writes-allowed\": never takes effect: rules[0] \"no-admin\" (deny)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("warning: rules[3] \"get-body\": can never match"),
+        "{out}"
+    );
+    assert_eq!(out.matches("warning:").count(), 2, "{out}");
+    let (code, _, _) = run(&[&cmd("check"), &PathBuf::from("--strict"), &policy]);
+    assert_eq!(code, 1);
+    let (code, out, _) = run(&[
+        &cmd("check"),
+        &PathBuf::from("--strict"),
+        &example("demo.json"),
+    ]);
+    assert_eq!(code, 0, "{out}");
+}
