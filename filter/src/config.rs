@@ -13,6 +13,7 @@ use crate::body::{Inspection, InspectionDoc};
 use crate::identity::authenticate::Authenticator;
 use crate::identity::config::IdentityDoc;
 use crate::mask::{self, Masking, MaskingDoc};
+use crate::mcp::{McpPolicy, McpSectionDoc};
 use crate::policy::{Mode, PolicyError};
 use crate::quota::{Quotas, QuotasDoc};
 use crate::rules::{self, config::ActionKind, DefaultAction, RuleDoc, Rules};
@@ -57,6 +58,8 @@ struct PolicyDoc {
     inspection: InspectionDoc,
     #[serde(default)]
     quotas: Option<QuotasDoc>,
+    #[serde(default)]
+    mcp: Option<McpSectionDoc>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,6 +108,8 @@ pub struct Policy {
     pub inspection: Inspection,
     /// Blast-radius limits per verified identity (`quotas`).
     pub quotas: Option<Quotas>,
+    /// MCP tool lists filtered and tool definitions pinned (`mcp`).
+    pub mcp: Option<McpPolicy>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,6 +169,7 @@ impl Policy {
             }
             None => None,
         };
+        let mcp = doc.mcp.map(crate::mcp::compile).transpose()?;
         let rules = rules::compile(doc.rules, doc.default_action)?;
         for r in rules.mask_references() {
             if masking.profile(&r.profile).is_none() {
@@ -197,6 +203,7 @@ impl Policy {
             rules,
             approval,
             quotas,
+            mcp,
         })
     }
 }

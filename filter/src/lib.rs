@@ -19,6 +19,7 @@ pub mod http_filter;
 pub mod identity;
 pub mod local_reply;
 pub mod mask;
+pub mod mcp;
 pub mod policy;
 pub mod quota;
 pub mod rules;
