@@ -11,6 +11,7 @@ pub mod demo;
 pub mod envoy;
 pub mod gateway;
 pub mod issuer;
+pub mod mcp_server;
 pub mod oidc;
 pub mod paths;
 pub mod sse;

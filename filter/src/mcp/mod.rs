@@ -30,18 +30,53 @@ pub fn tools_list_ids(body: &[u8]) -> Vec<Value> {
 }
 
 /// The SHA-256 (hex) of a tool's definition: its `name`, `description` and
-/// `inputSchema`, serialized with sorted keys and no spaces.
+/// `inputSchema`, serialized with sorted keys and no spaces ([`canonical`]).
 pub fn definition_hash(tool: &Map<String, Value>) -> String {
     let def = json!({
         "name": tool.get("name").cloned().unwrap_or(Value::Null),
         "description": tool.get("description").cloned().unwrap_or(Value::Null),
         "inputSchema": tool.get("inputSchema").cloned().unwrap_or(Value::Null),
     });
-    let text = serde_json::to_string(&def).unwrap_or_default();
+    let mut text = String::new();
+    canonical(&def, &mut text);
     hmac_sha256::Hash::hash(text.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// JSON with every object's keys sorted and no whitespace (Python's
+/// `json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`).
+pub fn canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::to_string(k).unwrap_or_default());
+                out.push(':');
+                if let Some(x) = m.get(k) {
+                    canonical(x, out);
+                }
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical(x, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&serde_json::to_string(scalar).unwrap_or_default()),
+    }
 }
 
 /// A pinned tool whose definition changed.
