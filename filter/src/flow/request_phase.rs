@@ -72,10 +72,11 @@ impl Flow {
             return HeadersStep::Refuse(reply);
         }
         // An MCP request is read to find `tools/list` (its answer is filtered).
-        let mcp = policy
-            .mcp
-            .as_ref()
-            .is_some_and(|m| m.covers(&self.exchange.method, &self.exchange.path));
+        let mcp = policy.mode == Mode::Enforce
+            && policy
+                .mcp
+                .as_ref()
+                .is_some_and(|m| m.covers(&self.exchange.method, &self.exchange.path));
         let needs_body =
             self.approval_rules.is_some() || !self.request_masks.is_empty() || self.record || mcp;
         if end_of_stream {
@@ -166,7 +167,9 @@ impl Flow {
             .mcp
             .as_ref()
             .is_some_and(|m| m.covers(&self.exchange.method, &self.exchange.path));
-        if mcp && !crate::mcp::tools_list_ids(body).is_empty() {
+        // Monitor mode never rewrites or refuses: tool lists pass untouched.
+        let monitor = policy.mode == Mode::Monitor;
+        if mcp && !monitor && !crate::mcp::tools_list_ids(body).is_empty() {
             self.tools_list_headers = Some(headers.to_vec());
         }
         let approval = if self.approval_rules.is_some() {
