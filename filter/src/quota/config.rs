@@ -125,11 +125,12 @@ pub fn compile(
             && d.name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
-        if !name_ok {
+        // `uncounted` labels the metric of bytes that could not be counted.
+        if !name_ok || d.name == "uncounted" {
             return Err(PolicyError::at(
                 &at("name"),
                 format!(
-                    "invalid limit name {:?}: 1 to 64 of A-Z a-z 0-9 - _",
+                    "invalid limit name {:?}: 1 to 64 of A-Z a-z 0-9 - _, not \"uncounted\"",
                     d.name
                 ),
             ));
@@ -249,6 +250,12 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.path, "quotas.limits[0].rule");
+        let e = compile_json(
+            r#"{"limits":[{"name":"uncounted","counts":"requests","max":1,"window_secs":1}]}"#,
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(e.path, "quotas.limits[0].name");
         let e = compile_json(r#"{"limits":[]}"#, &[]).unwrap_err();
         assert_eq!(e.path, "quotas.limits");
     }
