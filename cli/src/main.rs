@@ -8,7 +8,9 @@
 mod cases;
 mod explain;
 mod input;
+mod lint;
 mod mask;
+mod replay;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,7 +36,13 @@ struct Cli {
 enum Command {
     /// Validate a policy exactly as Envoy loads it. Prints the error line
     /// Envoy would log (`invalid policy at PATH: REASON`) and exits 1 if invalid.
-    Check { policy: PathBuf },
+    /// Warns about rules that can never match or never take effect.
+    Check {
+        policy: PathBuf,
+        /// Exit 1 on any warning too.
+        #[arg(long)]
+        strict: bool,
+    },
     /// Show which rules fire on a request, why, and the final decision.
     Explain {
         policy: PathBuf,
@@ -65,6 +73,10 @@ enum Command {
         /// The body; standard input when absent or `-`.
         file: Option<PathBuf>,
     },
+    /// Replay an audit log (JSON lines) against a candidate policy: which
+    /// recorded decisions would change, grouped by rule, with examples.
+    /// Exits 1 if a request that passed would now be denied.
+    Replay { policy: PathBuf, audit_log: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -114,7 +126,7 @@ fn run(cmd: Command) -> Result<ExitCode, InputError> {
             eprintln!("{report}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { policy } => {
+        Command::Check { policy, strict } => {
             let text = input::read(&policy)?;
             match input::load_policy(&text) {
                 Ok(policy_) => {
@@ -132,7 +144,17 @@ fn run(cmd: Command) -> Result<ExitCode, InputError> {
                         policy.display(),
                         rules.len(),
                     );
-                    Ok(ExitCode::SUCCESS)
+                    // The policy compiled, so it is JSON.
+                    let doc: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
+                    let warnings = lint::warnings(&doc);
+                    for w in &warnings {
+                        println!("warning: {w}");
+                    }
+                    Ok(if strict && !warnings.is_empty() {
+                        ExitCode::from(1)
+                    } else {
+                        ExitCode::SUCCESS
+                    })
                 }
                 Err(e) => {
                     eprintln!("{e}");
@@ -154,6 +176,27 @@ fn run(cmd: Command) -> Result<ExitCode, InputError> {
             };
             print!("{}", explain::explain(&rules, &req));
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay { policy, audit_log } => {
+            let text = input::read(&policy)?;
+            let log = input::read(&audit_log)?;
+            let log = String::from_utf8(log)
+                .map_err(|_| InputError(format!("{}: not UTF-8", audit_log.display())))?;
+            let rules = match input::load_policy(&text) {
+                Ok(p) => p.rules,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            let report = replay::replay(&rules, &log)
+                .map_err(|e| InputError(format!("{}: {e}", audit_log.display())))?;
+            print!("{}", report.render());
+            Ok(if report.newly_denied > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Test { policy, cases } => {
             let text = input::read(&policy)?;

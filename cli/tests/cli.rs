@@ -267,3 +267,134 @@ fn explain_with_a_bad_request_file_exits_2() {
     assert_eq!(code, 2);
     assert!(err.contains("unknown field `methd`"), "{err}");
 }
+
+// ---- replay ----
+
+fn fixture(name: &str) -> PathBuf {
+    root().join("cli/tests/fixtures").join(name)
+}
+
+/// demo.json with `edit` applied to its JSON, as a scratch file.
+fn demo_variant(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
+    let mut p: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(example("demo.json")).unwrap()).unwrap();
+    edit(&mut p);
+    scratch(name, &p.to_string())
+}
+
+#[test]
+fn replay_of_the_demo_log_with_its_own_policy_changes_nothing() {
+    let (code, out, err) = run(&[
+        &cmd("replay"),
+        &example("demo.json"),
+        &fixture("demo-audit.jsonl"),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("0 decisions would change"), "{out}");
+    assert!(
+        out.contains("1 refused before the rules (unauthenticated)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn replay_with_a_stricter_policy_names_exactly_the_requests_that_change() {
+    let stricter = demo_variant("stricter.json", |p| {
+        p["rules"].as_array_mut().unwrap().insert(
+            0,
+            serde_json::json!({"name": "customers-need-ticket",
+                "match": {"path": {"prefix": "/customers"},
+                          "identity": {"groups_none": ["support-leads"]}},
+                "action": "deny"}),
+        );
+    });
+    let (code, out, err) = run(&[&cmd("replay"), &stricter, &fixture("demo-audit.jsonl")]);
+    assert_eq!(code, 1, "allow -> deny fails the rollout: {out}{err}");
+    assert!(out.contains("2 decisions would change"), "{out}");
+    assert!(
+        out.contains("mask -> deny (rule customers-need-ticket): 1\n    c1681523-e5f5-4606-9a34-6ced4d74d434 GET localhost:45287/customers (alice)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("require_approval -> deny (rule customers-need-ticket): 1\n    f2700c91-5397-4cb4-8d0e-36d8c8e247c7 POST"),
+        "{out}"
+    );
+    assert!(
+        out.contains("2 requests that passed would now be denied"),
+        "{out}"
+    );
+    // bob was denied already (by another rule): not a change.
+    assert!(!out.contains("(bob)"), "{out}");
+}
+
+#[test]
+fn replay_with_a_looser_policy_reports_the_loosening_and_passes() {
+    let looser = demo_variant("looser.json", |p| {
+        p["rules"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|r| r["name"] != "no-deletes");
+    });
+    let (code, out, err) = run(&[&cmd("replay"), &looser, &fixture("demo-audit.jsonl")]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("1 decisions would change"), "{out}");
+    // The DELETE of a customer now falls to the masking rule.
+    assert!(
+        out.contains("deny -> mask (rule customers-masked): 1\n    05405cb5-3a57-4ba7-b42b-1f6a99654b34 DELETE"),
+        "{out}"
+    );
+}
+
+#[test]
+fn replay_judges_recorded_bodies_and_refuses_a_broken_log() {
+    let record = serde_json::json!({
+        "schema": "transit-guard.audit/v1", "request_id": "r-1",
+        "identity": {"sub": "alice", "iss": "x", "groups": ["support"]},
+        "method": "POST", "authority": "db", "path": "/v1/query",
+        "decision": "allowed", "rules": [], "bytes_in": 40,
+        "recording": {"request": "{\"sql\":\"DROP TABLE customers\"}", "response": null, "truncated": false}
+    });
+    let log = scratch("recorded-body.jsonl", &format!("{record}\n"));
+    let (code, out, _) = run(&[&cmd("replay"), &example("demo.json"), &log]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("allow -> deny (rule no-drop-table): 1"),
+        "{out}"
+    );
+
+    let broken = scratch("broken.jsonl", &format!("{record}\nnot json\n"));
+    let (code, _, err) = run(&[&cmd("replay"), &example("demo.json"), &broken]);
+    assert_eq!(code, 2);
+    assert!(err.contains("line 2: not a JSON record"), "{err}");
+}
+
+#[test]
+fn check_warns_about_rules_that_never_take_effect_and_strict_fails() {
+    let policy = scratch(
+        "shadowed.json",
+        r#"{"default_action":"allow","rules":[
+            {"name":"no-admin","match":{"path":{"prefix":"/admin"}},"action":"deny"},
+            {"name":"admin-reads-held","match":{"path":{"prefix":"/admin"},"methods":["GET"]},"action":"deny"},
+            {"name":"admin-writes-allowed","match":{"path":{"prefix":"/admin"},"methods":["POST"]},"action":"allow"},
+            {"name":"get-body","match":{"methods":["GET"],"body":{"regex":"drop"}},"action":"deny"}]}"#,
+    );
+    let (code, out, err) = run(&[&cmd("check"), &policy]);
+    assert_eq!(code, 0, "warnings alone pass: {out}{err}");
+    assert!(
+        out.contains("warning: rules[2] \"admin-writes-allowed\": never takes effect: rules[0] \"no-admin\" (deny)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("warning: rules[3] \"get-body\": can never match"),
+        "{out}"
+    );
+    assert_eq!(out.matches("warning:").count(), 2, "{out}");
+    let (code, _, _) = run(&[&cmd("check"), &PathBuf::from("--strict"), &policy]);
+    assert_eq!(code, 1);
+    let (code, out, _) = run(&[
+        &cmd("check"),
+        &PathBuf::from("--strict"),
+        &example("demo.json"),
+    ]);
+    assert_eq!(code, 0, "{out}");
+}

@@ -13,7 +13,9 @@ use crate::body::{Inspection, InspectionDoc};
 use crate::identity::authenticate::Authenticator;
 use crate::identity::config::IdentityDoc;
 use crate::mask::{self, Masking, MaskingDoc};
+use crate::mcp::{McpPolicy, McpSectionDoc};
 use crate::policy::{Mode, PolicyError};
+use crate::quota::{Quotas, QuotasDoc};
 use crate::rules::{self, config::ActionKind, DefaultAction, RuleDoc, Rules};
 
 /// The most a policy may ask Envoy to buffer for one body: bodies are held in
@@ -54,6 +56,10 @@ struct PolicyDoc {
     audit: AuditDoc,
     #[serde(default)]
     inspection: InspectionDoc,
+    #[serde(default)]
+    quotas: Option<QuotasDoc>,
+    #[serde(default)]
+    mcp: Option<McpSectionDoc>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,6 +106,10 @@ pub struct Policy {
     pub audit: AuditConfig,
     /// Unreadable bodies, JSON depth, method overrides (`inspection`).
     pub inspection: Inspection,
+    /// Blast-radius limits per verified identity (`quotas`).
+    pub quotas: Option<Quotas>,
+    /// MCP tool lists filtered and tool definitions pinned (`mcp`).
+    pub mcp: Option<McpPolicy>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,6 +162,14 @@ impl Policy {
             Some(d) => Some(approval::compile(d, &masking)?),
             None => None,
         };
+        let quotas = match doc.quotas {
+            Some(q) => {
+                let names: Vec<&str> = doc.rules.iter().map(|r| r.name.as_str()).collect();
+                Some(crate::quota::compile(q, &names, auth.is_some())?)
+            }
+            None => None,
+        };
+        let mcp = doc.mcp.map(crate::mcp::compile).transpose()?;
         let rules = rules::compile(doc.rules, doc.default_action)?;
         for r in rules.mask_references() {
             if masking.profile(&r.profile).is_none() {
@@ -184,6 +202,8 @@ impl Policy {
             masking,
             rules,
             approval,
+            quotas,
+            mcp,
         })
     }
 }

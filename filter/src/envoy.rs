@@ -19,6 +19,13 @@ impl std::fmt::Display for HostError {
     }
 }
 
+impl HostError {
+    /// A compare-and-swap write lost to another writer (retry it).
+    pub fn is_cas_mismatch(&self) -> bool {
+        self.0.ends_with("CasMismatch")
+    }
+}
+
 /// Which body buffer of the current stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Body {

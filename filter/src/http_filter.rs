@@ -16,6 +16,7 @@ use crate::flow::{
 };
 use crate::headers;
 use crate::local_reply::LocalReply;
+use crate::quota;
 use crate::worker::Worker;
 
 /// What Envoy does with the stream after a callback.
@@ -34,6 +35,10 @@ pub struct HttpFilter {
     /// Kept while the request is held, for the rules' second phase.
     request_headers: Vec<(String, String)>,
     start: Option<SystemTime>,
+    /// Who this request is counted against (`quotas`), once admitted.
+    quota_key: Option<String>,
+    /// The carried-out rules were charged to `rule_matches` limits.
+    quota_rules_charged: bool,
 }
 
 impl HttpFilter {
@@ -44,6 +49,8 @@ impl HttpFilter {
             flow: Flow::default(),
             request_headers: Vec::new(),
             start: None,
+            quota_key: None,
+            quota_rules_charged: false,
         }
     }
 
@@ -86,6 +93,14 @@ impl HttpFilter {
         let step =
             self.flow
                 .on_request_headers(&worker.policy, headers, tls, authenticate, end_of_stream);
+        // A request the rules let on is counted against its identity's limits.
+        let step = match step {
+            HeadersStep::Refuse(_) => step,
+            other => match self.charge_quota(envoy, &worker, 1) {
+                Some(reply) => HeadersStep::Refuse(reply),
+                None => other,
+            },
+        };
         match step {
             HeadersStep::Continue => self.release(envoy),
             // Headers are held (the plugin sets allow_on_headers_stop_iteration)
@@ -235,8 +250,81 @@ impl HttpFilter {
         if let Some(reason) = ex.auth_failure {
             metrics::incr(envoy, Family::AuthFailures, reason);
         }
+        if let Some(limit) = &ex.quota {
+            metrics::incr(envoy, Family::QuotaExceeded, limit);
+        }
         if let Some(worker) = &self.worker {
+            self.charge_bytes(envoy, worker, record.bytes_in, record.bytes_out);
             worker.collect(envoy, line);
+        }
+    }
+
+    /// Charges a new request (`requests` 1), or the rules decided on its
+    /// body (`requests` 0), to the identity's `quotas` counters: `Some` when
+    /// that refuses it. Requests without a verified identity are not counted.
+    fn charge_quota(
+        &mut self,
+        envoy: &impl Envoy,
+        worker: &Rc<Worker>,
+        requests: u64,
+    ) -> Option<crate::local_reply::LocalReply> {
+        let quotas = worker.policy.quotas.as_ref()?;
+        let key = match (&self.quota_key, requests) {
+            (Some(k), 0) => k.clone(),
+            (_, 0) => return None,
+            _ => quota::identity_key(self.flow.exchange.identity.as_ref()?),
+        };
+        if requests == 0 && (self.quota_rules_charged || !self.flow.decided()) {
+            return None;
+        }
+        let rules = if self.flow.decided() {
+            self.quota_rules_charged = true;
+            self.flow.exchange.rules.clone()
+        } else {
+            Vec::new()
+        };
+        let declared = headers::first(&self.request_headers, "content-length")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        let charge = quota::Charge {
+            requests,
+            declared_request_bytes: declared,
+            rules: &rules,
+            enforce: true,
+            ..quota::Charge::default()
+        };
+        let result = quota::shared::charge(envoy, quotas, &key, now_secs(envoy), &charge);
+        let admitted = matches!(result, Ok(Ok(())));
+        let reply = self.flow.on_quota(&worker.policy, result);
+        if admitted || reply.is_none() {
+            self.quota_key = Some(key);
+        }
+        reply
+    }
+
+    /// At the end of an admitted request: the bytes it moved.
+    fn charge_bytes(&self, envoy: &impl Envoy, worker: &Worker, bytes_in: u64, bytes_out: u64) {
+        let (Some(quotas), Some(key)) = (&worker.policy.quotas, &self.quota_key) else {
+            return;
+        };
+        if !quotas.limits.iter().any(|l| l.counts.is_bytes()) {
+            return;
+        }
+        let charge = quota::Charge {
+            request_bytes: bytes_in,
+            response_bytes: bytes_out,
+            ..quota::Charge::default()
+        };
+        match quota::shared::charge(envoy, quotas, key, now_secs(envoy), &charge) {
+            Ok(Ok(())) => {}
+            // Not refusable any more: the next request meets the counts.
+            Ok(Err(_)) | Err(_) => {
+                log::warn!(
+                    "transit-guard: the bytes of request {} could not be counted",
+                    self.flow.exchange.request_id
+                );
+                metrics::incr(envoy, Family::QuotaExceeded, "uncounted");
+            }
         }
     }
 
@@ -260,6 +348,10 @@ impl HttpFilter {
             RequestBodyStep::Refuse(reply) => return self.send(envoy, &reply),
             RequestBodyStep::Approve { start, replace } => (replace, Some(start)),
         };
+        // Rules decided on the body are counted now.
+        if let Some(reply) = self.charge_quota(envoy, worker, 0) {
+            return self.send(envoy, &reply);
+        }
         if let Some(new) = replace {
             if let Err(e) = envoy.replace_body(Body::Request, size, &new) {
                 return self.host_failure(envoy, HostFailure::ReplaceBody, &e);
@@ -391,6 +483,10 @@ impl HttpFilter {
         }
         Action::Pause
     }
+}
+
+fn now_secs(envoy: &impl Envoy) -> u64 {
+    crate::envoy::now_ms(envoy) / 1000
 }
 
 /// What Envoy knows about the stream at its end, for the audit record.

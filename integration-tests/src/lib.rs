@@ -12,6 +12,7 @@ pub mod demo;
 pub mod envoy;
 pub mod gateway;
 pub mod issuer;
+pub mod mcp_server;
 pub mod oci;
 pub mod oidc;
 pub mod paths;

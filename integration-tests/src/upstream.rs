@@ -70,6 +70,8 @@ impl Upstream {
             .route("/customers/utf16", get(customers_utf16))
             .route("/v1/chat/completions", post(chat_completions))
             .route("/scripted/v1/chat/completions", post(scripted_llm))
+            .route("/mcp", post(mcp))
+            .route("/mcp/sse", post(mcp_sse))
             .fallback(echo)
             .with_state(log.clone());
         let task = tokio::spawn(async move {
@@ -226,6 +228,30 @@ async fn scripted_llm(State(log): State<Log>, req: Request<Body>) -> Response {
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
     }))
     .into_response()
+}
+
+/// The MCP server of [`crate::mcp_server`], answering as JSON.
+async fn mcp(State(log): State<Log>, req: Request<Body>) -> Response {
+    let (parts, body) = req.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    record(&log, &parts.method, &parts.uri, &parts.headers, &body);
+    axum::Json(crate::mcp_server::respond(&body)).into_response()
+}
+
+/// The same answers as one server-sent event.
+async fn mcp_sse(State(log): State<Log>, req: Request<Body>) -> Response {
+    let (parts, body) = req.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    record(&log, &parts.method, &parts.uri, &parts.headers, &body);
+    let event = format!(
+        "event: message\ndata: {}\n\n",
+        crate::mcp_server::respond(&body)
+    );
+    ([("content-type", "text/event-stream")], event).into_response()
 }
 
 /// Answers after `?ms=N` milliseconds (default 2000): for client-abort tests.

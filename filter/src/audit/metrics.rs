@@ -22,6 +22,8 @@ pub enum Family {
     JwksFetchFailures,
     /// Audit records (`dropped`: not published or not delivered).
     Audit,
+    /// Requests over a `quotas` limit, by limit name.
+    QuotaExceeded,
 }
 
 impl Family {
@@ -34,6 +36,7 @@ impl Family {
             Family::Approvals => "approvals",
             Family::JwksFetchFailures => "jwks_fetch_failures",
             Family::Audit => "audit",
+            Family::QuotaExceeded => "quota_exceeded",
         }
     }
 }

@@ -43,6 +43,8 @@ pub enum Decision {
     TlsRequired,
     /// Refused: body over `limits.max_body_bytes`.
     Oversize,
+    /// Refused: the identity is over a `quotas` limit.
+    RateLimited,
     ApprovalApproved,
     ApprovalDenied,
     ApprovalExpired,
@@ -66,6 +68,7 @@ impl Decision {
             Decision::Forbidden => "forbidden",
             Decision::TlsRequired => "tls_required",
             Decision::Oversize => "oversize",
+            Decision::RateLimited => "rate_limited",
             Decision::ApprovalApproved => "approval_approved",
             Decision::ApprovalDenied => "approval_denied",
             Decision::ApprovalExpired => "approval_expired",
@@ -98,6 +101,12 @@ pub struct Exchange {
     pub unscanned: Vec<String>,
     /// The rule that denied the request (`default_action` for the default).
     pub deny_rule: Option<String>,
+    /// MCP: tools removed from a `tools/list` answer, and a pinned tool
+    /// whose definition changed.
+    pub tools_hidden: Vec<String>,
+    pub tool_pin: Option<crate::mcp::PinMismatch>,
+    /// The `quotas` limit the request went over (also in monitor mode).
+    pub quota: Option<String>,
     /// The reason code of a failed token check (also in monitor mode).
     pub auth_failure: Option<&'static str>,
     /// Set once a human approval was asked for.
@@ -197,6 +206,29 @@ pub struct AuditRecord {
     /// Only for requests that waited for a human approval.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approval: Option<AuditApproval>,
+    /// Only for requests over a `quotas` limit: the limit's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota: Option<String>,
+    /// Only for MCP `tools/list` answers the filter changed or refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<AuditMcp>,
+}
+
+/// What the filter did to an MCP tool list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditMcp {
+    /// Tools the caller may not call, removed from the list.
+    pub tools_hidden: Vec<String>,
+    /// A pinned tool whose definition changed (the answer was refused).
+    pub pin_mismatch: Option<AuditPin>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditPin {
+    pub tool: String,
+    /// SHA-256 (hex) the policy pins, and of the definition seen.
+    pub pinned: String,
+    pub seen: String,
 }
 
 impl AuditRecord {
@@ -238,6 +270,15 @@ pub fn record(ex: &Exchange, facts: &EnvoyFacts) -> AuditRecord {
         bytes_out: facts.bytes_out,
         latency_ms: facts.duration.map(|d| (d.as_micros() as f64) / 1000.0),
         approval: ex.approval.clone(),
+        quota: ex.quota.clone(),
+        mcp: (!ex.tools_hidden.is_empty() || ex.tool_pin.is_some()).then(|| AuditMcp {
+            tools_hidden: ex.tools_hidden.clone(),
+            pin_mismatch: ex.tool_pin.as_ref().map(|p| AuditPin {
+                tool: p.tool.clone(),
+                pinned: p.pinned.clone(),
+                seen: p.seen.clone(),
+            }),
+        }),
     }
 }
 

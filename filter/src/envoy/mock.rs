@@ -18,6 +18,8 @@ pub struct State {
     /// Local replies sent: (context id or `None` for the current stream,
     /// status, body).
     pub replies: Vec<(Option<u32>, u16, String)>,
+    /// The headers of the last local reply to the current stream.
+    pub reply_headers: Vec<(String, String)>,
     pub resumed: Vec<u32>,
     pub reset: bool,
     pub callouts: Vec<CalloutRequest>,
@@ -135,10 +137,14 @@ impl Envoy for MockEnvoy {
     fn send_reply(
         &self,
         status: u16,
-        _headers: &[(&str, &str)],
+        headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<(), HostError> {
         self.check("send_reply")?;
+        self.0.borrow_mut().reply_headers = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         self.0.borrow_mut().replies.push((
             None,
             status,

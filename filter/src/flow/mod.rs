@@ -25,6 +25,7 @@
 
 mod checks;
 mod inspection;
+mod quota;
 mod request_phase;
 mod response_phase;
 pub mod steps;
@@ -107,6 +108,11 @@ pub struct Flow {
     response_content_type: Option<String>,
     /// The response being masked as it streams.
     response_stream: Option<ResponseStream>,
+    /// A `tools/list` request: its headers, to ask the rules about each
+    /// listed tool when the answer comes.
+    tools_list_headers: Option<Vec<(String, String)>>,
+    /// The `tools/list` answer being filtered as it streams (SSE).
+    tools_stream: Option<crate::mcp::sse::ToolsStream>,
     /// Masked counts before the response stream started (the stream's own
     /// are added to these as it goes, so an aborted stream still counts).
     masked_before_stream: BTreeMap<String, u32>,
@@ -131,13 +137,13 @@ impl Flow {
     /// Whether the response is masked or recorded: if not, the host need
     /// not read its headers or body at all.
     pub fn watches_response(&self) -> bool {
-        !self.response_masks.is_empty() || self.record
+        !self.response_masks.is_empty() || self.record || self.tools_list_headers.is_some()
     }
 
     /// Request header changes to make before the request goes upstream.
     pub fn header_edits(&self) -> Vec<HeaderEdit> {
         let mut edits = self.auth_edits.clone();
-        if !self.response_masks.is_empty() {
+        if !self.response_masks.is_empty() || self.tools_list_headers.is_some() {
             // Compressed bytes cannot be scanned: ask the upstream for plain ones.
             edits.push(HeaderEdit::Set("accept-encoding".into(), "identity".into()));
         }

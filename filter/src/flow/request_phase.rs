@@ -71,8 +71,14 @@ impl Flow {
         if let Some(reply) = self.decide(policy, &eval) {
             return HeadersStep::Refuse(reply);
         }
+        // An MCP request is read to find `tools/list` (its answer is filtered).
+        let mcp = policy.mode == Mode::Enforce
+            && policy
+                .mcp
+                .as_ref()
+                .is_some_and(|m| m.covers(&self.exchange.method, &self.exchange.path));
         let needs_body =
-            self.approval_rules.is_some() || !self.request_masks.is_empty() || self.record;
+            self.approval_rules.is_some() || !self.request_masks.is_empty() || self.record || mcp;
         if end_of_stream {
             if self.approval_rules.is_some() {
                 return match self.approval_start(policy, headers, &[]) {
@@ -157,6 +163,15 @@ impl Flow {
             }
         }
         let content_type = headers::first(headers, "content-type");
+        let mcp = policy
+            .mcp
+            .as_ref()
+            .is_some_and(|m| m.covers(&self.exchange.method, &self.exchange.path));
+        // Monitor mode never rewrites or refuses: tool lists pass untouched.
+        let monitor = policy.mode == Mode::Monitor;
+        if mcp && !monitor && !crate::mcp::tools_list_ids(body).is_empty() {
+            self.tools_list_headers = Some(headers.to_vec());
+        }
         let approval = if self.approval_rules.is_some() {
             match self.approval_start(policy, headers, body) {
                 Ok(start) => Some(start),

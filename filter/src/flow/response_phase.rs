@@ -11,6 +11,9 @@ use crate::headers;
 use crate::local_reply::LocalReply;
 use crate::mask::apply::apply;
 use crate::mask::{BodyKind, Masker};
+use crate::mcp::sse::{StreamError, ToolsStream};
+use crate::mcp::{filter_answer, Caller, PinMismatch};
+use crate::rules::RequestView;
 use crate::sse::ResponseStream;
 
 impl Flow {
@@ -27,12 +30,15 @@ impl Flow {
         self.response_content_type = content_type.map(str::to_string);
         self.response = ResponseState::Passing;
         let masking = !self.response_masks.is_empty();
-        if !(masking || self.record) || end_of_stream {
+        let tools_list = self.tools_list_headers.is_some();
+        // Masked, or a tools list to filter: the body must be read.
+        let must_read = masking || tools_list;
+        if !(must_read || self.record) || end_of_stream {
             return ResponseHeadersStep::Continue;
         }
         let compressed = headers::is_compressed(content_encoding);
         let event_stream = headers::is_event_stream(content_type);
-        if compressed && !masking {
+        if compressed && !must_read {
             self.recording().response = Some(recording::COMPRESSED.into());
             return ResponseHeadersStep::Continue;
         }
@@ -41,7 +47,7 @@ impl Flow {
         if event_stream && self.record {
             self.recording().response = Some(recording::not_recorded(content_type));
         }
-        if event_stream && !masking {
+        if event_stream && !must_read {
             return ResponseHeadersStep::Continue;
         }
         if compressed {
@@ -50,13 +56,18 @@ impl Flow {
                 LocalReply::new(
                     502,
                     "response_not_scannable",
-                    "the upstream sent a compressed response that the policy must mask; it was not passed on",
+                    "the upstream sent a compressed response that the policy must read; it was not passed on",
                 ),
             ));
         }
         if event_stream {
             let max_event = usize::try_from(policy.limits.max_body_bytes).unwrap_or(usize::MAX);
-            self.response_stream = Some(ResponseStream::new(max_event));
+            if tools_list {
+                self.tools_stream = Some(ToolsStream::new(max_event));
+            }
+            if masking {
+                self.response_stream = Some(ResponseStream::new(max_event));
+            }
             self.masked_before_stream = self.exchange.masked.clone();
             self.response = ResponseState::Streaming;
             return ResponseHeadersStep::Stream;
@@ -116,8 +127,14 @@ impl Flow {
         if let Some(reply) = self.check(inspection::check_response(policy, content_type, body)) {
             return ResponseBodyStep::Refuse(reply);
         }
+        // A tools list first loses the tools the caller may not call.
+        let filtered = match self.filter_tools(policy, body) {
+            Ok(f) => f,
+            Err(reply) => return ResponseBodyStep::Refuse(reply),
+        };
+        let body = filtered.as_deref().unwrap_or(body);
         let masked = if self.response_masks.is_empty() {
-            None
+            filtered.clone()
         } else {
             let out = apply(
                 &policy.masking,
@@ -127,7 +144,7 @@ impl Flow {
                 None,
             );
             self.note_masked("response", content_type, &out);
-            out.body
+            out.body.or_else(|| filtered.clone())
         };
         if self.record {
             let shown = masked.as_deref().unwrap_or(body);
@@ -147,8 +164,20 @@ impl Flow {
     /// unmasked bytes: what may still become part of a value is held for the
     /// next piece.
     pub fn on_response_chunk(&mut self, policy: &Policy, chunk: &[u8], end: bool) -> ChunkStep {
+        // A tools list streamed as events is filtered event by event first.
+        let filtered = match self.filter_tools_chunk(policy, chunk, end) {
+            Ok(f) => f,
+            Err(code) => {
+                self.on_stream_aborted(code);
+                return ChunkStep::Abort;
+            }
+        };
+        let chunk = filtered.as_deref().unwrap_or(chunk);
         let Some(stream) = self.response_stream.as_mut() else {
             // Only a streaming response has pieces to mask.
+            if end {
+                self.response = ResponseState::Done;
+            }
             return ChunkStep::Emit(chunk.to_vec());
         };
         let maskers: Vec<&Masker> = self
@@ -176,6 +205,93 @@ impl Flow {
             ChunkStep::Emit(_) => {}
         }
         step
+    }
+
+    /// The caller's view of the request, to ask the rules about tools.
+    fn tools_caller<'a>(&'a self, headers: &'a [(String, String)]) -> Caller<'a> {
+        Caller {
+            view: RequestView {
+                method: &self.exchange.method,
+                authority: &self.exchange.authority,
+                path: &self.exchange.path,
+                headers,
+                identity: self.exchange.identity.as_ref(),
+                body: None,
+            },
+        }
+    }
+
+    /// A held `tools/list` answer, filtered: `Ok(None)` if unchanged; a
+    /// changed pinned definition refuses the answer (502).
+    fn filter_tools(
+        &mut self,
+        policy: &Policy,
+        body: &[u8],
+    ) -> Result<Option<Vec<u8>>, LocalReply> {
+        let (Some(mcp), Some(headers)) = (&policy.mcp, &self.tools_list_headers) else {
+            return Ok(None);
+        };
+        let result = filter_answer(mcp, &policy.rules, &self.tools_caller(headers), body);
+        match result {
+            Ok(f) => {
+                self.exchange.tools_hidden.extend(f.hidden);
+                Ok(f.body)
+            }
+            Err(pin) => Err(self.refuse_pin(pin)),
+        }
+    }
+
+    /// A piece of a streamed `tools/list` answer, filtered: `Err` names why
+    /// the stream must be reset.
+    fn filter_tools_chunk(
+        &mut self,
+        policy: &Policy,
+        chunk: &[u8],
+        end: bool,
+    ) -> Result<Option<Vec<u8>>, &'static str> {
+        let (Some(mcp), Some(headers)) = (&policy.mcp, &self.tools_list_headers) else {
+            return Ok(None);
+        };
+        let Some(mut stream) = self.tools_stream.take() else {
+            return Ok(None);
+        };
+        let result = stream.push(mcp, &policy.rules, &self.tools_caller(headers), chunk, end);
+        self.exchange.tools_hidden = stream.hidden.clone();
+        self.tools_stream = Some(stream);
+        match result {
+            Ok(out) => Ok(Some(out)),
+            Err(StreamError::EventTooLarge) => Err("response_event_too_large"),
+            Err(StreamError::Pin(pin)) => {
+                log::warn!(
+                    "transit-guard: tool {:?} changed its definition (pinned {}, seen {})",
+                    pin.tool,
+                    pin.pinned,
+                    pin.seen
+                );
+                self.exchange.tool_pin = Some(pin);
+                Err("tool_definition_changed")
+            }
+        }
+    }
+
+    fn refuse_pin(&mut self, pin: PinMismatch) -> LocalReply {
+        log::warn!(
+            "transit-guard: tool {:?} changed its definition (pinned {}, seen {})",
+            pin.tool,
+            pin.pinned,
+            pin.seen
+        );
+        let reply = LocalReply::new(
+            502,
+            "tool_definition_changed",
+            format!(
+                "the MCP server's definition of tool {:?} is not the one the policy pins; the tool list was not passed on",
+                pin.tool
+            ),
+        )
+        .with_field("tool", pin.tool.clone());
+        self.exchange.tool_pin = Some(pin);
+        self.refuse(Decision::Error, reply)
     }
 
     /// A streamed response was reset (its headers are gone): audited with

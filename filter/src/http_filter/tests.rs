@@ -270,3 +270,42 @@ fn without_a_policy_every_request_is_refused() {
     assert_eq!(envoy.replies()[0].1, 500);
     assert!(envoy.replies()[0].2.contains("policy_unavailable"));
 }
+
+mod quotas;
+
+#[test]
+fn a_tools_list_answer_loses_the_tools_the_caller_may_not_call() {
+    let policy = r#"{"default_action":"allow","mcp":{},
+        "rules":[{"name":"no-deletes","match":{"mcp":{"tools":["delete_*"]}},"action":"deny"}]}"#;
+    let list = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    let envoy = post("/mcp", "application/json", list);
+    let mut f = HttpFilter::new(1, Some(worker(policy)));
+    assert_eq!(f.on_request_headers(&envoy, false), Action::Pause);
+    assert_eq!(
+        f.on_request_body(&envoy, list.len(), true),
+        Action::Continue
+    );
+    assert_eq!(envoy.header("accept-encoding").as_deref(), Some("identity"));
+    let answer =
+        br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"get"},{"name":"delete_all"}]}}"#;
+    {
+        let mut s = envoy.0.borrow_mut();
+        s.response_headers = vec![("content-type".into(), "application/json".into())];
+        s.response_body = answer.to_vec();
+    }
+    assert_eq!(f.on_response_headers(&envoy, false), Action::Pause);
+    assert_eq!(
+        f.on_response_body(&envoy, answer.len(), true),
+        Action::Continue
+    );
+    let body: serde_json::Value = serde_json::from_slice(&envoy.0.borrow().response_body).unwrap();
+    assert_eq!(
+        body["result"]["tools"],
+        serde_json::json!([{"name": "get"}])
+    );
+    f.on_log(&envoy);
+    assert_eq!(
+        audit(&envoy)["mcp"]["tools_hidden"],
+        serde_json::json!(["delete_all"])
+    );
+}
