@@ -17,9 +17,10 @@ use crate::paths;
 use crate::template;
 use crate::wait::{self, Check};
 
-/// How long Envoy may take to load the module and open its listeners: well
-/// above what it needs (about a second), for loaded machines.
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long Envoy may take to load the module and open its listeners. About
+/// a second on a quiet machine, but V8 compiles the 2.3 MB module for each
+/// VM: on 2 cores shared with a dozen busy processes it took over 60 s.
+const READY_TIMEOUT: Duration = Duration::from_secs(180);
 
 pub struct Envoy {
     child: Child,
@@ -129,19 +130,15 @@ impl Envoy {
         let log_path = config.dir.join("envoy.log");
         let admin_file = config.dir.join("admin.address");
         let mut child = command(&rendered, &log_path, &admin_file, DEFAULT_CONCURRENCY)?.spawn()?;
-        let exited =
-            wait::until_within(
-                "envoy to exit refusing its config",
-                READY_TIMEOUT,
-                || match child.try_wait() {
-                    Ok(Some(status)) => Check::Done(status),
-                    Ok(None) if is_live(&admin_file) => {
-                        Check::Failed(anyhow!("envoy became ready with a config it should refuse"))
-                    }
-                    Ok(None) => Check::NotYet("envoy still running, not ready".into()),
-                    Err(e) => Check::Failed(e.into()),
-                },
-            );
+        let what = "envoy to exit refusing its config";
+        let exited = wait::until_within(what, READY_TIMEOUT, || match child.try_wait() {
+            Ok(Some(status)) => Check::Done(status),
+            Ok(None) if is_live(&admin_file) => {
+                Check::Failed(anyhow!("envoy became ready with a config it should refuse"))
+            }
+            Ok(None) => Check::NotYet("envoy still running, not ready".into()),
+            Err(e) => Check::Failed(e.into()),
+        });
         let status = match exited {
             Ok(status) => status,
             Err(e) => {
@@ -157,19 +154,16 @@ impl Envoy {
     }
 
     fn wait_ready(&mut self, admin_file: &Path) -> Result<()> {
-        let ready = wait::until_within(
-            "envoy to be ready (admin /ready: LIVE)",
-            READY_TIMEOUT,
-            || match self.child.try_wait() {
-                Ok(Some(status)) => Check::Failed(anyhow!("envoy exited ({status})")),
-                Ok(None) => match read_admin_address(admin_file) {
-                    Ok(addr) if is_live(admin_file) => Check::Done(addr),
-                    Ok(addr) => Check::NotYet(format!("admin on {addr}, not LIVE yet")),
-                    Err(_) => Check::NotYet("no admin address file yet".into()),
-                },
-                Err(e) => Check::Failed(e.into()),
+        let what = "envoy to be ready (admin /ready: LIVE)";
+        let ready = wait::until_within(what, READY_TIMEOUT, || match self.child.try_wait() {
+            Ok(Some(status)) => Check::Failed(anyhow!("envoy exited ({status})")),
+            Ok(None) => match read_admin_address(admin_file) {
+                Ok(addr) if is_live(admin_file) => Check::Done(addr),
+                Ok(addr) => Check::NotYet(format!("admin on {addr}, not LIVE yet")),
+                Err(_) => Check::NotYet("no admin address file yet".into()),
             },
-        );
+            Err(e) => Check::Failed(e.into()),
+        });
         match ready {
             Ok(addr) => {
                 self.admin = addr;

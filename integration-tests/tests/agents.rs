@@ -4,10 +4,11 @@
 //! gateway: its LLM calls and its tool calls to the customers API are all
 //! governed and audited.
 
-use integration_tests::approver::{decide, start_approver, wait_pending, FILTER_KEY};
+use integration_tests::approver::{decide, pending, start_approver, FILTER_KEY};
 use integration_tests::gateway::{upstream_credential, Gateway, Options};
 use integration_tests::paths::workspace_root;
 use integration_tests::tokens::{self, KeyKind, SigningKey, TokenBuilder};
+use integration_tests::wait::{self, Check};
 use serde_json::{json, Value};
 
 const ISSUER: &str = "https://idp.transit-guard.test";
@@ -50,7 +51,7 @@ async fn an_agents_sdk_agent_is_governed_end_to_end() {
         .sign(&key)
         .unwrap();
     let root = workspace_root();
-    let agent = tokio::process::Command::new(root.join(".venv/bin/python"))
+    let mut agent = tokio::process::Command::new(root.join(".venv/bin/python"))
         .arg(root.join("examples/openai-agents/agent.py"))
         .env("GATEWAY_URL", gw.url(""))
         .env("GATEWAY_CA", gw.pki.path("ca.pem"))
@@ -62,7 +63,32 @@ async fn an_agents_sdk_agent_is_governed_end_to_end() {
         .expect("the project venv's python (cargo xtask test installs openai-agents)");
 
     // The export is held in Envoy: a reviewer sees it (as agent-7's) and approves.
-    let held = wait_pending(approver, 1).await;
+    // Python's start and the agent's first five calls come first: slow on
+    // a loaded machine, hence the long deadline; an agent that dies ends the
+    // wait at once.
+    let what = "the agent's export held for approval";
+    let waited = wait::until_async_within(what, std::time::Duration::from_secs(300), || {
+        let exited = agent.try_wait().ok().flatten();
+        async move {
+            if let Some(status) = exited {
+                return Check::Failed(anyhow::anyhow!("the agent exited ({status})"));
+            }
+            let p = pending(approver).await;
+            Check::found((!p.is_empty()).then_some(p), || {
+                "no pending approval".into()
+            })
+        }
+    })
+    .await;
+    let held = match waited {
+        Ok(held) => held,
+        Err(e) => {
+            let _ = agent.start_kill();
+            let out = agent.wait_with_output().await.unwrap();
+            panic!("{e:#}\nagent: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    };
+    assert_eq!(held.len(), 1, "{held:?}");
     assert_eq!(held[0]["identity"]["sub"], "agent-7");
     assert_eq!(held[0]["rule"], "hold-export");
     assert_eq!(held[0]["path"], "/customers/export");

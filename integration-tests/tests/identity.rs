@@ -43,7 +43,7 @@ async fn gateway_with_idp(name: &str, policy: &str, idp_port: u16) -> Gateway {
 /// refetch for an unknown key is rate limited to one per 30 s.
 async fn until_status(gw: &Gateway, path: &str, token: &str, want: u16) -> u16 {
     let what = format!("GET {path} to answer {want}");
-    wait::until_async_within(&what, Duration::from_secs(90), || async move {
+    wait::until_async_within(&what, Duration::from_secs(120), || async move {
         let resp = gw
             .client()
             .unwrap()

@@ -138,7 +138,7 @@ pub async fn list(s: &Server, token: &str, status: &str) -> (u16, Value) {
 /// How long a test waits for something that should happen at once (a poll
 /// reaching the server, a webhook arriving): far above what it takes on a
 /// quiet machine, so only a real failure reaches it.
-pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Starts the filter's long-poll for `id` and returns once the server has
 /// read it, so a decision (or a stop) that follows finds the poll waiting,
