@@ -144,6 +144,46 @@ pub fn wasm_identity_timing(quick: bool) -> Result<String> {
     Ok(table.join("\n"))
 }
 
+/// `examples/mask_speed.rs` in V8: MB/s per `mask_json/pii` body, as
+/// (body name, MB/s).
+pub fn wasm_mask_speed(quick: bool) -> Result<Vec<(String, f64)>> {
+    eprintln!("xtask: bench: masking in V8 (examples/mask_speed.rs)");
+    let runner = format!(
+        "node --no-warnings {}",
+        workspace_root().join("xtask/wasi-runner.mjs").display()
+    );
+    let out = setup::cargo()
+        .args(["run", "--quiet", "--release", "-p", "transit-guard"])
+        .args(["--target", "wasm32-wasip1", "--example", "mask_speed", "--"])
+        .arg(if quick { "0.5" } else { "2" })
+        .env("CARGO_TARGET_WASM32_WASIP1_RUNNER", runner)
+        .current_dir(workspace_root())
+        .output()
+        .context("running mask_speed under node")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows = parse_rows(&text);
+    if !out.status.success() || rows.is_empty() {
+        bail!(
+            "mask_speed failed:\n{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(rows)
+}
+
+/// `| 64KB | 412 |` rows of a markdown table (the header has no number).
+fn parse_rows(text: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            match cells.as_slice() {
+                ["", name, v, ""] => Some((name.to_string(), v.parse().ok()?)),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,5 +209,11 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].id, "g/f/4KB");
         assert_eq!(found[0].mb_per_s, Some(2000.0));
+    }
+
+    #[test]
+    fn mask_speed_rows_are_read() {
+        let rows = parse_rows("| body | MB/s |\n| --- | ---: |\n| 4KB | 210 |\n| 1MB | 305 |\n");
+        assert_eq!(rows, vec![("4KB".into(), 210.0), ("1MB".into(), 305.0)]);
     }
 }
