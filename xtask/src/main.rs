@@ -8,7 +8,8 @@
 //! - `cargo xtask lint`: fmt and clippy on the host and wasm targets.
 //! - `cargo xtask bench [--quick]`: Envoy alone, Envoy's `jwt_authn` and
 //!   transit-guard side by side (wrk, SSE time to first byte), plus the core's
-//!   criterion benches and JWT timing in V8; `--quick` checks the harness.
+//!   criterion benches and JWT timing in V8; `--quick` checks the harness,
+//!   `--no-micro` measures the Envoy rows only.
 //! - `cargo xtask policies`: `transit-guard test` on every example policy with
 //!   its cases file (`check` for those without one); also part of `test`.
 //! - `cargo xtask browser-deps`: Debian's Chromium and `npm ci` for the
@@ -37,6 +38,7 @@ commands:
   lint            cargo fmt --check and clippy -D warnings (host and wasm32-wasip1)
   bench [--quick] Envoy alone vs jwt_authn vs transit-guard, side by side (wrk, SSE),
                   plus the core's micro-benchmarks; report in target/bench/report.md
+                  (--no-micro: the Envoy rows only)
 
   policies        transit-guard test on every example policy with its cases file
 

@@ -99,8 +99,13 @@ pub struct Results {
 
 pub fn run(args: &[&str]) -> Result<()> {
     let quick = args.contains(&"--quick");
-    if let Some(a) = args.iter().find(|a| **a != "--quick") {
-        bail!("unknown bench option {a:?} (only --quick)");
+    // Envoy rows only: for profiling the fronts without rebuilding the benches.
+    let no_micro = args.contains(&"--no-micro");
+    if let Some(a) = args
+        .iter()
+        .find(|a| !matches!(**a, "--quick" | "--no-micro"))
+    {
+        bail!("unknown bench option {a:?} (only --quick, --no-micro)");
     }
     let settings = if quick {
         Settings {
@@ -130,9 +135,19 @@ pub fn run(args: &[&str]) -> Result<()> {
     std::env::set_var("TG_WASM", &wasm);
 
     // The core first: a build failure shows before the long part.
-    let micro = micro::criterion(quick)?;
-    let v8_jwt = micro::wasm_identity_timing(quick)?;
-    let v8_mask = micro::wasm_mask_speed(quick)?;
+    let (micro, v8_jwt, v8_mask) = if no_micro {
+        (
+            Vec::new(),
+            "(skipped: `--no-micro`)".to_string(),
+            Vec::new(),
+        )
+    } else {
+        (
+            micro::criterion(quick)?,
+            micro::wasm_identity_timing(quick)?,
+            micro::wasm_mask_speed(quick)?,
+        )
+    };
 
     let dir = workspace_root().join("target/bench");
     if dir.exists() {

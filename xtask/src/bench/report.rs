@@ -89,7 +89,9 @@ pub fn render(fronts: &[Front], r: &Results) -> Result<String> {
          fixed customer records; wrk `-t1 -c16`, {} s warm-up per row, then {} alternating \
          rounds of {} s{}. {} Every request carries the same RS256 token and \
          `Host: customers.internal`.\n",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
         r.load_before,
         r.load_after,
         s.warmup_secs,
@@ -347,38 +349,44 @@ fn goals(o: &mut String, r: &Results) -> Result<()> {
         ),
     ];
     for (goal, spread, target) in rows {
-        writeln!(o, "| {goal} | {spread} | {} |", verdict(spread.median >= target))?;
+        writeln!(
+            o,
+            "| {goal} | {spread} | {} |",
+            verdict(spread.median >= target)
+        )?;
     }
     let native = |size: &str| {
         r.micro
             .iter()
             .find(|m| m.id == format!("mask_json/pii/{size}"))
             .and_then(|m| m.mb_per_s)
-            .unwrap_or(0.0)
     };
-    let v8 = |size: &str| {
-        r.v8_mask
-            .iter()
-            .find(|(n, _)| n == size)
-            .map(|(_, v)| *v)
-            .unwrap_or(0.0)
-    };
+    let v8 = |size: &str| r.v8_mask.iter().find(|(n, _)| n == size).map(|(_, v)| *v);
+    // Not measured (`--no-micro`) reads as "-" and "below".
+    let mbs = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
+    let at_least =
+        |vs: &[Option<f64>], target: f64| vs.iter().all(|v| v.is_some_and(|v| v >= target));
     let (n64, n1m, n4) = (native("64KB"), native("1MB"), native("4KB"));
     writeln!(
         o,
-        "| masking ≥ 1000 MB/s native, `mask_json/pii` 64 KB and 1 MB | {n64:.0} / {n1m:.0} MB/s | {} |",
-        verdict(n64.min(n1m) >= 1000.0)
+        "| masking ≥ 1000 MB/s native, `mask_json/pii` 64 KB and 1 MB | {} / {} MB/s | {} |",
+        mbs(n64),
+        mbs(n1m),
+        verdict(at_least(&[n64, n1m], 1000.0))
     )?;
     let (v64, v1m) = (v8("64KB"), v8("1MB"));
     writeln!(
         o,
-        "| masking ≥ 600 MB/s in V8, `mask_json/pii` 64 KB and 1 MB | {v64:.0} / {v1m:.0} MB/s | {} |",
-        verdict(v64.min(v1m) >= 600.0)
+        "| masking ≥ 600 MB/s in V8, `mask_json/pii` 64 KB and 1 MB | {} / {} MB/s | {} |",
+        mbs(v64),
+        mbs(v1m),
+        verdict(at_least(&[v64, v1m], 600.0))
     )?;
     writeln!(
         o,
-        "| masking at 4 KB no worse than before (154 MB/s native, 2026-12-02) | {n4:.0} MB/s | {} |",
-        verdict(n4 >= 154.0)
+        "| masking at 4 KB no worse than before (154 MB/s native, 2026-12-02) | {} MB/s | {} |",
+        mbs(n4),
+        verdict(at_least(&[n4], 154.0))
     )?;
     let per_worker = memory::WORKERS
         .iter()
