@@ -19,7 +19,7 @@ pub fn masker_with_strategies() -> Masker {
     )
 }
 
-fn profile(json: &str) -> Masker {
+pub fn profile(json: &str) -> Masker {
     let doc: MaskingDoc = serde_json::from_str(&format!(
         r#"{{"hash_key":"bench-key-0123456789","profiles":{{"p":{json}}}}}"#
     ))
