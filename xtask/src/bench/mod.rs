@@ -93,6 +93,8 @@ pub struct Results {
     pub v8_jwt: String,
     /// `mask_json/pii` bodies in V8: (body, MB/s).
     pub v8_mask: Vec<(String, f64)>,
+    /// The same natively, per CPU second.
+    pub native_mask: Vec<(String, f64)>,
     pub load_before: String,
     pub load_after: String,
 }
@@ -135,17 +137,15 @@ pub fn run(args: &[&str]) -> Result<()> {
     std::env::set_var("TG_WASM", &wasm);
 
     // The core first: a build failure shows before the long part.
-    let (micro, v8_jwt, v8_mask) = if no_micro {
-        (
-            Vec::new(),
-            "(skipped: `--no-micro`)".to_string(),
-            Vec::new(),
-        )
+    let (micro, v8_jwt, v8_mask, native_mask) = if no_micro {
+        let skipped = "(skipped: `--no-micro`)".to_string();
+        (Vec::new(), skipped, Vec::new(), Vec::new())
     } else {
         (
             micro::criterion(quick)?,
             micro::wasm_identity_timing(quick)?,
-            micro::wasm_mask_speed(quick)?,
+            micro::mask_speed(quick, true)?,
+            micro::mask_speed(quick, false)?,
         )
     };
 
@@ -302,6 +302,7 @@ pub fn run(args: &[&str]) -> Result<()> {
         micro,
         v8_jwt,
         v8_mask,
+        native_mask,
         load_before,
         load_after: loadavg(),
     };

@@ -270,17 +270,23 @@ pub fn render(fronts: &[Front], r: &Results) -> Result<String> {
         )?;
     }
 
-    writeln!(o, "\n### Masking in V8\n")?;
+    writeln!(o, "\n### Masking per CPU second, native and in V8\n")?;
     writeln!(
         o,
-        "`filter/examples/mask_speed.rs` compiled to wasm32-wasip1 (release) and run under Node \
-         (V8, the engine Envoy runs the module in): the `mask_json/pii` bodies of the criterion \
-         bench, every built-in detector on.\n"
+        "`filter/examples/mask_speed.rs` natively and compiled to wasm32-wasip1 (release) and \
+         run under Node (V8, the engine Envoy runs the module in): the `mask_json/pii` bodies of \
+         the criterion bench, every built-in detector on, MB per second of the process's CPU \
+         time (criterion above is wall time, which a busy machine inflates).\n"
     )?;
-    writeln!(o, "| body | MB/s (V8) |")?;
-    writeln!(o, "| --- | ---: |")?;
-    for (name, mbs) in &r.v8_mask {
-        writeln!(o, "| {name} | {mbs:.0} |")?;
+    writeln!(o, "| body | MB/s native | MB/s in V8 |")?;
+    writeln!(o, "| --- | ---: | ---: |")?;
+    for (name, v8) in &r.v8_mask {
+        let native = r
+            .native_mask
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or("-".to_string(), |(_, v)| format!("{v:.0}"));
+        writeln!(o, "| {name} | {native} | {v8:.0} |")?;
     }
 
     goals(&mut o, r)?;
@@ -381,10 +387,10 @@ fn goals(o: &mut String, r: &Results) -> Result<()> {
         )?;
     }
     let native = |size: &str| {
-        r.micro
+        r.native_mask
             .iter()
-            .find(|m| m.id == format!("mask_json/pii/{size}"))
-            .and_then(|m| m.mb_per_s)
+            .find(|(n, _)| n == size)
+            .map(|(_, v)| *v)
     };
     let v8 = |size: &str| r.v8_mask.iter().find(|(n, _)| n == size).map(|(_, v)| *v);
     // Not measured (`--no-micro`) reads as "-" and "below".
@@ -394,7 +400,7 @@ fn goals(o: &mut String, r: &Results) -> Result<()> {
     let (n64, n1m, n4) = (native("64KB"), native("1MB"), native("4KB"));
     writeln!(
         o,
-        "| masking ≥ 1000 MB/s native, `mask_json/pii` 64 KB and 1 MB | {} / {} MB/s | {} |",
+        "| masking ≥ 1000 MB/s native (per CPU second), `mask_json/pii` 64 KB and 1 MB | {} / {} MB/s | {} |",
         mbs(n64),
         mbs(n1m),
         verdict(at_least(&[n64, n1m], 1000.0))
@@ -402,14 +408,14 @@ fn goals(o: &mut String, r: &Results) -> Result<()> {
     let (v64, v1m) = (v8("64KB"), v8("1MB"));
     writeln!(
         o,
-        "| masking ≥ 600 MB/s in V8, `mask_json/pii` 64 KB and 1 MB | {} / {} MB/s | {} |",
+        "| masking ≥ 600 MB/s in V8 (per CPU second), `mask_json/pii` 64 KB and 1 MB | {} / {} MB/s | {} |",
         mbs(v64),
         mbs(v1m),
         verdict(at_least(&[v64, v1m], 600.0))
     )?;
     writeln!(
         o,
-        "| masking at 4 KB no worse than before (154 MB/s native, 2026-12-02) | {} MB/s | {} |",
+        "| masking at 4 KB no worse than before (154 MB/s native, 2026-12-02, quiet) | {} MB/s | {} |",
         mbs(n4),
         verdict(at_least(&[n4], 154.0))
     )?;
