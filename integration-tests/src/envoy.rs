@@ -199,6 +199,11 @@ impl Envoy {
             .unwrap_or_else(|| panic!("no listener {name:?}; have {:?}", self.listeners.keys()))
     }
 
+    /// The Envoy process's id (the bench reads its CPU time and pins it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Envoy's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()

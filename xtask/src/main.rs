@@ -8,7 +8,8 @@
 //! - `cargo xtask lint`: fmt and clippy on the host and wasm targets.
 //! - `cargo xtask bench [--quick]`: Envoy alone, Envoy's `jwt_authn` and
 //!   transit-guard side by side (wrk, SSE time to first byte), plus the core's
-//!   criterion benches and JWT timing in V8; `--quick` checks the harness.
+//!   criterion benches and JWT timing in V8; `--quick` checks the harness,
+//!   `--no-micro` measures the Envoy rows only.
 //! - `cargo xtask fuzz [SECS]`: the fuzz targets (`filter/tests/fuzz.rs`),
 //!   optimised, SECS seconds each (default 60); `test` runs them 2 s each.
 //! - `cargo xtask image [--push REF]`: the module as an OCI image (one
@@ -45,6 +46,7 @@ commands:
   lint            cargo fmt --check and clippy -D warnings (host and wasm32-wasip1)
   bench [--quick] Envoy alone vs jwt_authn vs transit-guard, side by side (wrk, SSE),
                   plus the core's micro-benchmarks; report in target/bench/report.md
+                  (--no-micro: the Envoy rows only)
 
   fuzz [SECS]     the fuzz targets (JWT, JSON reader and masker, rules on bodies, SSE,
                   forms), optimised, SECS seconds each (default 60); TG_FUZZ_SEED replays

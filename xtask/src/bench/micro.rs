@@ -144,6 +144,53 @@ pub fn wasm_identity_timing(quick: bool) -> Result<String> {
     Ok(table.join("\n"))
 }
 
+/// `examples/mask_speed.rs` in V8 (`wasm`) or natively: MB/s per CPU
+/// second per `mask_json/pii` body, as (body name, MB/s). Per CPU second, so
+/// a busy machine does not pass for a slow engine (criterion's wall time does).
+pub fn mask_speed(quick: bool, wasm: bool) -> Result<Vec<(String, f64)>> {
+    let mut cmd = setup::cargo();
+    cmd.args(["run", "--quiet", "--release", "-p", "transit-guard"]);
+    if wasm {
+        eprintln!("xtask: bench: masking in V8 (examples/mask_speed.rs)");
+        let runner = format!(
+            "node --no-warnings {}",
+            workspace_root().join("xtask/wasi-runner.mjs").display()
+        );
+        cmd.args(["--target", "wasm32-wasip1"])
+            .env("CARGO_TARGET_WASM32_WASIP1_RUNNER", runner);
+    } else {
+        eprintln!("xtask: bench: masking natively (examples/mask_speed.rs)");
+    }
+    let out = cmd
+        .args(["--example", "mask_speed", "--"])
+        .arg(if quick { "0.5" } else { "2" })
+        .current_dir(workspace_root())
+        .output()
+        .context("running mask_speed")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows = parse_rows(&text);
+    if !out.status.success() || rows.is_empty() {
+        bail!(
+            "mask_speed failed:\n{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(rows)
+}
+
+/// `| 64KB | 412 |` rows of a markdown table (the header has no number).
+fn parse_rows(text: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            match cells.as_slice() {
+                ["", name, v, ""] => Some((name.to_string(), v.parse().ok()?)),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,5 +216,11 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].id, "g/f/4KB");
         assert_eq!(found[0].mb_per_s, Some(2000.0));
+    }
+
+    #[test]
+    fn mask_speed_rows_are_read() {
+        let rows = parse_rows("| body | MB/s |\n| --- | ---: |\n| 4KB | 210 |\n| 1MB | 305 |\n");
+        assert_eq!(rows, vec![("4KB".into(), 210.0), ("1MB".into(), 305.0)]);
     }
 }

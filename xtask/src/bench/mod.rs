@@ -3,14 +3,20 @@
 //!
 //! Every front Envoy (`--concurrency 1`, TLS both legs) proxies to one upstream
 //! Envoy answering fixed JSON bodies (`upstream`); wrk drives each front in
-//! turn, warmed up, then measured alternately over several rounds. The fronts:
+//! turn, warmed up, then measured alternately over several rounds. With two
+//! cores or more the front under test is pinned to one core and the upstream
+//! and wrk to the other (`cpu`), and the front's CPU time per request is
+//! measured besides req/s and latency. The fronts:
 //! Envoy alone, Envoy's native `jwt_authn`, transit-guard with only
 //! `identity`, transit-guard with a base policy (TLS check and limits: the
 //! module's own cost) and with a full policy (`policies`). An SSE
-//! route (`sse`) gives the time to first byte. Then the core's criterion
+//! route (`sse`) gives the time to first byte; Envoy's heap is read with 1, 2
+//! and 4 workers (`memory`). Then the core's criterion
 //! benches and the JWT timing in V8 (`micro`). Only ratios measured in the
 //! same run mean anything; nothing here asserts a time.
 
+mod cpu;
+mod memory;
 mod micro;
 mod policies;
 mod report;
@@ -41,6 +47,8 @@ pub struct Settings {
     pub rounds: u32,
     /// SSE requests per front and round.
     pub sse_requests: usize,
+    /// Front on one core, upstream and wrk on the other (`cpu`).
+    pub pinned: bool,
 }
 
 /// One Envoy under test.
@@ -78,19 +86,28 @@ pub struct Results {
     pub http: BTreeMap<(usize, usize), Vec<wrk::Sample>>,
     /// Front index to (TTFB ms, last byte ms) per request.
     pub sse: BTreeMap<usize, Vec<(f64, f64)>>,
-    /// Label, allocated bytes, heap size bytes (Envoy's `/memory`).
-    pub memory: Vec<(&'static str, u64, u64)>,
+    /// Envoy's memory with and without the module, per worker count.
+    pub memory: Vec<memory::Heap>,
     pub module_bytes: u64,
     pub micro: Vec<micro::Micro>,
     pub v8_jwt: String,
+    /// `mask_json/pii` bodies in V8: (body, MB/s).
+    pub v8_mask: Vec<(String, f64)>,
+    /// The same natively, per CPU second.
+    pub native_mask: Vec<(String, f64)>,
     pub load_before: String,
     pub load_after: String,
 }
 
 pub fn run(args: &[&str]) -> Result<()> {
     let quick = args.contains(&"--quick");
-    if let Some(a) = args.iter().find(|a| **a != "--quick") {
-        bail!("unknown bench option {a:?} (only --quick)");
+    // Envoy rows only: for profiling the fronts without rebuilding the benches.
+    let no_micro = args.contains(&"--no-micro");
+    if let Some(a) = args
+        .iter()
+        .find(|a| !matches!(**a, "--quick" | "--no-micro"))
+    {
+        bail!("unknown bench option {a:?} (only --quick, --no-micro)");
     }
     let settings = if quick {
         Settings {
@@ -99,14 +116,16 @@ pub fn run(args: &[&str]) -> Result<()> {
             secs: 3,
             rounds: 2,
             sse_requests: 5,
+            pinned: cpu::can_pin(),
         }
     } else {
         Settings {
             quick,
             warmup_secs: 2,
             secs: 8,
-            rounds: 3,
+            rounds: 5,
             sse_requests: 20,
+            pinned: cpu::can_pin(),
         }
     };
     let load_before = loadavg();
@@ -118,8 +137,17 @@ pub fn run(args: &[&str]) -> Result<()> {
     std::env::set_var("TG_WASM", &wasm);
 
     // The core first: a build failure shows before the long part.
-    let micro = micro::criterion(quick)?;
-    let v8_jwt = micro::wasm_identity_timing(quick)?;
+    let (micro, v8_jwt, v8_mask, native_mask) = if no_micro {
+        let skipped = "(skipped: `--no-micro`)".to_string();
+        (Vec::new(), skipped, Vec::new(), Vec::new())
+    } else {
+        (
+            micro::criterion(quick)?,
+            micro::wasm_identity_timing(quick)?,
+            micro::mask_speed(quick, true)?,
+            micro::mask_speed(quick, false)?,
+        )
+    };
 
     let dir = workspace_root().join("target/bench");
     if dir.exists() {
@@ -132,6 +160,10 @@ pub fn run(args: &[&str]) -> Result<()> {
     let sse_addr = rt.block_on(sse::start_source())?;
     let upstream = upstream::start(&dir, &pki, sse_addr.port())?;
     let up = upstream.listener("upstream");
+    let load_cpu = settings.pinned.then_some(cpu::LOAD_CPU);
+    if settings.pinned {
+        cpu::pin(upstream.pid(), cpu::LOAD_CPU)?;
+    }
     let jwks = BTreeMap::from([("JWKS", policy_literal(&id.jwks()))]);
     let bench = workspace_root().join("envoy/bench");
     let fronts = vec![
@@ -206,17 +238,26 @@ pub fn run(args: &[&str]) -> Result<()> {
             masks: true,
         },
     ];
+    if settings.pinned {
+        for front in &fronts {
+            cpu::pin(front.envoy.pid(), cpu::FRONT_CPU)?;
+        }
+    }
     rt.block_on(check_fronts(&fronts, &ca_pem, &id.token))?;
 
     let headers = [
         format!("Host: {AUTHORITY}"),
         format!("Authorization: Bearer {}", id.token),
     ];
-    let port = |f: usize| fronts[f].envoy.listener("https").port();
+    let measure = |f: usize, path: &str, secs: u32| {
+        let envoy = &fronts[f].envoy;
+        let port = envoy.listener("https").port();
+        wrk::run(port, path, &headers, secs, envoy.pid(), load_cpu)
+    };
     eprintln!("xtask: bench: warming up");
     for (path, _) in BODIES {
         for &f in fronts_for(path) {
-            wrk::run(port(f), path, &headers, settings.warmup_secs)?;
+            measure(f, path, settings.warmup_secs)?;
         }
     }
     let mut http: BTreeMap<(usize, usize), Vec<wrk::Sample>> = BTreeMap::new();
@@ -227,7 +268,7 @@ pub fn run(args: &[&str]) -> Result<()> {
                     "xtask: bench: round {round}/{}: {} {path}",
                     settings.rounds, fronts[f].label
                 );
-                let s = wrk::run(port(f), path, &headers, settings.secs)?;
+                let s = measure(f, path, settings.secs)?;
                 http.entry((b, f)).or_default().push(s);
             }
         }
@@ -236,14 +277,21 @@ pub fn run(args: &[&str]) -> Result<()> {
     eprintln!("xtask: bench: SSE time to first byte");
     let sse = rt.block_on(measure_sse(&fronts, &ca_pem, &id.token, &settings))?;
 
-    let mut memory = Vec::new();
     for front in &fronts {
-        let mem: serde_json::Value = serde_json::from_str(&front.envoy.admin_get("/memory")?)?;
-        let field = |k: &str| mem[k].as_str().and_then(|v| v.parse().ok()).unwrap_or(0);
-        memory.push((front.label, field("allocated"), field("heap_size")));
         check_log_for_wasm_crash(&front.envoy.log())
             .with_context(|| format!("{} crashed during the run", front.label))?;
     }
+    eprintln!("xtask: bench: Envoy's heap with 1, 2 and 4 workers");
+    let full_policy = id.full_policy()?;
+    let memory = memory::measure(&memory::Setup {
+        dir: &dir,
+        pki: &pki,
+        upstream: up,
+        policy: &full_policy,
+        headers: &headers,
+        pinned: settings.pinned,
+        quick,
+    })?;
 
     let results = Results {
         settings,
@@ -253,6 +301,8 @@ pub fn run(args: &[&str]) -> Result<()> {
         module_bytes: std::fs::metadata(&wasm)?.len(),
         micro,
         v8_jwt,
+        v8_mask,
+        native_mask,
         load_before,
         load_after: loadavg(),
     };
@@ -273,6 +323,21 @@ fn start_front(
     upstream: SocketAddr,
     extra: &BTreeMap<&'static str, String>,
 ) -> Result<Envoy> {
+    start_front_with(dir, name, template, pki, policy, upstream, extra, 1)
+}
+
+/// As [`start_front`], with `workers` worker threads.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn start_front_with(
+    dir: &Path,
+    name: &str,
+    template: &Path,
+    pki: &Pki,
+    policy: &str,
+    upstream: SocketAddr,
+    extra: &BTreeMap<&'static str, String>,
+    workers: u32,
+) -> Result<Envoy> {
     let run_dir = dir.join(name);
     std::fs::create_dir_all(&run_dir)?;
     let mut vars = template_vars(&pki.dir, policy, 0, 0, upstream)?;
@@ -281,11 +346,14 @@ fn start_front(
         run_dir.join("access.log").display().to_string(),
     );
     vars.extend(extra.clone());
-    Envoy::start(&EnvoyConfig {
-        template: template.to_path_buf(),
-        vars,
-        dir: run_dir,
-    })
+    Envoy::start_with(
+        &EnvoyConfig {
+            template: template.to_path_buf(),
+            vars,
+            dir: run_dir,
+        },
+        workers,
+    )
     .with_context(|| format!("starting the {name} front"))
 }
 

@@ -1,0 +1,87 @@
+//! Masking throughput on the `mask_json/pii` bodies of `benches/mask.rs`,
+//! runnable where criterion is not: compiled to wasm32-wasip1 and run under
+//! Node, it measures the engine in V8, the runtime Envoy gives the module.
+//! `cargo xtask bench` runs it so; natively it prints the same table.
+//!
+//! ```sh
+//! CARGO_TARGET_WASM32_WASIP1_RUNNER="node xtask/wasi-runner.mjs" \
+//!   cargo run --release --target wasm32-wasip1 -p transit-guard --example mask_speed [SECS]
+//! ```
+//!
+//! Prints one markdown row per body: `| 64KB | 412 |`, MB/s (10^6 bytes)
+//! per second of the process's CPU time, not of wall time: on a shared
+//! machine the time spent waiting for a core is not the engine's.
+
+// Measurement code, like tests, may panic: it never runs inside Envoy.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[path = "../benches/data/customers.rs"]
+mod customers;
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+fn main() {
+    let secs: f64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(2.0);
+    // `MASK_DETECTORS='["email","ssn"]'`: time a subset (what each detector costs).
+    let m = match std::env::var("MASK_DETECTORS") {
+        Ok(list) => customers::profile(&format!(r#"{{"detectors":{list}}}"#)),
+        Err(_) => customers::masker(),
+    };
+    println!("| body | MB/s |");
+    println!("| --- | ---: |");
+    for (name, size) in [("4KB", 4 << 10), ("64KB", 64 << 10), ("1MB", 1 << 20)] {
+        let body = customers::customers_json(size, true);
+        let mask = || m.mask(Some("application/json"), black_box(&body));
+        black_box(mask());
+        // Warm up (V8 tiers the code up), then time whole batches for `secs`.
+        let warm = Instant::now();
+        while warm.elapsed() < Duration::from_secs_f64(secs / 4.0) {
+            black_box(mask());
+        }
+        let (start, cpu0, mut n) = (Instant::now(), cpu_secs(), 0u64);
+        while start.elapsed() < Duration::from_secs_f64(secs) {
+            black_box(mask());
+            n += 1;
+        }
+        let mbs = (body.len() as u64 * n) as f64 / (cpu_secs() - cpu0) / 1e6;
+        println!("| {name} | {mbs:.0} |");
+    }
+}
+
+/// The process's CPU time in seconds: WASI's process CPU clock in wasm (Node
+/// answers it from `getrusage`), `/proc/self/stat` natively.
+#[cfg(target_arch = "wasm32")]
+fn cpu_secs() -> f64 {
+    #[link(wasm_import_module = "wasi_snapshot_preview1")]
+    extern "C" {
+        fn clock_time_get(id: u32, precision: u64, time: *mut u64) -> u16;
+    }
+    const PROCESS_CPUTIME_ID: u32 = 2;
+    let mut ns = 0u64;
+    // SAFETY: a WASI call writing one u64 through a valid pointer.
+    let errno = unsafe { clock_time_get(PROCESS_CPUTIME_ID, 1, &mut ns) };
+    assert_eq!(errno, 0, "clock_time_get(process cputime)");
+    ns as f64 / 1e9
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    let (_, rest) = stat.rsplit_once(')').expect("stat line");
+    let ticks: f64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|v| v.parse::<f64>().expect("tick count"))
+        .sum();
+    ticks / 100.0 // USER_HZ is 100 on Linux
+}
