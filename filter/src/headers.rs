@@ -40,6 +40,25 @@ pub fn media_type(content_type: &str) -> (String, String) {
     }
 }
 
+/// `application/SUBTYPE` bodies that are text (XML, JavaScript, NDJSON, YAML,
+/// GraphQL, SQL): read as text by the masker and the body reader alike.
+pub fn is_textual_application(subtype: &str) -> bool {
+    subtype.ends_with("+xml")
+        || matches!(
+            subtype,
+            "xml"
+                | "javascript"
+                | "x-ndjson"
+                | "ndjson"
+                | "jsonl"
+                | "x-jsonlines"
+                | "yaml"
+                | "x-yaml"
+                | "graphql"
+                | "sql"
+        )
+}
+
 /// `text/event-stream`: a body that is never held whole (it would stop streaming).
 pub fn is_event_stream(content_type: Option<&str>) -> bool {
     content_type.is_some_and(|ct| {

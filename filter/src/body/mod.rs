@@ -125,24 +125,7 @@ pub fn classify(content_type: Option<&str>) -> Form {
             Form::Multipart(param(ct, "boundary").unwrap_or_default().to_string())
         }
         ("text", _) => Form::Text,
-        ("application", s)
-            if s.ends_with("+xml")
-                || matches!(
-                    s,
-                    "xml"
-                        | "javascript"
-                        | "x-ndjson"
-                        | "ndjson"
-                        | "jsonl"
-                        | "x-jsonlines"
-                        | "yaml"
-                        | "x-yaml"
-                        | "graphql"
-                        | "sql"
-                ) =>
-        {
-            Form::Text
-        }
+        ("application", s) if crate::headers::is_textual_application(s) => Form::Text,
         _ => Form::Binary,
     }
 }

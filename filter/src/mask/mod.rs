@@ -112,24 +112,7 @@ impl BodyKind {
             (_, s) if s.ends_with("+json") => BodyKind::Json,
             ("application", "x-www-form-urlencoded") => BodyKind::Form,
             ("text", _) | ("multipart", "form-data") => BodyKind::Text,
-            ("application", s)
-                if s.ends_with("+xml")
-                    || matches!(
-                        s,
-                        "xml"
-                            | "javascript"
-                            | "x-ndjson"
-                            | "ndjson"
-                            | "jsonl"
-                            | "x-jsonlines"
-                            | "yaml"
-                            | "x-yaml"
-                            | "graphql"
-                            | "sql"
-                    ) =>
-            {
-                BodyKind::Text
-            }
+            ("application", s) if crate::headers::is_textual_application(s) => BodyKind::Text,
             _ => BodyKind::Passthrough,
         }
     }
