@@ -212,32 +212,7 @@ pub const PYTHON_PACKAGES: &[&str] = &["openai-agents==0.24.0", "openai==3.54.0"
 
 pub fn ensure_python_packages() -> Result<()> {
     // The venv exists even when ENVOY_BIN skipped the Envoy install.
-    let python = ensure_venv()?;
-    let missing: Vec<&str> = PYTHON_PACKAGES
-        .iter()
-        .copied()
-        .filter(|spec| {
-            let (name, version) = spec.split_once("==").unwrap_or((spec, ""));
-            let code = format!(
-                "import importlib.metadata as m; assert m.version('{name}') == '{version}'"
-            );
-            output(Command::new(&python).args(["-c", &code])).is_none()
-        })
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    eprintln!("xtask: installing {} into .venv", missing.join(" "));
-    let mut cmd = Command::new(&python);
-    cmd.args([
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-    ])
-    .args(&missing);
-    run(&mut cmd)
+    ensure_pip(PYTHON_PACKAGES)
 }
 
 /// What `cargo xtask corpus` generates its labelled corpus with, pinned:
@@ -247,31 +222,8 @@ pub const CORPUS_PACKAGES: &[&str] = &["faker==40.54.0", "python-stdnum==2.2"];
 
 /// The corpus packages in the project venv; returns its python.
 pub fn ensure_corpus_packages() -> Result<PathBuf> {
-    let python = ensure_venv()?;
-    let missing: Vec<&str> = CORPUS_PACKAGES
-        .iter()
-        .copied()
-        .filter(|spec| {
-            let (name, version) = spec.split_once("==").unwrap_or((spec, ""));
-            let code = format!(
-                "import importlib.metadata as m; assert m.version('{name}') == '{version}'"
-            );
-            output(Command::new(&python).args(["-c", &code])).is_none()
-        })
-        .collect();
-    if !missing.is_empty() {
-        eprintln!("xtask: installing {} into .venv", missing.join(" "));
-        run(Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .args(&missing))?;
-    }
-    Ok(python)
+    ensure_pip(CORPUS_PACKAGES)?;
+    ensure_venv()
 }
 
 /// tcpdump, for the test that captures loopback traffic to prove both legs
