@@ -13,8 +13,9 @@ use serde::Deserialize;
 use crate::mask::{self, Masker, Masking, MaskingDoc};
 use crate::policy::PolicyError;
 
-/// The approver refuses previews over this many bytes (`docs/approver.md`).
-pub const MAX_PREVIEW_BYTES: usize = 4096;
+/// The approver refuses previews over this many bytes (`docs/approver.md`):
+/// the one figure in the wire crate both sides share.
+pub use transit_guard_wire::MAX_PREVIEW_BYTES;
 /// The approver caps a long-poll's `wait` at 30 s.
 pub const MAX_POLL_SECS: u64 = 30;
 /// Longer than any shipped route timeout (180 s) would be useless; 1 h is a
