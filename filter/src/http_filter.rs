@@ -54,6 +54,13 @@ impl HttpFilter {
         }
     }
 
+    /// A callout this stream dispatched answered: the worker routes it.
+    pub fn on_callout_response(&self, envoy: &impl Envoy, token: u32, body_size: usize) {
+        if let Some(worker) = &self.worker {
+            worker.on_callout_response(envoy, token, body_size);
+        }
+    }
+
     /// The flow, for tests and the audit.
     pub fn flow(&self) -> &Flow {
         &self.flow

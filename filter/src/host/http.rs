@@ -11,14 +11,12 @@ use std::rc::Rc;
 
 pub struct Http {
     filter: HttpFilter,
-    worker: Option<Rc<Worker>>,
 }
 
 impl Http {
     pub fn new(context_id: u32, worker: Option<Rc<Worker>>) -> Self {
         Http {
-            filter: HttpFilter::new(context_id, worker.clone()),
-            worker,
+            filter: HttpFilter::new(context_id, worker),
         }
     }
 }
@@ -33,9 +31,8 @@ fn action(a: http_filter::Action) -> Action {
 impl Context for Http {
     /// Approval callouts made while this stream held its request.
     fn on_http_call_response(&mut self, token: u32, _: usize, body_size: usize, _: usize) {
-        if let Some(worker) = &self.worker {
-            worker.on_callout_response(&ProxyWasm, token, body_size);
-        }
+        self.filter
+            .on_callout_response(&ProxyWasm, token, body_size);
     }
 }
 
