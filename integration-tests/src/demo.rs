@@ -21,9 +21,6 @@ use crate::tokens::JwksServer;
 /// cannot approve their own requests).
 pub const REVIEWER: &str = "reviewer";
 
-/// How often each Wasm VM of the filter looks for keys another VM fetched.
-const KEYS_TICK: Duration = Duration::from_millis(250);
-
 /// Ports; 0 lets the kernel choose.
 #[derive(Debug, Clone, Copy)]
 pub struct Ports {
@@ -175,20 +172,16 @@ impl DemoStack {
         Ok(stack)
     }
 
-    /// Waits until the filter has the issuer's keys, so the first request
-    /// is not refused with `jwks_unavailable`. One Wasm VM fetches them and
-    /// logs it; the others adopt them from Envoy's shared data on their next
-    /// tick (every 250 ms), silently: no log line or counter shows it, and a
-    /// probe request would add a record to the audit trail the demo shows.
-    /// So after the fetch this pauses for four ticks (not a condition: the
-    /// one fixed pause left in the harness; a filter-side signal of the
-    /// adoption would let it wait for the condition instead).
+    /// Waits until every Wasm VM (one per worker and the main thread's) has
+    /// the issuer's keys, so the first request is not refused with
+    /// `jwks_unavailable`: one VM logs "fetched N keys for provider", the
+    /// others "adopted N shared keys for provider" on their next tick.
     async fn wait_for_keys(&self) -> Result<()> {
+        let vms = crate::envoy::DEFAULT_CONCURRENCY as usize + 1;
         self.gateway
             .envoy
-            .wait_for_log("transit-guard: fetched")
-            .context("the filter never fetched the demo issuer's keys")?;
-        tokio::time::sleep(4 * KEYS_TICK).await;
+            .wait_for_log_count(" keys for provider ", vms)
+            .context("not every VM of the filter has the demo issuer's keys")?;
         Ok(())
     }
 

@@ -240,6 +240,17 @@ impl Envoy {
         })
     }
 
+    /// Waits until at least `count` log lines contain `needle` (e.g. one per
+    /// Wasm VM); returns how many there are.
+    pub fn wait_for_log_count(&self, needle: &str, count: usize) -> Result<usize> {
+        wait::until(&format!("{count} log lines with {needle:?}"), || {
+            let seen = self.log().lines().filter(|l| l.contains(needle)).count();
+            Check::found((seen >= count).then_some(seen), || {
+                format!("{seen} such lines in {}", self.log_path.display())
+            })
+        })
+    }
+
     /// GET on the admin API.
     pub fn admin_get(&self, path: &str) -> Result<String> {
         admin_get(self.admin, path)

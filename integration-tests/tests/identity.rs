@@ -308,7 +308,21 @@ async fn workers_share_one_jwks_fetch() {
     let token = TokenBuilder::new(issuer, "gw", "alice", tokens::now())
         .sign(&key)
         .unwrap();
-    assert_eq!(until_status(&gw, "/v1/echo", &token, 200).await, 200);
+    // Four workers and the main thread each run a VM: one fetches and logs
+    // "fetched", each other one adopts the shared keys on its next tick and
+    // logs "adopted". Five such lines with one hit on the JWKS server: one
+    // fetch served every VM.
+    let vms = 5;
+    gw.envoy
+        .wait_for_log_count("keys for provider corp", vms)
+        .unwrap();
+    let log = gw.envoy.log();
+    let fetched = log
+        .lines()
+        .filter(|l| l.contains("transit-guard: fetched"))
+        .count();
+    assert_eq!(fetched, 1, "one VM fetched, the others adopted:\n{log}");
+    assert_eq!(jwks.hits(), 1, "workers fetched the JWKS separately");
     // Requests on fresh connections land on every worker; all of them verify.
     for _ in 0..16 {
         let client = gw.client().unwrap();
@@ -320,11 +334,5 @@ async fn workers_share_one_jwks_fetch() {
             .unwrap();
         assert_eq!(resp.status(), 200);
     }
-    // Four workers and the main thread each run a VM; one fetch served them all.
-    // A second fetch could only show up later, so this looks after eight of
-    // the VMs' 250 ms ticks (no event marks "no VM will fetch any more": a
-    // loaded machine can only make this check miss a late fetch, never fail
-    // a correct filter).
-    tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(jwks.hits(), 1, "workers fetched the JWKS separately");
 }

@@ -82,7 +82,6 @@ impl Refresh {
         now: u64,
     ) {
         let name = identity.provider_name(provider);
-        release_lock(envoy, &name);
         let result = match response.status {
             Some(200) => Ok(response.body.as_slice()),
             Some(s) => Err(format!("the JWKS endpoint answered {s}")),
@@ -100,6 +99,9 @@ impl Refresh {
                 metrics::incr(envoy, Family::JwksFetchFailures, &name);
             }
         }
+        // Released after publishing: a VM that takes the lock next finds the
+        // new keys on its tick instead of fetching them again.
+        release_lock(envoy, &name);
     }
 
     fn adopt_shared(
@@ -125,8 +127,12 @@ impl Refresh {
         self.adopted.insert(provider, stamp);
         let mut keys = identity.keys.borrow_mut();
         keys.on_fetch_started(provider, now);
-        if let Err(e) = keys.on_fetched(provider, now, Ok(&body)) {
-            log::warn!("transit-guard: the shared JWKS of provider {name} is unusable: {e}");
+        // The log line marks the adoption: tests and the demo wait for it.
+        match keys.on_fetched(provider, now, Ok(&body)) {
+            Ok(n) => log::info!("transit-guard: adopted {n} shared keys for provider {name}"),
+            Err(e) => {
+                log::warn!("transit-guard: the shared JWKS of provider {name} is unusable: {e}")
+            }
         }
     }
 }
