@@ -37,10 +37,12 @@ fn reviewer() -> reqwest::Client {
     reqwest::Client::builder().build().unwrap()
 }
 
-/// The pending approvals, newest first.
+/// The pending approvals, newest first (up to 500).
 pub async fn pending(approver: SocketAddr) -> Vec<Value> {
     let v: Value = reviewer()
-        .get(format!("http://{approver}/v1/approvals?status=pending"))
+        .get(format!(
+            "http://{approver}/v1/approvals?status=pending&limit=500"
+        ))
         .bearer_auth(ALICE)
         .send()
         .await

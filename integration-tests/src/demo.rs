@@ -140,6 +140,7 @@ impl DemoStack {
                 upstream_port: opts.ports.upstream,
                 extra_vars: Default::default(),
                 concurrency: crate::envoy::DEFAULT_CONCURRENCY,
+                overlay: None,
             }
             .with_idp(jwks.addr)
             .with_approver(approver_addr),

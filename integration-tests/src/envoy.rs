@@ -105,12 +105,26 @@ impl Envoy {
 
     /// Starts Envoy with `concurrency` workers.
     pub fn start_with(config: &EnvoyConfig, concurrency: u32) -> Result<Envoy> {
+        Envoy::start_with_overlay(config, concurrency, None)
+    }
+
+    /// Starts Envoy with `concurrency` workers and, if given, `overlay`:
+    /// bootstrap YAML that Envoy merges over the rendered config
+    /// (`--config-yaml`; lists are appended, so it can add a cluster but
+    /// not replace one).
+    pub fn start_with_overlay(
+        config: &EnvoyConfig,
+        concurrency: u32,
+        overlay: Option<&str>,
+    ) -> Result<Envoy> {
         let rendered = config.render()?;
         let log_path = config.dir.join("envoy.log");
         let admin_file = config.dir.join("admin.address");
-        let child = command(&rendered, &log_path, &admin_file, concurrency)?
-            .spawn()
-            .context("starting envoy")?;
+        let mut cmd = command(&rendered, &log_path, &admin_file, concurrency)?;
+        if let Some(yaml) = overlay {
+            cmd.args(["--config-yaml", yaml]);
+        }
+        let child = cmd.spawn().context("starting envoy")?;
         let mut envoy = Envoy {
             child,
             log_path,

@@ -32,6 +32,8 @@ pub struct Options {
     pub extra_vars: BTreeMap<&'static str, String>,
     /// Envoy worker threads.
     pub concurrency: u32,
+    /// Bootstrap YAML merged over the rendered config (an extra cluster).
+    pub overlay: Option<String>,
 }
 
 impl Options {
@@ -46,6 +48,7 @@ impl Options {
             upstream_port: 0,
             extra_vars: BTreeMap::new(),
             concurrency: crate::envoy::DEFAULT_CONCURRENCY,
+            overlay: None,
         })
     }
 
@@ -190,7 +193,9 @@ impl Gateway {
             vars,
             dir: opts.dir.clone(),
         };
-        let envoy = tokio::task::block_in_place(|| Envoy::start_with(&config, opts.concurrency))?;
+        let envoy = tokio::task::block_in_place(|| {
+            Envoy::start_with_overlay(&config, opts.concurrency, opts.overlay.as_deref())
+        })?;
         Ok(Gateway {
             envoy,
             upstream,
