@@ -167,6 +167,157 @@ fn the_chart_renders_to_valid_kubernetes_objects() {
     assert!(String::from_utf8_lossy(&r.stderr).contains("secret.filterKeys"));
 }
 
+/// The container's environment: name -> the entry (value or valueFrom).
+fn env_of(deploy: &Value) -> std::collections::BTreeMap<String, Value> {
+    deploy["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap().to_string(), e.clone()))
+        .collect()
+}
+
+/// Every environment variable the approver reads (its clap `env` names).
+fn approver_env_names() -> std::collections::BTreeSet<String> {
+    use clap::CommandFactory;
+    transit_guard_approver::Args::command()
+        .get_arguments()
+        .filter_map(|a| a.get_env())
+        .map(|e| e.to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn the_chart_runs_replicas_on_postgres_with_oidc_and_policies() {
+    let dir = scratch_dir("deploy-chart-teams").unwrap();
+    let out = dir.join("approver.yaml");
+    let policies = serde_json::json!({
+        "default": { "approvals": 1 },
+        "rules": {
+            "db-write": { "groups": ["dba"], "approvals": 2, "max_grant_secs": 3600 },
+            "card-export": { "grants": false }
+        },
+        "reviewers": { "alice": { "groups": ["dba"] } }
+    });
+    let values = serde_json::json!({
+        "replicaCount": 3,
+        "secret": {
+            "filterKeys": ["0123456789abcdef0123456789abcdef"],
+            "webhookSecret": "webhook-secret-0123456789",
+            "oidcClientSecret": "client-secret-0123456789",
+            "sessionSecret": "session-secret-0123456789abcdef0123456789"
+        },
+        "postgres": { "existingSecret": "approver-db" },
+        "oidc": { "issuer": "https://idp.example.com", "clientId": "approver" },
+        "publicUrl": "https://approvals.example.com",
+        "webhook": { "url": "https://hooks.example.com/x" },
+        "policies": policies
+    });
+    let r = render_chart(&values, &out);
+    assert!(
+        r.status.success(),
+        "{}",
+        String::from_utf8_lossy(&r.stdout) + String::from_utf8_lossy(&r.stderr)
+    );
+    kubernetes_validate(std::slice::from_ref(&out));
+    let docs = documents(&out);
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    // Postgres holds the state: no PersistentVolumeClaim.
+    assert_eq!(kinds, ["ConfigMap", "Deployment", "Secret", "Service"]);
+    let (config_map, deploy, secret) = (&docs[0], &docs[1], &docs[2]);
+    assert_eq!(deploy["spec"]["replicas"], 3);
+    assert_eq!(deploy["spec"]["strategy"]["type"], "RollingUpdate");
+
+    // Every variable is one the approver reads; secrets come from Secrets.
+    let env = env_of(deploy);
+    let known = approver_env_names();
+    for name in env.keys().filter(|n| n.starts_with("TG_APPROVER_")) {
+        assert!(known.contains(name), "the approver reads no {name}");
+    }
+    let secret_ref = |name: &str| env[name]["valueFrom"]["secretKeyRef"].clone();
+    assert_eq!(
+        secret_ref("TG_APPROVER_DATABASE_URL"),
+        serde_json::json!({ "name": "approver-db", "key": "database-url" })
+    );
+    assert!(
+        !env.contains_key("TG_APPROVER_DB"),
+        "no SQLite file: {env:?}"
+    );
+    for (var, key) in [
+        ("TG_APPROVER_OIDC_CLIENT_SECRET", "oidc-client-secret"),
+        ("TG_APPROVER_SESSION_SECRET", "session-secret"),
+        ("TG_APPROVER_WEBHOOK_SECRET", "webhook-secret"),
+        ("TG_APPROVER_FILTER_KEY", "filter-key"),
+    ] {
+        assert_eq!(secret_ref(var)["name"], "transit-guard-approver", "{var}");
+        assert_eq!(secret_ref(var)["key"], key, "{var}");
+        assert!(
+            secret["stringData"][key]
+                .as_str()
+                .is_some_and(|v| v.len() >= 16),
+            "{key} missing from the Secret"
+        );
+    }
+    assert_eq!(
+        env["TG_APPROVER_OIDC_ISSUER"]["value"],
+        "https://idp.example.com"
+    );
+    assert_eq!(env["TG_APPROVER_OIDC_CLIENT_ID"]["value"], "approver");
+    assert_eq!(
+        env["TG_APPROVER_PUBLIC_URL"]["value"],
+        "https://approvals.example.com"
+    );
+
+    // The policies: a ConfigMap the approver's own parser accepts, mounted
+    // where TG_APPROVER_POLICIES points.
+    let text = config_map["data"]["policies.json"].as_str().unwrap();
+    assert_eq!(serde_json::from_str::<Value>(text).unwrap(), policies);
+    transit_guard_approver::policy::Policies::from_json(text.as_bytes()).unwrap();
+    let pod = &deploy["spec"]["template"]["spec"];
+    let mount = &pod["containers"][0]["volumeMounts"][0];
+    assert_eq!(mount["name"], "policies");
+    assert_eq!(
+        env["TG_APPROVER_POLICIES"]["value"],
+        format!("{}/policies.json", mount["mountPath"].as_str().unwrap())
+    );
+    assert_eq!(
+        pod["volumes"][0]["configMap"]["name"],
+        config_map["metadata"]["name"]
+    );
+
+    // Refused with the fix named: values that would start a broken approver.
+    for (values, says) in [
+        (
+            serde_json::json!({ "replicaCount": 2, "secret": { "existingSecret": "k" } }),
+            "replicaCount > 1 needs Postgres",
+        ),
+        (
+            serde_json::json!({ "secret": { "existingSecret": "k" },
+                "oidc": { "issuer": "https://idp.example.com", "clientId": "approver" } }),
+            "oidc.issuer needs publicUrl",
+        ),
+        (
+            serde_json::json!({ "secret": { "filterKeys": ["0123456789abcdef"], "sessionSecret": "short" },
+                "publicUrl": "https://a.example.com",
+                "oidc": { "issuer": "https://idp.example.com", "clientId": "approver" } }),
+            "secret.oidcClientSecret",
+        ),
+        (
+            serde_json::json!({ "secret": { "filterKeys": ["0123456789abcdef"], "oidcClientSecret": "x",
+                    "sessionSecret": "short" },
+                "publicUrl": "https://a.example.com",
+                "oidc": { "issuer": "https://idp.example.com", "clientId": "approver" } }),
+            "secret.sessionSecret of at least 32",
+        ),
+    ] {
+        let r = render_chart(&values, &dir.join("refused.yaml"));
+        let err =
+            String::from_utf8_lossy(&r.stderr).to_string() + &String::from_utf8_lossy(&r.stdout);
+        assert!(!r.status.success(), "{values} rendered");
+        assert!(err.contains(says), "{values}: {err}");
+    }
+}
+
 /// The policy JSON an example embeds, by kind.
 fn embedded_policies(doc: &Value) -> Vec<Value> {
     match doc["kind"].as_str() {

@@ -30,3 +30,40 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
 {{- end -}}
 {{- end -}}
+
+{{/* Whether state lives in Postgres (replicas) rather than SQLite on a volume. */}}
+{{- define "approver.postgres" -}}
+{{- if .Values.postgres.existingSecret -}}true{{- end -}}
+{{- end -}}
+
+{{/* Refuses values that would start a broken or unsafe approver, with the fix. */}}
+{{- define "approver.validate" -}}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.postgres.existingSecret) -}}
+{{- fail "replicaCount > 1 needs Postgres: set postgres.existingSecret to a Secret holding the database URL (SQLite has one writer)" -}}
+{{- end -}}
+{{- if lt (int .Values.replicaCount) 1 -}}
+{{- fail "replicaCount must be at least 1" -}}
+{{- end -}}
+{{- if .Values.oidc.issuer -}}
+{{- if not .Values.oidc.clientId -}}
+{{- fail "oidc.issuer needs oidc.clientId" -}}
+{{- end -}}
+{{- if not .Values.publicUrl -}}
+{{- fail "oidc.issuer needs publicUrl (the redirect URI is publicUrl + /auth/callback)" -}}
+{{- end -}}
+{{- if not .Values.secret.existingSecret -}}
+{{- if not .Values.secret.oidcClientSecret -}}
+{{- fail "oidc.issuer needs secret.oidcClientSecret (or secret.existingSecret with the key oidc-client-secret)" -}}
+{{- end -}}
+{{- if lt (len .Values.secret.sessionSecret) 32 -}}
+{{- fail "oidc.issuer needs secret.sessionSecret of at least 32 characters (or secret.existingSecret with the key session-secret)" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.secret.webhookSecret (lt (len .Values.secret.webhookSecret) 16) -}}
+{{- fail "secret.webhookSecret must be at least 16 characters" -}}
+{{- end -}}
+{{- if not (kindIs "map" .Values.policies) -}}
+{{- fail "policies must be a map (the approver's --policies JSON, as YAML)" -}}
+{{- end -}}
+{{- end -}}
