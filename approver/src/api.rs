@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRef, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
@@ -21,11 +21,11 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::model::{
-    clean_reason, filter_reply, validate, ApprovalReply, ApproveBody, Decision, DenyBody,
-    NewApproval, ReviewItem, Status,
+    clean_reason, filter_reply, validate, Approval, ApprovalReply, ApproveBody, Decision, DenyBody,
+    GrantKind, Header, Identity, NewApproval, Status, Vote,
 };
-use crate::oidc::{self, Oidc};
-use crate::policy::Policies;
+use crate::oidc::{self, Oidc, SignIn};
+use crate::policy::{Policies, PolicyView};
 use crate::store::{Ballot, Created, Store, ANY_CHANGE};
 use crate::webhook::Webhook;
 use crate::{assets, new_id};
@@ -112,13 +112,15 @@ impl AppState {
     pub(crate) fn now(&self) -> i64 {
         self.inner.clock.now()
     }
+}
 
-    pub(crate) fn oidc(&self) -> Option<&Arc<Oidc>> {
-        self.inner.oidc.as_ref()
-    }
-
-    pub(crate) fn reviewers(&self) -> &ReviewerAuth {
-        &self.inner.reviewers
+/// The sign-in routes (`oidc`) see only the provider and the clock.
+impl FromRef<AppState> for SignIn {
+    fn from_ref(state: &AppState) -> SignIn {
+        SignIn {
+            oidc: state.inner.oidc.clone(),
+            clock: state.inner.clock.clone(),
+        }
     }
 }
 
@@ -340,7 +342,63 @@ async fn deny(
 }
 
 /// A reviewer's view of one approval, with what its rule's policy asks.
-fn review_item(state: &AppState, a: crate::model::Approval, now: i64) -> ReviewItem {
+/// One entry of the reviewer list.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewItem {
+    pub id: String,
+    pub request_id: String,
+    pub status: Status,
+    pub identity: Identity,
+    pub rule: String,
+    pub method: String,
+    pub authority: String,
+    pub path: String,
+    pub preview: String,
+    pub created_at: i64,
+    pub age_secs: i64,
+    pub expires_at: i64,
+    pub decided_at: Option<i64>,
+    pub reviewer: Option<String>,
+    pub reason: Option<String>,
+    pub grant: Option<GrantKind>,
+    pub consumed: bool,
+    /// The headers that reach the upstream (sensitive values masked by the filter).
+    pub headers: Vec<Header>,
+    /// Every reviewer's decision so far.
+    pub votes: Vec<Vote>,
+    /// What the rule's policy asks (set by the API).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyView>,
+}
+
+impl ReviewItem {
+    pub fn from(a: Approval, now: i64) -> ReviewItem {
+        ReviewItem {
+            age_secs: (now - a.created_at).max(0),
+            consumed: a.consumed_at.is_some(),
+            id: a.id,
+            request_id: a.request_id,
+            status: a.status,
+            identity: a.identity,
+            rule: a.rule,
+            method: a.method,
+            authority: a.authority,
+            path: a.path,
+            preview: a.preview,
+            created_at: a.created_at,
+            expires_at: a.expires_at,
+            decided_at: a.decided_at,
+            reviewer: a.reviewer,
+            reason: a.reason,
+            grant: a.grant,
+            headers: a.headers,
+            votes: a.votes,
+            policy: None,
+        }
+    }
+}
+
+fn review_item(state: &AppState, a: Approval, now: i64) -> ReviewItem {
     let policy = state.inner.policies.for_rule(&a.rule);
     let mut item = ReviewItem::from(a, now);
     item.policy = Some(policy);

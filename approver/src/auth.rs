@@ -13,7 +13,8 @@ use axum::http::HeaderMap;
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
-use crate::oidc::{csrf_ok, Oidc};
+pub use crate::model::Reviewer;
+use crate::oidc::Oidc;
 
 pub use transit_guard_wire::FILTER_KEY_HEADER;
 
@@ -41,16 +42,6 @@ impl FilterAuth {
             Err(ApiError::Unauthorized("wrong x-approver-key"))
         }
     }
-}
-
-/// A reviewer who proved who they are.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reviewer {
-    /// Compared with the requester's `identity.sub` to refuse self-approval.
-    pub name: String,
-    /// For the rules' policies: from the policies file (token reviewers) or
-    /// the ID token (OIDC reviewers).
-    pub groups: Vec<String>,
 }
 
 /// One way a reviewer can authenticate.
@@ -90,7 +81,7 @@ impl ReviewerAuth {
     }
 
     /// The reviewer of a valid session cookie.
-    pub fn authenticate_session(
+    fn authenticate_session(
         &self,
         headers: &HeaderMap,
         state_changing: bool,
@@ -99,13 +90,10 @@ impl ReviewerAuth {
         let session = self
             .oidc
             .as_ref()
-            .and_then(|o| o.session(headers, now))
             .ok_or(ApiError::Unauthorized(
                 "missing Authorization: Bearer token or sign-in session",
-            ))?;
-        if state_changing && !csrf_ok(&session, headers) {
-            return Err(ApiError::Csrf);
-        }
+            ))?
+            .signed_in(headers, state_changing, now)?;
         Ok(Reviewer {
             name: session.name,
             groups: session.groups,

@@ -140,60 +140,15 @@ pub fn filter_reply(a: &Approval, now: i64) -> ApprovalReply {
     }
 }
 
-/// One entry of the reviewer list.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReviewItem {
-    pub id: String,
-    pub request_id: String,
-    pub status: Status,
-    pub identity: Identity,
-    pub rule: String,
-    pub method: String,
-    pub authority: String,
-    pub path: String,
-    pub preview: String,
-    pub created_at: i64,
-    pub age_secs: i64,
-    pub expires_at: i64,
-    pub decided_at: Option<i64>,
-    pub reviewer: Option<String>,
-    pub reason: Option<String>,
-    pub grant: Option<GrantKind>,
-    pub consumed: bool,
-    /// The headers that reach the upstream (sensitive values masked by the filter).
-    pub headers: Vec<Header>,
-    /// Every reviewer's decision so far.
-    pub votes: Vec<Vote>,
-    /// What the rule's policy asks (set by the API).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub policy: Option<crate::policy::PolicyView>,
-}
-
-impl ReviewItem {
-    pub fn from(a: Approval, now: i64) -> ReviewItem {
-        ReviewItem {
-            age_secs: (now - a.created_at).max(0),
-            consumed: a.consumed_at.is_some(),
-            id: a.id,
-            request_id: a.request_id,
-            status: a.status,
-            identity: a.identity,
-            rule: a.rule,
-            method: a.method,
-            authority: a.authority,
-            path: a.path,
-            preview: a.preview,
-            created_at: a.created_at,
-            expires_at: a.expires_at,
-            decided_at: a.decided_at,
-            reviewer: a.reviewer,
-            reason: a.reason,
-            grant: a.grant,
-            headers: a.headers,
-            votes: a.votes,
-            policy: None,
-        }
-    }
+/// A reviewer who proved who they are (`auth`: a bearer token or a
+/// sign-in session).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reviewer {
+    /// Compared with the requester's `identity.sub` to refuse self-approval.
+    pub name: String,
+    /// For the rules' policies: from the policies file (token reviewers) or
+    /// the ID token (OIDC reviewers).
+    pub groups: Vec<String>,
 }
 
 /// `grant` in an approve body: `"once"` or `{"ttl_secs": N}`.

@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
-use crate::api::AppState;
+use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::session::{
     cookie, pkce_challenge, random_token, set_cookie, LoginState, Session, Signer, CSRF_HEADER,
@@ -57,6 +57,14 @@ struct Metadata {
     authorization_endpoint: String,
     token_endpoint: String,
     jwks_uri: String,
+}
+
+/// What the sign-in routes need of the service's state (`api` derives it
+/// from its own state with axum's `FromRef`).
+#[derive(Clone)]
+pub struct SignIn {
+    pub oidc: Option<Arc<Oidc>>,
+    pub clock: Clock,
 }
 
 pub struct Oidc {
@@ -113,6 +121,23 @@ impl Oidc {
         let sealed = cookie(headers, SESSION_COOKIE)?;
         self.signer
             .open("session", sealed, now, |s: &Session| s.exp)
+    }
+
+    /// The request's valid session; `state_changing` calls must also carry
+    /// its CSRF token.
+    pub fn signed_in(
+        &self,
+        headers: &HeaderMap,
+        state_changing: bool,
+        now: i64,
+    ) -> Result<Session, ApiError> {
+        let session = self.session(headers, now).ok_or(ApiError::Unauthorized(
+            "missing Authorization: Bearer token or sign-in session",
+        ))?;
+        if state_changing && !csrf_ok(&session, headers) {
+            return Err(ApiError::Csrf);
+        }
+        Ok(session)
     }
 
     /// The code-for-tokens exchange and the ID token's checks.
@@ -253,13 +278,14 @@ fn redirect(to: &str, cookies: &[String]) -> Response {
     r
 }
 
-fn oidc(state: &AppState) -> Result<&Arc<Oidc>, ApiError> {
+fn oidc(state: &SignIn) -> Result<&Arc<Oidc>, ApiError> {
     state
-        .oidc()
+        .oidc
+        .as_ref()
         .ok_or_else(|| ApiError::InvalidRequest("OIDC sign-in is not configured".into()))
 }
 
-pub async fn login(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub async fn login(State(state): State<SignIn>) -> Result<Response, ApiError> {
     let o = oidc(&state)?;
     let m = o.metadata().await.map_err(ApiError::Internal)?;
     let none = || ApiError::Internal(anyhow::anyhow!("no randomness"));
@@ -267,7 +293,7 @@ pub async fn login(State(state): State<AppState>) -> Result<Response, ApiError> 
         state: random_token().ok_or_else(none)?,
         nonce: random_token().ok_or_else(none)?,
         verifier: random_token().ok_or_else(none)?,
-        exp: state.now().saturating_add(LOGIN_TTL_SECS),
+        exp: state.clock.now().saturating_add(LOGIN_TTL_SECS),
     };
     let mut url = reqwest::Url::parse(&m.authorization_endpoint)
         .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?;
@@ -301,12 +327,12 @@ pub struct Callback {
 }
 
 pub async fn callback(
-    State(state): State<AppState>,
+    State(state): State<SignIn>,
     headers: HeaderMap,
     Query(q): Query<Callback>,
 ) -> Result<Response, ApiError> {
     let o = oidc(&state)?;
-    let now = state.now();
+    let now = state.clock.now();
     let refused = |why: &'static str| ApiError::Unauthorized(why);
     if q.error.is_some() {
         return Err(refused("the identity provider refused the sign-in"));
@@ -348,9 +374,10 @@ pub async fn callback(
 
 /// Who is signed in (with the session's CSRF token), or `signed_in: false`;
 /// `oidc` tells the page whether to offer the sign-in.
-pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let oidc = state.oidc().is_some();
-    let body = match state.oidc().and_then(|o| o.session(&headers, state.now())) {
+pub async fn me(State(state): State<SignIn>, headers: HeaderMap) -> Response {
+    let oidc = state.oidc.is_some();
+    let now = state.clock.now();
+    let body = match state.oidc.as_ref().and_then(|o| o.session(&headers, now)) {
         Some(s) => json!({ "signed_in": true, "oidc": oidc, "name": s.name,
             "groups": s.groups, "csrf": s.csrf, "exp": s.exp }),
         None => json!({ "signed_in": false, "oidc": oidc }),
@@ -363,14 +390,9 @@ pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
     r
 }
 
-pub async fn logout(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
+pub async fn logout(State(state): State<SignIn>, headers: HeaderMap) -> Result<Response, ApiError> {
     // Only the page that holds the session's CSRF token can end it.
-    state
-        .reviewers()
-        .authenticate_session(&headers, true, state.now())?;
+    oidc(&state)?.signed_in(&headers, true, state.clock.now())?;
     let mut r = Json(json!({ "signed_out": true })).into_response();
     if let Ok(v) = set_cookie(SESSION_COOKIE, "", "/", "Strict", 0).parse() {
         r.headers_mut().insert(header::SET_COOKIE, v);
@@ -379,7 +401,7 @@ pub async fn logout(
 }
 
 /// Checks a session's CSRF token against the request's `x-csrf-token`.
-pub fn csrf_ok(session: &Session, headers: &HeaderMap) -> bool {
+fn csrf_ok(session: &Session, headers: &HeaderMap) -> bool {
     headers.get(CSRF_HEADER).is_some_and(|v| {
         bool::from(subtle::ConstantTimeEq::ct_eq(
             v.as_bytes(),

@@ -26,9 +26,8 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Reviewer;
 use crate::error::ApiError;
-use crate::model::{Decision, MAX_GRANT_TTL_SECS};
+use crate::model::{Decision, Reviewer, MAX_GRANT_TTL_SECS};
 
 /// The most approvals a policy can ask for.
 pub const MAX_APPROVALS: u32 = 10;
