@@ -8,8 +8,8 @@
 //!   verifier and the client secret) at the token endpoint, checks the ID
 //!   token's `iss`, `aud`, `exp` and `nonce`, and sets the session cookie
 //!   (HttpOnly, Secure, `SameSite=Strict`) with the reviewer's name and groups.
-//!   The ID token's RS256 signature is verified with the provider's JWKS
-//!   (`jwks_uri`, fetched at each sign-in so key rotation needs nothing).
+//!   The ID token's RS256 or ES256 signature is verified with the provider's
+//!   JWKS (`jwks_uri`, fetched at each sign-in so key rotation needs nothing).
 //! - `GET /auth/me` tells the page who is signed in and its CSRF token;
 //!   `POST /auth/logout` ends the session.
 
@@ -173,7 +173,7 @@ impl Oidc {
             .json()
             .await
             .context("reading the provider's JWKS")?;
-        let claims = verify_rs256(id_token, &jwks)?;
+        let claims = verify_id_token(id_token, &jwks)?;
         if claims["iss"].as_str() != Some(m.issuer.as_str()) {
             bail!("the ID token's iss is not the provider's");
         }
@@ -219,9 +219,85 @@ fn b64(part: &str) -> Result<Vec<u8>> {
         .context("the ID token is not base64url")
 }
 
-/// The claims of an ID token whose RS256 signature one of the JWKS's RSA
-/// keys (of 2048 to 8192 bits, matching `kid` when both name one) verifies.
-pub fn verify_rs256(jwt: &str, jwks: &Value) -> Result<Value> {
+/// The signature algorithms an ID token may use, each bound to one kind of
+/// key: an RS256 token is checked only with RSA keys, an ES256 one only with
+/// P-256 keys, so no key is ever used with an algorithm it was not made for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Alg {
+    Rs256,
+    Es256,
+}
+
+impl Alg {
+    fn name(self) -> &'static str {
+        match self {
+            Alg::Rs256 => "RS256",
+            Alg::Es256 => "ES256",
+        }
+    }
+
+    /// Whether the JWK `k` verifies `signature` over `input` with this algorithm.
+    fn verifies(self, k: &Value, input: &[u8], signature: &[u8]) -> bool {
+        match self {
+            Alg::Rs256 => rsa_key(k).is_some_and(|key| {
+                key.verify(
+                    Pkcs1v15Sign::new::<Sha256>(),
+                    &Sha256::digest(input),
+                    signature,
+                )
+                .is_ok()
+            }),
+            Alg::Es256 => {
+                use p256::ecdsa::signature::Verifier;
+                // JWS ECDSA signatures are r||s, 32 bytes each (RFC 7518 3.4).
+                let sig = (signature.len() == 64)
+                    .then(|| p256::ecdsa::Signature::from_slice(signature).ok())
+                    .flatten();
+                match (p256_key(k), sig) {
+                    (Some(key), Some(sig)) => key.verify(input, &sig).is_ok(),
+                    _ => false,
+                }
+            }
+        }
+    }
+}
+
+/// An RSA JWK of 2048 to 8192 bits.
+fn rsa_key(k: &Value) -> Option<RsaPublicKey> {
+    if k["kty"].as_str() != Some("RSA") {
+        return None;
+    }
+    let n = URL_SAFE_NO_PAD.decode(k["n"].as_str()?).ok()?;
+    let e = URL_SAFE_NO_PAD.decode(k["e"].as_str()?).ok()?;
+    RsaPublicKey::new_with_size_limits(
+        BoxedUint::from_be_slice_vartime(&n),
+        BoxedUint::from_be_slice_vartime(&e),
+        2048..=8192,
+    )
+    .ok()
+}
+
+/// A P-256 JWK (a point on the curve).
+fn p256_key(k: &Value) -> Option<p256::ecdsa::VerifyingKey> {
+    if k["kty"].as_str() != Some("EC") || k["crv"].as_str() != Some("P-256") {
+        return None;
+    }
+    let x = URL_SAFE_NO_PAD.decode(k["x"].as_str()?).ok()?;
+    let y = URL_SAFE_NO_PAD.decode(k["y"].as_str()?).ok()?;
+    if x.len() != 32 || y.len() != 32 {
+        return None;
+    }
+    let mut sec1 = Vec::with_capacity(65);
+    sec1.push(4u8);
+    sec1.extend_from_slice(&x);
+    sec1.extend_from_slice(&y);
+    p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).ok()
+}
+
+/// The claims of an ID token signed with RS256 or ES256 that one of the
+/// JWKS's keys of that kind verifies (`kid` matched when both name one, the
+/// key's `alg` when it names one).
+pub fn verify_id_token(jwt: &str, jwks: &Value) -> Result<Value> {
     let mut parts = jwt.split('.');
     let (Some(h), Some(p), Some(s), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -229,34 +305,23 @@ pub fn verify_rs256(jwt: &str, jwks: &Value) -> Result<Value> {
         bail!("the ID token is not a signed JWT");
     };
     let header: Value = serde_json::from_slice(&b64(h)?).context("the ID token's header")?;
-    if header["alg"].as_str() != Some("RS256") {
-        bail!("the ID token is not signed with RS256");
-    }
+    let alg = match header["alg"].as_str() {
+        Some("RS256") => Alg::Rs256,
+        Some("ES256") => Alg::Es256,
+        _ => bail!("the ID token is not signed with RS256 or ES256"),
+    };
     let kid = header["kid"].as_str();
     let signature = b64(s)?;
-    let digest = Sha256::digest(format!("{h}.{p}").as_bytes());
+    let input = format!("{h}.{p}");
     let keys = jwks["keys"].as_array().context("the JWKS has no keys")?;
     let verified = keys.iter().any(|k| {
-        let fits = k["kty"].as_str() == Some("RSA")
-            && k["use"].as_str().is_none_or(|u| u == "sig")
+        let fits = k["use"].as_str().is_none_or(|u| u == "sig")
+            && k["alg"].as_str().is_none_or(|a| a == alg.name())
             && match (kid, k["kid"].as_str()) {
                 (Some(want), Some(have)) => want == have,
                 _ => true,
             };
-        let key = || -> Option<RsaPublicKey> {
-            let n = URL_SAFE_NO_PAD.decode(k["n"].as_str()?).ok()?;
-            let e = URL_SAFE_NO_PAD.decode(k["e"].as_str()?).ok()?;
-            RsaPublicKey::new_with_size_limits(
-                BoxedUint::from_be_slice_vartime(&n),
-                BoxedUint::from_be_slice_vartime(&e),
-                2048..=8192,
-            )
-            .ok()
-        };
-        fits && key().is_some_and(|key| {
-            key.verify(Pkcs1v15Sign::new::<Sha256>(), &digest, &signature)
-                .is_ok()
-        })
+        fits && alg.verifies(k, input.as_bytes(), &signature)
     });
     if !verified {
         bail!("no key of the provider's JWKS verifies the ID token");
@@ -445,20 +510,75 @@ mod tests {
     fn only_a_token_signed_by_a_key_of_the_jwks_is_read() {
         let claims = json!({"sub": "carol", "groups": ["dba"]});
         let good = token(&json!({"alg": "RS256", "kid": "k1"}), &claims);
-        assert_eq!(verify_rs256(&good, &jwks("k1")).unwrap(), claims);
+        assert_eq!(verify_id_token(&good, &jwks("k1")).unwrap(), claims);
         // Another kid, a changed payload, another alg, no signature: refused.
-        assert!(verify_rs256(&good, &jwks("k2")).is_err());
+        assert!(verify_id_token(&good, &jwks("k2")).is_err());
         let (hp, sig) = good.rsplit_once('.').unwrap();
         let (h, _) = hp.split_once('.').unwrap();
         let forged = format!(
             "{h}.{}.{sig}",
             URL_SAFE_NO_PAD.encode(json!({"sub": "mallory", "groups": ["dba"]}).to_string())
         );
-        assert!(verify_rs256(&forged, &jwks("k1")).is_err());
+        assert!(verify_id_token(&forged, &jwks("k1")).is_err());
         let hs = token(&json!({"alg": "HS256", "kid": "k1"}), &claims);
-        assert!(verify_rs256(&hs, &jwks("k1")).is_err());
+        assert!(verify_id_token(&hs, &jwks("k1")).is_err());
         let none = format!("{hp}.");
-        assert!(verify_rs256(&none, &jwks("k1")).is_err());
-        assert!(verify_rs256("a.b", &jwks("k1")).is_err());
+        assert!(verify_id_token(&none, &jwks("k1")).is_err());
+        assert!(verify_id_token("a.b", &jwks("k1")).is_err());
+    }
+
+    fn ec_key(seed: u8) -> p256::ecdsa::SigningKey {
+        p256::ecdsa::SigningKey::from_slice(&[seed; 32]).unwrap()
+    }
+
+    fn ec_jwks(seed: u8, kid: &str) -> Value {
+        let point = ec_key(seed).verifying_key().to_sec1_point(false);
+        let bytes = point.as_bytes();
+        json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig",
+            "x": URL_SAFE_NO_PAD.encode(&bytes[1..33]),
+            "y": URL_SAFE_NO_PAD.encode(&bytes[33..65])}]})
+    }
+
+    fn ec_token(seed: u8, header: &Value, claims: &Value) -> String {
+        let h = URL_SAFE_NO_PAD.encode(header.to_string());
+        let p = URL_SAFE_NO_PAD.encode(claims.to_string());
+        let input = format!("{h}.{p}");
+        let sig: p256::ecdsa::Signature = ec_key(seed).sign(input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()))
+    }
+
+    #[test]
+    fn an_es256_token_is_read_only_with_a_p256_key_of_the_jwks() {
+        let claims = json!({"sub": "carol", "groups": ["dba"]});
+        let good = ec_token(7, &json!({"alg": "ES256", "kid": "e1"}), &claims);
+        assert_eq!(verify_id_token(&good, &ec_jwks(7, "e1")).unwrap(), claims);
+        // Another key, another kid, an RSA key set: refused.
+        assert!(verify_id_token(&good, &ec_jwks(8, "e1")).is_err());
+        assert!(verify_id_token(&good, &ec_jwks(7, "e2")).is_err());
+        assert!(verify_id_token(&good, &jwks("e1")).is_err());
+        // A key whose alg says otherwise is not used for ES256.
+        let mut other_alg = ec_jwks(7, "e1");
+        other_alg["keys"][0]["alg"] = json!("ES384");
+        assert!(verify_id_token(&good, &other_alg).is_err());
+        // A changed payload, a DER or zero signature, an RS256 header over
+        // the ES256 signature: refused.
+        let (hp, sig) = good.rsplit_once('.').unwrap();
+        let (h, _) = hp.split_once('.').unwrap();
+        let forged = format!(
+            "{h}.{}.{sig}",
+            URL_SAFE_NO_PAD.encode(json!({"sub": "mallory", "groups": ["dba"]}).to_string())
+        );
+        assert!(verify_id_token(&forged, &ec_jwks(7, "e1")).is_err());
+        let der: p256::ecdsa::Signature = ec_key(7).sign(hp.as_bytes());
+        let der = format!("{hp}.{}", URL_SAFE_NO_PAD.encode(der.to_der().as_bytes()));
+        assert!(verify_id_token(&der, &ec_jwks(7, "e1")).is_err());
+        let zero = format!("{hp}.{}", URL_SAFE_NO_PAD.encode([0u8; 64]));
+        assert!(verify_id_token(&zero, &ec_jwks(7, "e1")).is_err());
+        let rs = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(json!({"alg": "RS256", "kid": "e1"}).to_string()),
+            good.split_once('.').unwrap().1
+        );
+        assert!(verify_id_token(&rs, &ec_jwks(7, "e1")).is_err());
     }
 }

@@ -109,8 +109,8 @@ async fn a_reviewer_approves_and_denies_in_the_browser() {
 }
 
 /// The reviewers' identity provider: `idp.mjs` (npm oidc-provider) on a free
-/// loopback port; its issuer URL once it listens.
-async fn start_idp(redirect_uri: &str) -> (String, tokio::process::Child) {
+/// loopback port, signing ID tokens with `alg`; its issuer URL once it listens.
+async fn start_idp(redirect_uri: &str, alg: &str) -> (String, tokio::process::Child) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -120,6 +120,7 @@ async fn start_idp(redirect_uri: &str) -> (String, tokio::process::Child) {
         .arg(browser_dir().join("idp.mjs"))
         .arg(port.to_string())
         .arg(redirect_uri)
+        .arg(alg)
         .current_dir(browser_dir())
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -142,12 +143,25 @@ async fn start_idp(redirect_uri: &str) -> (String, tokio::process::Child) {
 
 #[tokio::test]
 async fn reviewers_sign_in_with_oidc_and_the_policy_needs_two_of_dba() {
+    sign_in_scenario("RS256").await;
+}
+
+/// The same with a provider that signs ID tokens with ES256 (its only key is
+/// a P-256 key: an approver that read only RS256 could sign no one in).
+#[tokio::test]
+async fn reviewers_sign_in_with_es256_id_tokens() {
+    sign_in_scenario("ES256").await;
+}
+
+/// carol and dave (dba) sign in through the real provider in Chromium and
+/// give the two approvals the rule's policy needs; erin (dev) may not.
+async fn sign_in_scenario(alg: &str) {
     let chromium = chromium();
     ensure_playwright();
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let (issuer, _idp) = start_idp(&format!("{base}/auth/callback")).await;
+    let (issuer, _idp) = start_idp(&format!("{base}/auth/callback"), alg).await;
 
     let mut cfg = config(dir.path()).policies(
         Policies::from_json(

@@ -429,6 +429,21 @@ async fn a_vote_is_announced_to_every_store_on_the_database(db: Db) {
     }
 }
 
+/// No TLS to Postgres yet: a URL that asks for it is refused when the store
+/// opens, never served in plain text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_url_asking_for_tls_is_refused_not_served_in_plain_text() {
+    let url = common::postgres::database().await;
+    for mode in ["require", "verify-ca", "verify-full"] {
+        let opened = Store::open(&Database::Postgres(format!("{url}?sslmode={mode}"))).await;
+        let e = format!("{:#}", opened.err().expect("opened without TLS"));
+        assert!(
+            e.to_lowercase().contains("tls") || e.contains("sslmode"),
+            "{mode}: {e}"
+        );
+    }
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
