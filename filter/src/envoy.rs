@@ -62,8 +62,8 @@ pub trait Envoy {
     fn request_headers(&self) -> Result<Vec<(String, String)>, HostError>;
     /// Sets (or with `None` removes) a request header of the current stream.
     fn set_request_header(&self, name: &str, value: Option<&str>) -> Result<(), HostError>;
-    /// One response header of the current stream.
-    fn response_header(&self, name: &str) -> Result<Option<String>, HostError>;
+    /// Every response header of the current stream, in one call.
+    fn response_headers(&self) -> Result<Vec<(String, String)>, HostError>;
     fn remove_response_header(&self, name: &str) -> Result<(), HostError>;
     /// The first `size` bytes of a body buffer (`usize::MAX`: all of it).
     fn read_body(&self, body: Body, size: usize) -> Result<Vec<u8>, HostError>;
@@ -102,8 +102,10 @@ pub trait Envoy {
     /// Writes shared data; with `cas`, only if nobody wrote since that read.
     fn shared_set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), HostError>;
 
-    /// Adds `n` to the counter `name` (defined on first use).
-    fn count(&self, name: &str, n: u64);
+    /// Adds `n` to the counter of `family` (`requests`) and `label`
+    /// (`allowed`), defined on first use under the name `metrics::name`
+    /// gives it: the host keeps its id, so a request formats no name.
+    fn count(&self, family: &'static str, label: &str, n: u64);
 }
 
 /// Reads an Envoy integer attribute (8 bytes, little-endian).

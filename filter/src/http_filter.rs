@@ -4,12 +4,14 @@
 //! headers are gone, a reset): nothing passes because something failed.
 //! The host's `HttpContext` forwards each callback here unchanged.
 
+mod facts;
+
 use std::rc::Rc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use crate::audit::metrics::{self, Family};
-use crate::audit::{self, Decision, EnvoyFacts};
-use crate::envoy::{u64_property, Body, Envoy, HostError};
+use crate::audit::{self, Decision};
+use crate::envoy::{Body, Envoy, HostError};
 use crate::flow::{
     ChunkStep, Flow, HeaderEdit, HeadersStep, HostFailure, RequestBodyStep, RequestDataStep,
     ResponseBodyStep, ResponseDataStep, ResponseHeadersStep,
@@ -34,7 +36,8 @@ pub struct HttpFilter {
     flow: Flow,
     /// Kept while the request is held, for the rules' second phase.
     request_headers: Vec<(String, String)>,
-    start: Option<SystemTime>,
+    /// What went by of the stream, for the audit record's end facts.
+    seen: facts::Seen,
     /// Who this request is counted against (`quotas`), once admitted.
     quota_key: Option<String>,
     /// The carried-out rules were charged to `rule_matches` limits.
@@ -48,7 +51,7 @@ impl HttpFilter {
             worker,
             flow: Flow::default(),
             request_headers: Vec::new(),
-            start: None,
+            seen: facts::Seen::default(),
             quota_key: None,
             quota_rules_charged: false,
         }
@@ -67,7 +70,8 @@ impl HttpFilter {
     }
 
     pub fn on_request_headers(&mut self, envoy: &impl Envoy, end_of_stream: bool) -> Action {
-        self.start = Some(envoy.now());
+        self.seen.start = Some(envoy.now());
+        self.seen.request_bodiless = end_of_stream;
         let Some(worker) = self.worker.clone() else {
             self.flow
                 .exchange
@@ -84,6 +88,8 @@ impl HttpFilter {
             Ok(h) => h,
             Err(e) => return self.host_failure(envoy, HostFailure::RequestHeaders, &e),
         };
+        self.seen.request_length =
+            headers::first(&self.request_headers, "content-length").map(str::to_string);
         let tls = envoy
             .property(&["connection", "tls_version"])
             .is_some_and(|v| !v.is_empty());
@@ -147,24 +153,36 @@ impl HttpFilter {
         let Some(worker) = self.worker.clone() else {
             return Action::Continue;
         };
-        // Headers are read only when the response is masked or recorded.
-        let (content_type, encoding) = if self.flow.watches_response() {
-            let read = envoy
-                .response_header("content-type")
-                .and_then(|ct| Ok((ct, envoy.response_header("content-encoding")?)));
-            match read {
-                Ok(pair) => pair,
-                Err(e) => return self.host_failure(envoy, HostFailure::ResponseHeaders, &e),
+        // One read of every header: the status and length for the audit
+        // record; the content type and encoding when the response is masked
+        // or recorded, which cannot go on unread. Unwatched, a failed read
+        // only costs the audit record Envoy's attributes instead.
+        let response_headers = match envoy.response_headers() {
+            Ok(h) => h,
+            Err(e) if self.flow.watches_response() => {
+                return self.host_failure(envoy, HostFailure::ResponseHeaders, &e)
             }
+            Err(_) => Vec::new(),
+        };
+        self.seen.response_headers(&response_headers, end_of_stream);
+        let (content_type, encoding) = if self.flow.watches_response() {
+            (
+                headers::first(&response_headers, "content-type"),
+                headers::first(&response_headers, "content-encoding"),
+            )
         } else {
             (None, None)
         };
-        let step = self.flow.on_response_headers(
-            &worker.policy,
-            content_type.as_deref(),
-            encoding.as_deref(),
-            end_of_stream,
-        );
+        let step =
+            self.flow
+                .on_response_headers(&worker.policy, content_type, encoding, end_of_stream);
+        if matches!(
+            step,
+            ResponseHeadersStep::Stream | ResponseHeadersStep::Hold
+        ) {
+            // The body will not be the one `content-length` announced.
+            self.seen.response_rewritten = true;
+        }
         match step {
             ResponseHeadersStep::Continue => Action::Continue,
             // The body changes length as it streams.
@@ -183,6 +201,7 @@ impl HttpFilter {
     }
 
     pub fn on_response_body(&mut self, envoy: &impl Envoy, size: usize, end: bool) -> Action {
+        self.seen.response_ended |= end;
         let Some(worker) = self.worker.clone() else {
             return Action::Pause;
         };
@@ -218,7 +237,7 @@ impl HttpFilter {
         // A stream whose headers never reached the filter (Envoy refused it
         // first, e.g. `OPTIONS *`) is recorded by Envoy's own access log
         // (`refused_by_envoy`, envoy/gateway.yaml), not as an empty record.
-        if self.start.is_none() {
+        if self.seen.start.is_none() {
             return;
         }
         if let Some(outcome) = self
@@ -238,7 +257,7 @@ impl HttpFilter {
                 ex.would.join("; ")
             );
         }
-        let record = audit::record(ex, &envoy_facts(envoy, self.start));
+        let record = audit::record(ex, &self.seen.facts(envoy));
         let line = record.to_json();
         if let Err(e) = envoy.set_property(&["transit_guard.audit"], line.as_bytes()) {
             log::error!(
@@ -360,6 +379,7 @@ impl HttpFilter {
             return self.send(envoy, &reply);
         }
         if let Some(new) = replace {
+            self.seen.request_rewritten = true;
             if let Err(e) = envoy.replace_body(Body::Request, size, &new) {
                 return self.host_failure(envoy, HostFailure::ReplaceBody, &e);
             }
@@ -409,6 +429,10 @@ impl HttpFilter {
     /// Makes the request header edits; on failure the request is refused.
     fn apply_header_edits(&mut self, envoy: &impl Envoy) -> Result<(), Action> {
         for edit in self.flow.header_edits() {
+            let (HeaderEdit::Set(name, _) | HeaderEdit::Remove(name)) = &edit;
+            if name.eq_ignore_ascii_case("content-length") {
+                self.seen.request_rewritten = true;
+            }
             let done = match &edit {
                 HeaderEdit::Set(name, value) => envoy.set_request_header(name, Some(value)),
                 HeaderEdit::Remove(name) => envoy.set_request_header(name, None),
@@ -442,6 +466,7 @@ impl HttpFilter {
             }
         };
         if out != chunk {
+            self.seen.response_rewritten = true;
             if let Err(e) = envoy.replace_body(Body::Response, size, &out) {
                 return self.abort_response(envoy, HostFailure::ReplaceBody.code(), &e.0);
             }
@@ -451,6 +476,7 @@ impl HttpFilter {
 
     /// Ends a response whose headers have gone: a reset, never a pass.
     fn abort_response(&mut self, envoy: &impl Envoy, code: &'static str, why: &str) -> Action {
+        self.seen.replied();
         log::error!(
             "transit-guard: response of {} reset: {why}",
             self.flow.exchange.request_id
@@ -477,7 +503,8 @@ impl HttpFilter {
     }
 
     /// Sends a local reply and keeps the stream stopped.
-    fn send(&self, envoy: &impl Envoy, reply: &LocalReply) -> Action {
+    fn send(&mut self, envoy: &impl Envoy, reply: &LocalReply) -> Action {
+        self.seen.replied();
         let body = reply.body(&self.flow.exchange.request_id);
         if let Err(e) = envoy.send_reply(reply.status, &reply.all_headers(), body.as_bytes()) {
             // Never continue after a failed refusal: the stream stays paused
@@ -494,21 +521,6 @@ impl HttpFilter {
 
 fn now_secs(envoy: &impl Envoy) -> u64 {
     crate::envoy::now_ms(envoy) / 1000
-}
-
-/// What Envoy knows about the stream at its end, for the audit record.
-fn envoy_facts(envoy: &impl Envoy, start: Option<SystemTime>) -> EnvoyFacts {
-    EnvoyFacts {
-        start,
-        response_code: u64_property(envoy, &["response", "code"]),
-        code_details: envoy
-            .property(&["response", "code_details"])
-            .map(|b| String::from_utf8_lossy(&b).into_owned()),
-        response_flags: u64_property(envoy, &["response", "flags"]).unwrap_or(0),
-        bytes_in: u64_property(envoy, &["request", "size"]).unwrap_or(0),
-        bytes_out: u64_property(envoy, &["response", "size"]).unwrap_or(0),
-        duration: u64_property(envoy, &["request", "duration"]).map(Duration::from_nanos),
-    }
 }
 
 #[cfg(test)]

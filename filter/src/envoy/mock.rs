@@ -15,6 +15,8 @@ pub struct State {
     pub request_body: Vec<u8>,
     pub response_body: Vec<u8>,
     pub properties: BTreeMap<String, Vec<u8>>,
+    /// Every attribute the filter read, in order (`response.code`).
+    pub property_reads: Vec<String>,
     /// Local replies sent: (context id or `None` for the current stream,
     /// status, body).
     pub replies: Vec<(Option<u32>, u16, String)>,
@@ -100,9 +102,9 @@ impl Envoy for MockEnvoy {
         Ok(())
     }
 
-    fn response_header(&self, name: &str) -> Result<Option<String>, HostError> {
-        self.check("response_header")?;
-        Ok(crate::headers::first(&self.0.borrow().response_headers, name).map(str::to_string))
+    fn response_headers(&self) -> Result<Vec<(String, String)>, HostError> {
+        self.check("response_headers")?;
+        Ok(self.0.borrow().response_headers.clone())
     }
 
     fn remove_response_header(&self, name: &str) -> Result<(), HostError> {
@@ -160,7 +162,11 @@ impl Envoy for MockEnvoy {
     }
 
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
-        self.0.borrow().properties.get(&path.join(".")).cloned()
+        let name = path.join(".");
+        let mut s = self.0.borrow_mut();
+        let value = s.properties.get(&name).cloned();
+        s.property_reads.push(name);
+        value
     }
 
     fn set_property(&self, path: &[&str], value: &[u8]) -> Result<(), HostError> {
@@ -226,12 +232,12 @@ impl Envoy for MockEnvoy {
         Ok(())
     }
 
-    fn count(&self, name: &str, n: u64) {
+    fn count(&self, family: &'static str, label: &str, n: u64) {
         *self
             .0
             .borrow_mut()
             .counters
-            .entry(name.to_string())
+            .entry(crate::audit::metrics::name(family, label))
             .or_insert(0) += n;
     }
 }

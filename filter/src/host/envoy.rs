@@ -14,8 +14,10 @@ use crate::envoy::{Body, CalloutRequest, CalloutResponse, Envoy, HostError, Shar
 pub struct ProxyWasm;
 
 thread_local! {
-    /// Counter ids by name, defined on first use (per worker VM).
-    static METRIC_IDS: RefCell<HashMap<String, u32>> = RefCell::new(HashMap::new());
+    /// Counter ids by family, then label, defined on first use (per worker
+    /// VM): a request looks its counters up without formatting a name.
+    static METRIC_IDS: RefCell<HashMap<&'static str, HashMap<String, u32>>> =
+        RefCell::new(HashMap::new());
 }
 
 fn err(call: &str, status: Status) -> HostError {
@@ -43,9 +45,8 @@ impl Envoy for ProxyWasm {
             .map_err(|s| err("set_map_value(request)", s))
     }
 
-    fn response_header(&self, name: &str) -> Result<Option<String>, HostError> {
-        hostcalls::get_map_value(MapType::HttpResponseHeaders, name)
-            .map_err(|s| err("get_map_value(response)", s))
+    fn response_headers(&self) -> Result<Vec<(String, String)>, HostError> {
+        hostcalls::get_map(MapType::HttpResponseHeaders).map_err(|s| err("get_map(response)", s))
     }
 
     fn remove_response_header(&self, name: &str) -> Result<(), HostError> {
@@ -144,14 +145,16 @@ impl Envoy for ProxyWasm {
         hostcalls::set_shared_data(key, Some(value), cas).map_err(|s| err("set_shared_data", s))
     }
 
-    fn count(&self, name: &str, n: u64) {
+    fn count(&self, family: &'static str, label: &str, n: u64) {
         let id = METRIC_IDS.with(|ids| {
             let mut ids = ids.borrow_mut();
-            if let Some(id) = ids.get(name) {
+            let labels = ids.entry(family).or_default();
+            if let Some(id) = labels.get(label) {
                 return Some(*id);
             }
-            let id = hostcalls::define_metric(MetricType::Counter, name).ok()?;
-            ids.insert(name.to_string(), id);
+            let name = crate::audit::metrics::name(family, label);
+            let id = hostcalls::define_metric(MetricType::Counter, &name).ok()?;
+            labels.insert(label.to_string(), id);
             Some(id)
         });
         if let Some(id) = id {

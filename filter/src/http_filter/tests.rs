@@ -271,6 +271,7 @@ fn without_a_policy_every_request_is_refused() {
     assert!(envoy.replies()[0].2.contains("policy_unavailable"));
 }
 
+mod facts;
 mod quotas;
 
 #[test]
