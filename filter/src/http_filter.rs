@@ -70,7 +70,8 @@ impl HttpFilter {
     }
 
     pub fn on_request_headers(&mut self, envoy: &impl Envoy, end_of_stream: bool) -> Action {
-        self.seen.start = Some(envoy.now());
+        let now = envoy.now();
+        self.seen.start = Some(now);
         self.seen.request_bodiless = end_of_stream;
         let Some(worker) = self.worker.clone() else {
             self.flow
@@ -95,8 +96,7 @@ impl HttpFilter {
             .is_some_and(|v| !v.is_empty());
         let headers = &self.request_headers;
         let identity = worker.identity.as_ref();
-        let now_secs = envoy
-            .now()
+        let now_secs = now
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let authenticate = || {

@@ -17,6 +17,10 @@
 //!   unchanged to its end; read otherwise.
 //! - `request.duration`: Envoy's clock at the end minus at the request
 //!   headers (the start of the stream, to within the filter's own setup).
+//!
+//! The filter sees the response as it leaves when it is the first HTTP filter
+//! (last on the way back), as in `envoy/gateway.yaml`; a filter listed before
+//! it that rewrote the status or the body would not be seen.
 
 use std::time::{Duration, SystemTime};
 
