@@ -136,11 +136,25 @@ pub(crate) fn has_context(hay: &[u8], s: usize, words: &[Box<str>]) -> bool {
         if digits >= 3 {
             return false;
         }
-        let word = String::from_utf8_lossy(word).to_lowercase();
-        if words.iter().any(|w| matches(&word, w)) {
+        // Every number-shaped candidate comes here: an ASCII word (nearly
+        // all of them) is lowercased on the stack, not through a String.
+        let mut ascii = [0u8; WINDOW];
+        let unicode;
+        let word: &[u8] = match ascii.get_mut(..word.len()) {
+            Some(buf) if word.is_ascii() => {
+                buf.copy_from_slice(word);
+                buf.make_ascii_lowercase();
+                buf
+            }
+            _ => {
+                unicode = String::from_utf8_lossy(word).to_lowercase();
+                unicode.as_bytes()
+            }
+        };
+        if words.iter().any(|w| matches(word, w)) {
             return true;
         }
-        if STOP_WORDS.contains(&word.as_str()) {
+        if STOP_WORDS.iter().any(|s| s.as_bytes() == word) {
             return false;
         }
         end = start;
@@ -148,8 +162,15 @@ pub(crate) fn has_context(hay: &[u8], s: usize, words: &[Box<str>]) -> bool {
     false
 }
 
-fn matches(word: &str, context: &str) -> bool {
-    word == context || (context.chars().count() >= 5 && word.starts_with(context))
+/// `word` is `context`, or starts with it and `context` has 5 characters
+/// or more (compared as UTF-8 bytes: equality and prefixes are the same).
+fn matches(word: &[u8], context: &str) -> bool {
+    let bytes = context.as_bytes();
+    // Most words differ in the first byte: settle those without a compare.
+    if word.first() != bytes.first() {
+        return false;
+    }
+    word == bytes || (word.starts_with(bytes) && context.chars().count() >= 5)
 }
 
 #[cfg(test)]
