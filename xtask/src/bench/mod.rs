@@ -132,7 +132,12 @@ pub fn run(args: &[&str]) -> Result<()> {
     setup::ensure_wasm_target()?;
     let envoy_bin = setup::ensure_envoy()?;
     setup::ensure_wrk()?;
-    let wasm = setup::build_wasm()?;
+    // `TG_BENCH_WASM=path`: bench a module built elsewhere (another
+    // branch's, to compare two builds on the same machine and day).
+    let wasm = match std::env::var_os("TG_BENCH_WASM") {
+        Some(path) => std::path::PathBuf::from(path),
+        None => setup::build_wasm()?,
+    };
     std::env::set_var("TG_ENVOY_BIN", &envoy_bin);
     std::env::set_var("TG_WASM", &wasm);
 
