@@ -16,8 +16,8 @@ pub struct ProxyWasm;
 thread_local! {
     /// Counter ids by family, then label, defined on first use (per worker
     /// VM): a request looks its counters up without formatting a name.
-    static METRIC_IDS: RefCell<HashMap<&'static str, HashMap<String, u32>>> =
-        RefCell::new(HashMap::new());
+    static METRIC_IDS: RefCell<Vec<(&'static str, HashMap<String, u32>)>> =
+        const { RefCell::new(Vec::new()) };
 }
 
 fn err(call: &str, status: Status) -> HostError {
@@ -148,7 +148,15 @@ impl Envoy for ProxyWasm {
     fn count(&self, family: &'static str, label: &str, n: u64) {
         let id = METRIC_IDS.with(|ids| {
             let mut ids = ids.borrow_mut();
-            let labels = ids.entry(family).or_default();
+            // A handful of families: a scan beats hashing the name.
+            let at = match ids.iter().position(|(f, _)| *f == family) {
+                Some(at) => at,
+                None => {
+                    ids.push((family, HashMap::new()));
+                    ids.len() - 1
+                }
+            };
+            let (_, labels) = ids.get_mut(at)?;
             if let Some(id) = labels.get(label) {
                 return Some(*id);
             }
