@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use serde_json::json;
-use transit_guard::mask::{BodyKind, Masker};
+use transit_guard::mask::{BodyKind, Masker, Tokens};
 
 use crate::input::InputError;
 
@@ -45,7 +45,8 @@ pub fn read_input(path: Option<&Path>) -> Result<Vec<u8>, InputError> {
 
 /// Masks `body` (each line on its own with `each_line`), writes the result to
 /// `out`, and returns the report for standard error: how the body was read
-/// and the masked values by detector.
+/// and the masked values by detector (and, for a `tokenize` profile, the
+/// tokenised ones: the output shows the tokens the upstream would get).
 pub fn run(
     masker: &Masker,
     content_type: &str,
@@ -54,6 +55,7 @@ pub fn run(
     out: &mut impl Write,
 ) -> std::io::Result<serde_json::Value> {
     let mut counts: BTreeMap<String, u32> = BTreeMap::new();
+    let mut tokenized: BTreeMap<String, u32> = BTreeMap::new();
     let mut kind = BodyKind::of(Some(content_type));
     let bodies: Vec<&[u8]> = if each_line {
         body.split_inclusive(|&b| b == b'\n').collect()
@@ -66,24 +68,37 @@ pub fn run(
             Some(t) if each_line => (t, &b"\n"[..]),
             _ => (part, &b""[..]),
         };
-        let outcome = masker.mask(Some(content_type), text);
+        // One token map per body, as the filter keeps one per request, with
+        // token-shaped text already in it reserved (never issued).
+        let mut tokens = Tokens::default();
+        if masker.tokenizes().is_some() {
+            tokens.reserve(text);
+        }
+        let outcome = masker.mask_with(Some(content_type), text, &mut tokens);
         if outcome.kind == BodyKind::InvalidJson {
             kind = BodyKind::InvalidJson;
         }
         for (name, n) in &outcome.counts {
             *counts.entry(name.clone()).or_insert(0) += n;
         }
+        for (name, n) in &outcome.tokenized {
+            *tokenized.entry(name.clone()).or_insert(0) += n;
+        }
         out.write_all(outcome.body.as_deref().unwrap_or(text))?;
         out.write_all(newline)?;
     }
     out.flush()?;
     let total: u32 = counts.values().sum();
-    Ok(json!({
+    let mut report = json!({
         "content_type": content_type,
         "read_as": kind.as_str(),
         "masked": counts,
         "total": total,
-    }))
+    });
+    if masker.tokenizes().is_some() {
+        report["tokenized"] = json!(tokenized);
+    }
+    Ok(report)
 }
 
 #[cfg(test)]
@@ -128,5 +143,25 @@ mod tests {
         assert_eq!(report["masked"]["email"], 1);
         assert_eq!(report["masked"]["phone"], 1);
         assert_eq!(report["total"], 2);
+        assert!(report.get("tokenized").is_none());
+    }
+
+    #[test]
+    fn a_tokenize_profile_shows_the_tokens_the_upstream_gets() {
+        let doc: MaskingDoc = serde_json::from_str(
+            r#"{"profiles":{"p":{"detectors":["email"],"strategies":{"email":"tokenize"}}}}"#,
+        )
+        .unwrap();
+        let m = compile(&doc).unwrap().profile("p").unwrap().clone();
+        let mut out = Vec::new();
+        let body = b"a@example.com, <EMAIL_1>, b@example.com, a@example.com\nc@example.com\n";
+        let report = run(&m, "text/plain", body, true, &mut out).unwrap();
+        // Typed token-shaped text is kept and never issued; each line is a body.
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "<EMAIL_2>, <EMAIL_1>, <EMAIL_3>, <EMAIL_2>\n<EMAIL_1>\n"
+        );
+        assert_eq!(report["masked"]["email"], 4);
+        assert_eq!(report["tokenized"]["email"], 4);
     }
 }

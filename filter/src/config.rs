@@ -172,6 +172,17 @@ impl Policy {
         let mcp = doc.mcp.map(crate::mcp::compile).transpose()?;
         let rules = rules::compile(doc.rules, doc.default_action)?;
         for r in rules.mask_references() {
+            // A response value has nothing to be restored into.
+            let tokenizes = masking.profile(&r.profile).and_then(|m| m.tokenizes());
+            if let (Some(key), true) = (tokenizes, r.path.ends_with(".response")) {
+                return Err(PolicyError::at(
+                    &r.path,
+                    format!(
+                        "profile {:?} tokenizes (masking.profiles.{}.strategies.{key}): tokenize is for request profiles only",
+                        r.profile, r.profile
+                    ),
+                ));
+            }
             if masking.profile(&r.profile).is_none() {
                 let known: Vec<&str> = masking.profile_names().collect();
                 return Err(PolicyError::at(
@@ -306,6 +317,30 @@ mod tests {
                 .contains("no masking profile \"secrets\" (masking.profiles has: pii)"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_tokenizing_profile_is_refused_on_responses_and_allowed_on_requests() {
+        let policy = |dir: &str| {
+            format!(
+                r#"{{"masking":{{"profiles":{{"pii":{{"detectors":["email"],"strategies":{{"email":"tokenize"}}}}}}}},
+                    "default_action":"allow",
+                    "rules":[{{"name":"a","match":{{}},"action":"mask","mask":{{"{dir}":["pii"]}}}}]}}"#
+            )
+        };
+        let e = err(&policy("response"));
+        assert_eq!(e.path, "rules[0].mask.response");
+        assert!(
+            e.reason.contains("masking.profiles.pii.strategies.email")
+                && e.reason.contains("request profiles only"),
+            "{e}"
+        );
+        assert!(!e.to_string().contains('\n'), "one line: {e}");
+        let p = Policy::from_json(policy("request").as_bytes()).unwrap();
+        assert_eq!(p.masking.profile("pii").unwrap().tokenizes(), Some("email"));
+        let e = err(r#"{"masking":{"profiles":{"p":{"strategies":{"default":"tokenise"}}}}}"#);
+        assert_eq!(e.path, "masking.profiles.p.strategies.default");
+        assert!(e.reason.contains("\"tokenize\""), "{e}");
     }
 
     #[test]

@@ -270,6 +270,12 @@ impl HttpFilter {
         for (detector, n) in &record.masked {
             metrics::add(envoy, Family::Masked, detector, u64::from(*n));
         }
+        for (detector, n) in &ex.tokenized {
+            metrics::add(envoy, Family::Tokenized, detector, u64::from(*n));
+        }
+        for (detector, n) in &ex.restored {
+            metrics::add(envoy, Family::Restored, detector, u64::from(*n));
+        }
         if let Some(rule) = &ex.deny_rule {
             metrics::incr(envoy, Family::Denied, rule);
         }

@@ -14,6 +14,10 @@ pub enum Family {
     Denied,
     /// Masked values, by detector.
     Masked,
+    /// Values replaced by `tokenize` tokens in requests, by detector.
+    Tokenized,
+    /// Tokens put back into responses, by detector.
+    Restored,
     /// Failed token checks, by reason code.
     AuthFailures,
     /// Finished approval waits, by outcome code.
@@ -32,6 +36,8 @@ impl Family {
             Family::Requests => "requests",
             Family::Denied => "denied",
             Family::Masked => "masked",
+            Family::Tokenized => "tokenized",
+            Family::Restored => "restored",
             Family::AuthFailures => "auth_failures",
             Family::Approvals => "approvals",
             Family::JwksFetchFailures => "jwks_fetch_failures",

@@ -97,6 +97,10 @@ pub struct Exchange {
     pub would: Vec<String>,
     /// Masked values by detector name (counts only, never values).
     pub masked: BTreeMap<String, u32>,
+    /// The part of `masked` in the request replaced by `tokenize` tokens,
+    /// and the tokens put back into the response, by detector (counts only).
+    pub tokenized: BTreeMap<String, u32>,
+    pub restored: BTreeMap<String, u32>,
     /// Bodies a mask applied to but could not scan (binary content types).
     pub unscanned: Vec<String>,
     /// The rule that denied the request (`default_action` for the default).
@@ -212,6 +216,12 @@ pub struct AuditRecord {
     /// Only for MCP `tools/list` answers the filter changed or refused.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mcp: Option<AuditMcp>,
+    /// Only when the request had values tokenised (`tokenize`): their
+    /// counts by detector, and of the tokens restored in the response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokenized: Option<BTreeMap<String, u32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restored: Option<BTreeMap<String, u32>>,
 }
 
 /// What the filter did to an MCP tool list.
@@ -279,6 +289,8 @@ pub fn record(ex: &Exchange, facts: &EnvoyFacts) -> AuditRecord {
                 seen: p.seen.clone(),
             }),
         }),
+        tokenized: (!ex.tokenized.is_empty()).then(|| ex.tokenized.clone()),
+        restored: (!ex.tokenized.is_empty()).then(|| ex.restored.clone()),
     }
 }
 
@@ -430,6 +442,28 @@ mod tests {
         let r = record(&ex, &facts(200, 0));
         assert_eq!(r.decision, Decision::Masked);
         assert!(r.to_json().contains(r#""masked":{"email":2}"#));
+    }
+
+    #[test]
+    fn tokenized_and_restored_counts_appear_only_when_values_were_tokenized() {
+        let mut ex = exchange();
+        let json = record(&ex, &facts(200, 0)).to_json();
+        assert!(
+            !json.contains("tokenized") && !json.contains("restored"),
+            "{json}"
+        );
+        ex.masked.insert("email".into(), 2);
+        ex.tokenized.insert("email".into(), 2);
+        let v: serde_json::Value =
+            serde_json::from_str(&record(&ex, &facts(200, 0)).to_json()).unwrap();
+        assert_eq!(v["decision"], "masked");
+        assert_eq!(v["tokenized"], serde_json::json!({"email": 2}));
+        // Nothing restored yet (or the model never echoed a token): `{}`.
+        assert_eq!(v["restored"], serde_json::json!({}));
+        ex.restored.insert("email".into(), 1);
+        let v: serde_json::Value =
+            serde_json::from_str(&record(&ex, &facts(200, 0)).to_json()).unwrap();
+        assert_eq!(v["restored"], serde_json::json!({"email": 1}));
     }
 
     #[test]

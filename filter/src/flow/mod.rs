@@ -116,6 +116,9 @@ pub struct Flow {
     /// Masked counts before the response stream started (the stream's own
     /// are added to these as it goes, so an aborted stream still counts).
     masked_before_stream: BTreeMap<String, u32>,
+    /// The request's `tokenize` map: token -> value, for this exchange
+    /// only; restored into the response, dropped when it ends.
+    tokens: crate::mask::Tokens,
 }
 
 impl Flow {
@@ -134,16 +137,22 @@ impl Flow {
         self.refuse(Decision::Error, reply)
     }
 
-    /// Whether the response is masked or recorded: if not, the host need
-    /// not read its headers or body at all.
+    /// Whether the response is masked, restored or recorded: if not, the
+    /// host need not read its headers or body at all.
     pub fn watches_response(&self) -> bool {
-        !self.response_masks.is_empty() || self.record || self.tools_list_headers.is_some()
+        self.rewrites_response() || self.record || self.tools_list_headers.is_some()
+    }
+
+    /// The response body is rewritten: masked, or the request's tokens
+    /// restored into it.
+    fn rewrites_response(&self) -> bool {
+        !self.response_masks.is_empty() || !self.tokens.is_empty()
     }
 
     /// Request header changes to make before the request goes upstream.
     pub fn header_edits(&self) -> Vec<HeaderEdit> {
         let mut edits = self.auth_edits.clone();
-        if !self.response_masks.is_empty() || self.tools_list_headers.is_some() {
+        if self.rewrites_response() || self.tools_list_headers.is_some() {
             // Compressed bytes cannot be scanned: ask the upstream for plain ones.
             edits.push(HeaderEdit::Set("accept-encoding".into(), "identity".into()));
         }

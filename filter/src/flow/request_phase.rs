@@ -335,8 +335,12 @@ impl Flow {
             content_type,
             body,
             scope.as_ref(),
+            &mut self.tokens,
         );
         self.note_masked("request", content_type, &out);
+        for (detector, n) in &out.tokenized {
+            *self.exchange.tokenized.entry(detector.clone()).or_insert(0) += n;
+        }
         out.body
     }
 

@@ -10,16 +10,17 @@ use crate::config::Policy;
 use crate::headers;
 use crate::local_reply::LocalReply;
 use crate::mask::apply::apply;
-use crate::mask::{BodyKind, Masker};
+use crate::mask::{BodyKind, Tokens};
 use crate::mcp::sse::{StreamError, ToolsStream};
 use crate::mcp::{filter_answer, Caller, PinMismatch};
 use crate::rules::RequestView;
-use crate::sse::ResponseStream;
+use crate::sse::{ResponseStream, Stage};
 
 impl Flow {
     /// The response headers arrived. An event stream (`text/event-stream`)
-    /// with response masks is masked as it streams (`docs/streaming.md`);
-    /// other scannable bodies are held whole; nothing else is touched.
+    /// with response masks or tokens to restore is rewritten as it streams
+    /// (`docs/streaming.md`); other scannable bodies are held whole; nothing
+    /// else is touched (a response with neither passes unread).
     pub fn on_response_headers(
         &mut self,
         policy: &Policy,
@@ -29,7 +30,8 @@ impl Flow {
     ) -> ResponseHeadersStep {
         self.response_content_type = content_type.map(str::to_string);
         self.response = ResponseState::Passing;
-        let masking = !self.response_masks.is_empty();
+        // Masked, or the request's tokens to restore.
+        let masking = self.rewrites_response();
         let tools_list = self.tools_list_headers.is_some();
         // Masked, or a tools list to filter: the body must be read.
         let must_read = masking || tools_list;
@@ -132,9 +134,14 @@ impl Flow {
             Ok(f) => f,
             Err(reply) => return ResponseBodyStep::Refuse(reply),
         };
-        let body = filtered.as_deref().unwrap_or(body);
+        let received = body;
+        // The request's tokens go back first; the response masks then see
+        // the values (the response policy wins).
+        let restored = self.restore_tokens(content_type, filtered.as_deref().unwrap_or(received));
+        let current = restored.or(filtered);
+        let body = current.as_deref().unwrap_or(received);
         let masked = if self.response_masks.is_empty() {
-            filtered.clone()
+            current.clone()
         } else {
             let out = apply(
                 &policy.masking,
@@ -142,18 +149,21 @@ impl Flow {
                 content_type,
                 body,
                 None,
+                &mut Tokens::default(),
             );
             self.note_masked("response", content_type, &out);
-            out.body.or_else(|| filtered.clone())
+            out.body.or_else(|| current.clone())
         };
         if self.record {
             let shown = masked.as_deref().unwrap_or(body);
-            let already = !self.response_masks.is_empty();
+            // Restored values are masked again for the recording.
+            let already = !self.response_masks.is_empty() && self.exchange.restored.is_empty();
             let audit = &policy.audit;
             self.recording()
                 .response_body(audit, content_type, shown, already);
         }
         self.response = ResponseState::Done;
+        self.tokens = Tokens::default();
         match masked {
             Some(masked) => ResponseBodyStep::Replace(masked),
             None => ResponseBodyStep::Continue,
@@ -180,31 +190,53 @@ impl Flow {
             }
             return ChunkStep::Emit(chunk.to_vec());
         };
-        let maskers: Vec<&Masker> = self
-            .response_masks
-            .iter()
-            .filter_map(|name| policy.masking.profile(name))
+        // Restore the request's tokens, then mask.
+        let restore = (!self.tokens.is_empty()).then_some(Stage::Restore(&self.tokens));
+        let stages: Vec<Stage<'_>> = restore
+            .into_iter()
+            .chain(
+                self.response_masks
+                    .iter()
+                    .filter_map(|name| policy.masking.profile(name))
+                    .map(Stage::Mask),
+            )
             .collect();
-        let step = match stream.push(&maskers, chunk) {
+        let step = match stream.push(&stages, chunk) {
             Ok(mut out) => {
                 if end {
-                    out.extend(stream.finish(&maskers));
+                    out.extend(stream.finish(&stages));
                 }
                 ChunkStep::Emit(out)
             }
             Err(_) => ChunkStep::Abort,
         };
+        let counts = stream.counts(&stages);
         let mut masked = self.masked_before_stream.clone();
-        for (detector, n) in stream.counts(&maskers) {
+        for (detector, n) in counts.masked {
             *masked.entry(detector).or_insert(0) += n;
         }
         self.exchange.masked = masked;
+        self.exchange.restored = counts.restored;
         match step {
             ChunkStep::Abort => self.on_stream_aborted("response_event_too_large"),
             ChunkStep::Emit(_) if end => self.response = ResponseState::Done,
             ChunkStep::Emit(_) => {}
         }
+        if self.response != ResponseState::Streaming {
+            // The exchange is over: its token map goes.
+            self.tokens = Tokens::default();
+        }
         step
+    }
+
+    /// A whole response body with the request's tokens put back (`None`
+    /// if unchanged or no token was issued); counted for the audit.
+    fn restore_tokens(&mut self, content_type: Option<&str>, body: &[u8]) -> Option<Vec<u8>> {
+        if self.tokens.is_empty() {
+            return None;
+        }
+        self.tokens
+            .restore(content_type, body, &mut self.exchange.restored)
     }
 
     /// The caller's view of the request, to ask the rules about tools.

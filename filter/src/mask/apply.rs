@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::openai::Scope;
-use super::{BodyKind, Masking};
+use super::{BodyKind, Masking, Tokens};
 
 /// What the profiles did to a body.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -14,29 +14,35 @@ pub struct Applied {
     pub body: Option<Vec<u8>>,
     /// Masked values by detector, summed over the profiles.
     pub counts: BTreeMap<String, u32>,
+    /// The part of `counts` masked with `tokenize`.
+    pub tokenized: BTreeMap<String, u32>,
     /// The content type is not one the masker reads: passed on unscanned.
     pub unscanned: bool,
 }
 
 /// Applies `profiles` (names the policy loader checked) in order, each to
 /// the previous one's output. `scope` limits JSON masking to an API's text
-/// fields (OpenAI requests, [`Scope::for_request`]).
+/// fields (OpenAI requests, [`Scope::for_request`]). `tokenize` adds to
+/// `tokens` (the exchange's map); token-shaped text the body already holds
+/// is reserved first, so it is never restored.
 pub fn apply(
     masking: &Masking,
     profiles: &[String],
     content_type: Option<&str>,
     body: &[u8],
     scope: Option<&Scope>,
+    tokens: &mut Tokens,
 ) -> Applied {
     let mut applied = Applied::default();
-    for name in profiles {
-        let Some(masker) = masking.profile(name) else {
-            continue; // the loader refuses unknown profiles
-        };
+    let maskers: Vec<_> = profiles.iter().filter_map(|n| masking.profile(n)).collect();
+    if maskers.iter().any(|m| m.tokenizes().is_some()) {
+        tokens.reserve(body);
+    }
+    for masker in maskers {
         let input = applied.body.as_deref().unwrap_or(body);
         let out = match scope {
-            Some(scope) => masker.mask_json_in(input, scope),
-            None => masker.mask(content_type, input),
+            Some(scope) => masker.mask_json_in(input, scope, tokens),
+            None => masker.mask_with(content_type, input, tokens),
         };
         if out.kind == BodyKind::Passthrough {
             return Applied {
@@ -46,6 +52,9 @@ pub fn apply(
         }
         for (detector, n) in out.counts {
             *applied.counts.entry(detector).or_insert(0) += n;
+        }
+        for (detector, n) in out.tokenized {
+            *applied.tokenized.entry(detector).or_insert(0) += n;
         }
         if let Some(b) = out.body {
             applied.body = Some(b);
@@ -77,6 +86,7 @@ mod tests {
             Some("text/plain"),
             b"a@example.com 123-45-6789",
             None,
+            &mut Tokens::default(),
         );
         let body = String::from_utf8(out.body.unwrap()).unwrap();
         assert!(
@@ -96,6 +106,7 @@ mod tests {
             Some("image/png"),
             b"a@example.com",
             None,
+            &mut Tokens::default(),
         );
         assert!(out.unscanned);
         assert_eq!(out.body, None);
@@ -103,7 +114,14 @@ mod tests {
 
     #[test]
     fn nothing_found_leaves_the_body_alone() {
-        let out = apply(&masking(), &["email".to_string()], None, b"hello", None);
+        let out = apply(
+            &masking(),
+            &["email".to_string()],
+            None,
+            b"hello",
+            None,
+            &mut Tokens::default(),
+        );
         assert_eq!(out, Applied::default());
     }
 }

@@ -23,8 +23,9 @@
 //!   or index. Both count and redact under their own text (`[REDACTED:ssn]`).
 //! - `strategies`: keys are `default`, a detector of the profile, a
 //!   `json_fields` or a `json_pointers` entry; values `"redact"`, `"hash"`
-//!   (needs `hash_key`) or `{"partial": N}`. Unnamed ones use `default`,
-//!   which is `redact` unless set.
+//!   (needs `hash_key`), `"tokenize"` (reversible: request profiles only,
+//!   checked by the policy loader) or `{"partial": N}`. Unnamed ones use
+//!   `default`, which is `redact` unless set.
 //! - `context`: per detector with context-gated forms (`phone`,
 //!   `aba_routing`, `ca_sin`, `in_aadhaar`, `us_passport`,
 //!   `us_driver_license`), the words that must come shortly before an
@@ -249,17 +250,20 @@ fn compile_profile(doc: &ProfileDoc, path: &str, key: Option<&str>) -> Result<Ma
     }
 
     let mut default = Strategy::Redact;
+    // The first `strategies` key that tokenizes (for the loader's message).
+    let mut tokenize_key: Option<String> = None;
     let mut chosen: Vec<Option<Strategy>> = vec![None; labels.len()];
     for (name, s) in &doc.strategies {
         let at = format!("{path}.strategies.{name}");
         let strategy = match s {
             StrategyDoc::Name(n) if n == "redact" => Strategy::Redact,
             StrategyDoc::Name(n) if n == "hash" => Strategy::Hash,
+            StrategyDoc::Name(n) if n == "tokenize" => Strategy::Tokenize,
             StrategyDoc::Name(n) => {
                 return Err(PolicyError::at(
                     &at,
                     format!(
-                    "unknown strategy \"{n}\"; expected \"redact\", \"hash\" or {{\"partial\": N}}"
+                    "unknown strategy \"{n}\"; expected \"redact\", \"hash\", \"tokenize\" or {{\"partial\": N}}"
                 ),
                 ))
             }
@@ -270,6 +274,9 @@ fn compile_profile(doc: &ProfileDoc, path: &str, key: Option<&str>) -> Result<Ma
                 &at,
                 "the hash strategy needs masking.hash_key",
             ));
+        }
+        if strategy == Strategy::Tokenize && tokenize_key.is_none() {
+            tokenize_key = Some(name.clone());
         }
         if name == "default" {
             default = strategy;
@@ -308,6 +315,7 @@ fn compile_profile(doc: &ProfileDoc, path: &str, key: Option<&str>) -> Result<Ma
         secret_shapes: super::secret_shapes(&secret_keys),
         secret_keys,
         hash_key: HashKey::new(key.unwrap_or("").as_bytes()),
+        tokenize_key,
     })
 }
 

@@ -31,7 +31,7 @@ use crate::body::visible;
 pub(crate) use crate::body::json::Step;
 
 use super::scan::Hit;
-use super::{Masker, Seg};
+use super::{Masker, Seg, Tally};
 
 pub(crate) struct Invalid;
 
@@ -58,7 +58,7 @@ struct Frame {
 struct Walker<'a, 'm> {
     b: &'a [u8],
     m: &'m Masker,
-    counts: &'m mut [u32],
+    counts: &'m mut Tally,
     out: Vec<u8>,
     copied: usize,
     path: Vec<Step<'a>>,
@@ -76,7 +76,7 @@ pub(crate) fn mask(
     m: &Masker,
     body: &[u8],
     raw_hits: &[Hit],
-    counts: &mut [u32],
+    counts: &mut Tally,
 ) -> Res<Option<Vec<u8>>> {
     mask_in(m, body, raw_hits, counts, Scope::All)
 }
@@ -86,7 +86,7 @@ pub(crate) fn mask_in(
     m: &Masker,
     body: &[u8],
     raw_hits: &[Hit],
-    counts: &mut [u32],
+    counts: &mut Tally,
     scope: Scope,
 ) -> Res<Option<Vec<u8>>> {
     let doc = Doc::parse(body, MAX_DEPTH_CEILING).map_err(|_| Invalid)?;

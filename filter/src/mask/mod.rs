@@ -56,6 +56,7 @@ pub mod config;
 pub mod openai;
 pub mod strategy;
 pub mod stream;
+pub mod tokens;
 
 mod checks;
 mod detectors;
@@ -68,6 +69,7 @@ use std::collections::BTreeMap;
 pub use config::{compile, MaskingDoc};
 pub use strategy::Strategy;
 pub use stream::{StreamMasker, StreamState, DEFAULT_WINDOW};
+pub use tokens::{RestoreStream, Tokens};
 
 use json::{pointer_matches, Step};
 use scan::{Hit, Scanner};
@@ -136,6 +138,8 @@ pub struct MaskOutcome {
     /// Masked values by detector name, `json_fields` entry or `json_pointers`
     /// entry. Never the values themselves.
     pub counts: BTreeMap<String, u32>,
+    /// The part of `counts` masked with `tokenize` (restored in the response).
+    pub tokenized: BTreeMap<String, u32>,
     pub kind: BodyKind,
 }
 
@@ -143,6 +147,23 @@ impl MaskOutcome {
     /// How many values were masked in all.
     pub fn total(&self) -> u32 {
         self.counts.values().sum()
+    }
+}
+
+/// What masking one body counts (per label), and the exchange's token map
+/// the `tokenize` strategy adds to.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    pub(crate) counts: Vec<u32>,
+    pub(crate) tokens: Tokens,
+}
+
+impl Tally {
+    pub(crate) fn new(m: &Masker, tokens: Tokens) -> Tally {
+        Tally {
+            counts: vec![0; m.labels.len()],
+            tokens,
+        }
     }
 }
 
@@ -174,44 +195,93 @@ pub struct Masker {
     /// By first letter (`a`..`z`), the lengths of `secret_keys`, one bit each.
     secret_shapes: [u64; 26],
     hash_key: strategy::HashKey,
+    /// The `strategies` key that set `tokenize`, if any (`email`, `default`).
+    tokenize_key: Option<String>,
 }
 
 impl Masker {
-    /// Masks one whole body. Never panics, whatever the bytes.
+    /// Masks one whole body. Never panics, whatever the bytes. `tokenize`
+    /// numbers its tokens for this body alone.
     pub fn mask(&self, content_type: Option<&str>, body: &[u8]) -> MaskOutcome {
+        self.mask_with(content_type, body, &mut Tokens::default())
+    }
+
+    /// As [`Masker::mask`], with `tokenize` adding to the exchange's `tokens`.
+    pub fn mask_with(
+        &self,
+        content_type: Option<&str>,
+        body: &[u8],
+        tokens: &mut Tokens,
+    ) -> MaskOutcome {
+        let mut tally = Tally::new(self, std::mem::take(tokens));
+        let out = self.mask_tally(content_type, body, &mut tally);
+        *tokens = tally.tokens;
+        out
+    }
+
+    fn mask_tally(
+        &self,
+        content_type: Option<&str>,
+        body: &[u8],
+        counts: &mut Tally,
+    ) -> MaskOutcome {
         let mut kind = BodyKind::of(content_type);
-        let mut counts = vec![0u32; self.labels.len()];
         let masked = match kind {
             _ if body.is_empty() => None,
             BodyKind::Passthrough => None,
             BodyKind::Json | BodyKind::InvalidJson => {
                 let mut hits = Vec::new();
                 self.scanner.scan(body, &mut hits);
-                match json::mask(self, body, &hits, &mut counts) {
+                match json::mask(self, body, &hits, counts) {
                     Ok(m) => m,
                     Err(_) => {
                         kind = BodyKind::InvalidJson;
-                        // Whatever the walk counted before failing is discarded.
-                        counts.iter_mut().for_each(|c| *c = 0);
-                        (!hits.is_empty()).then(|| self.render(body, &hits, &mut counts))
+                        // Whatever the walk counted before failing is
+                        // discarded (tokens it issued stay unused).
+                        counts.counts.iter_mut().for_each(|c| *c = 0);
+                        (!hits.is_empty()).then(|| self.render(body, &hits, counts))
                     }
                 }
             }
             // Text that is JSON (or JSON lines) is masked as JSON: an
             // upstream that parses it anyway decodes its escapes.
-            BodyKind::Text => self.mask_text_or_json(body, &mut counts),
-            BodyKind::Form => self.mask_form_or_json(body, &mut counts),
+            BodyKind::Text => self.mask_text_or_json(body, counts),
+            BodyKind::Form => self.mask_form_or_json(body, counts),
         };
+        self.outcome(masked, &counts.counts, kind)
+    }
+
+    fn outcome(&self, body: Option<Vec<u8>>, counts: &[u32], kind: BodyKind) -> MaskOutcome {
+        let tokenized: Vec<u32> = self
+            .labels
+            .iter()
+            .zip(counts)
+            .map(|(l, &n)| {
+                if l.strategy == Strategy::Tokenize {
+                    n
+                } else {
+                    0
+                }
+            })
+            .collect();
         MaskOutcome {
-            body: masked,
-            counts: self.named_counts(&counts),
+            body,
+            counts: self.named_counts(counts),
+            tokenized: self.named_counts(&tokenized),
             kind,
         }
     }
 
+    /// The `strategies` key that makes this profile tokenize (`email`,
+    /// `default`), if one does: for the loader, which allows such profiles
+    /// on requests only.
+    pub fn tokenizes(&self) -> Option<&str> {
+        self.tokenize_key.as_deref()
+    }
+
     /// A form, and first as JSON if it reads as JSON (an upstream that
     /// sniffs the body parses it so): both readings are masked.
-    fn mask_form_or_json(&self, body: &[u8], counts: &mut [u32]) -> Option<Vec<u8>> {
+    fn mask_form_or_json(&self, body: &[u8], counts: &mut Tally) -> Option<Vec<u8>> {
         let mut as_json = None;
         if crate::body::looks_like_json(body) {
             let mut hits = Vec::new();
@@ -225,7 +295,7 @@ impl Masker {
     /// Text, where the whole body or each of its lines that reads as JSON
     /// is masked as JSON (so `alice\u0040example.com` is found), then the
     /// whole scanned as text (values spanning lines, a PEM key, included).
-    fn mask_text_or_json(&self, body: &[u8], counts: &mut [u32]) -> Option<Vec<u8>> {
+    fn mask_text_or_json(&self, body: &[u8], counts: &mut Tally) -> Option<Vec<u8>> {
         use crate::body::looks_like_json;
         let mut hits = Vec::new();
         if looks_like_json(body) {
@@ -289,11 +359,13 @@ impl Masker {
     }
 
     /// `value` masked whole under `label`.
-    fn whole(&self, label: usize, value: &[u8], counts: &mut [u32]) -> Vec<u8> {
+    fn whole(&self, label: usize, value: &[u8], counts: &mut Tally) -> Vec<u8> {
         let mut out = String::new();
-        if let (Some(l), Some(c)) = (self.labels.get(label), counts.get_mut(label)) {
+        if let (Some(l), Some(c)) = (self.labels.get(label), counts.counts.get_mut(label)) {
             *c += 1;
-            l.strategy.apply(&l.name, value, &self.hash_key, &mut out);
+            let tokens = &mut counts.tokens;
+            l.strategy
+                .apply(&l.name, value, &self.hash_key, tokens, &mut out);
         } else {
             out.push_str("[REDACTED]");
         }
@@ -301,7 +373,7 @@ impl Masker {
     }
 
     /// `hay` with every hit replaced.
-    fn render(&self, hay: &[u8], hits: &[Hit], counts: &mut [u32]) -> Vec<u8> {
+    fn render(&self, hay: &[u8], hits: &[Hit], counts: &mut Tally) -> Vec<u8> {
         let mut out = Vec::with_capacity(hay.len());
         let mut copied = 0;
         for h in hits {

@@ -12,7 +12,7 @@
 //! A body that is not JSON is masked as before (scanned whole as text).
 
 use super::json::{self, Scope as Pass};
-use super::{BodyKind, MaskOutcome, Masker};
+use super::{BodyKind, MaskOutcome, Masker, Tally, Tokens};
 use crate::body::visible;
 use crate::rules::config::OpenAiApi;
 
@@ -44,17 +44,16 @@ impl Scope {
 impl Masker {
     /// Masks a JSON body, every value but `scope`'s structural fields. A body
     /// that is not JSON is masked as [`Masker::mask`] would (as text).
-    pub fn mask_json_in(&self, body: &[u8], scope: &Scope) -> MaskOutcome {
-        let mut counts = vec![0u32; self.labels.len()];
+    /// `tokenize` adds to the exchange's `tokens`.
+    pub fn mask_json_in(&self, body: &[u8], scope: &Scope, tokens: &mut Tokens) -> MaskOutcome {
+        let mut tally = Tally::new(self, std::mem::take(tokens));
         let mut hits = Vec::new();
         self.scanner.scan(body, &mut hits);
-        match json::mask_in(self, body, &hits, &mut counts, Pass::Except(scope.0)) {
-            Ok(masked) => MaskOutcome {
-                body: masked,
-                counts: self.named_counts(&counts),
-                kind: BodyKind::Json,
-            },
-            Err(_) => self.mask(Some("application/json"), body),
+        let result = json::mask_in(self, body, &hits, &mut tally, Pass::Except(scope.0));
+        *tokens = tally.tokens;
+        match result {
+            Ok(masked) => self.outcome(masked, &tally.counts, BodyKind::Json),
+            Err(_) => self.mask_with(Some("application/json"), body, tokens),
         }
     }
 }
@@ -71,7 +70,7 @@ mod tests {
     }
 
     fn masked(body: &Value, scope: Scope) -> (Value, std::collections::BTreeMap<String, u32>) {
-        let out = all().mask_json_in(body.to_string().as_bytes(), &scope);
+        let out = all().mask_json_in(body.to_string().as_bytes(), &scope, &mut Tokens::default());
         let v = out
             .body
             .map(|b| serde_json::from_slice(&b).unwrap())
@@ -151,7 +150,7 @@ mod tests {
 
     #[test]
     fn not_json_is_masked_as_text() {
-        let out = all().mask_json_in(b"{bob@example.com", &CHAT);
+        let out = all().mask_json_in(b"{bob@example.com", &CHAT, &mut Tokens::default());
         assert_eq!(out.body.as_deref(), Some(&b"{[REDACTED:email]"[..]));
     }
 }

@@ -1,5 +1,7 @@
 //! What a masked value becomes.
 
+use super::tokens::Tokens;
+
 /// The `hash` strategy's key, with HMAC's inner key block already absorbed
 /// (one SHA-256 compression fewer per value).
 #[derive(Clone)]
@@ -28,13 +30,25 @@ pub enum Strategy {
     /// `tok_` and 16 hex digits of HMAC-SHA256(hash_key, value): equal values
     /// give equal tokens, so they can be correlated without being exposed.
     Hash,
+    /// `<EMAIL_1>`: a token of the exchange's map, restored in the response
+    /// ([`super::tokens`]). Request profiles only (checked at load).
+    Tokenize,
 }
 
 impl Strategy {
     /// Appends the replacement for `value` (found by `label`) to `out`.
-    /// `key` is present whenever a profile uses `Hash` (checked at compile).
-    pub(crate) fn apply(self, label: &str, value: &[u8], key: &HashKey, out: &mut String) {
+    /// `key` is present whenever a profile uses `Hash` (checked at compile);
+    /// `tokens` is the exchange's map (`Tokenize` adds to it).
+    pub(crate) fn apply(
+        self,
+        label: &str,
+        value: &[u8],
+        key: &HashKey,
+        tokens: &mut Tokens,
+        out: &mut String,
+    ) {
         match self {
+            Strategy::Tokenize => out.push_str(&tokens.token(label, value)),
             Strategy::Redact => {
                 out.push_str("[REDACTED:");
                 out.push_str(label);
@@ -75,6 +89,7 @@ mod tests {
             "card",
             v.as_bytes(),
             &HashKey::new(b"0123456789abcdef0123"),
+            &mut Tokens::default(),
             &mut out,
         );
         out
@@ -101,6 +116,21 @@ mod tests {
     }
 
     #[test]
+    fn tokenize_numbers_values_in_order_and_repeats_equal_ones() {
+        let mut tokens = Tokens::default();
+        let mut run = |label: &str, v: &str| {
+            let mut out = String::new();
+            let key = HashKey::new(b"0123456789abcdef0123");
+            Strategy::Tokenize.apply(label, v.as_bytes(), &key, &mut tokens, &mut out);
+            out
+        };
+        assert_eq!(run("email", "a@example.com"), "<EMAIL_1>");
+        assert_eq!(run("phone", "+1 415 555 0100"), "<PHONE_2>");
+        assert_eq!(run("email", "a@example.com"), "<EMAIL_1>");
+        assert_eq!(run("/customers/*/ssn", "123-45-6789"), "<CUSTOMERS_SSN_3>");
+    }
+
+    #[test]
     fn hash_is_stable_keyed_and_short() {
         let a = run(Strategy::Hash, "alice@example.com");
         assert_eq!(a, run(Strategy::Hash, "alice@example.com"));
@@ -108,7 +138,13 @@ mod tests {
         assert!(a.starts_with("tok_") && a.len() == 20, "{a}");
         let mut other = String::new();
         let key = HashKey::new(b"another key 123456");
-        Strategy::Hash.apply("x", b"alice@example.com", &key, &mut other);
+        Strategy::Hash.apply(
+            "x",
+            b"alice@example.com",
+            &key,
+            &mut Tokens::default(),
+            &mut other,
+        );
         assert_eq!(
             &run(Strategy::Hash, "alice@example.com")[4..],
             &hex_of(&hmac_sha256::HMAC::mac(b"alice@example.com", b"0123456789abcdef0123")[..8]),

@@ -29,7 +29,7 @@
 use std::collections::BTreeMap;
 
 use super::scan::Hit;
-use super::Masker;
+use super::{Masker, Tally};
 
 /// Look-behind kept after emitting, for patterns whose match starts before
 /// the value (`aws_secret_access_key = ...`) and for the checks' context.
@@ -61,7 +61,7 @@ impl<'m> StreamMasker<'m> {
     /// The end of the stream: the rest, masked, and the counts for the audit.
     pub fn finish(mut self) -> (Vec<u8>, BTreeMap<String, u32>) {
         let out = self.state.finish(self.masker);
-        (out, self.masker.named_counts(&self.state.counts))
+        (out, self.masker.named_counts(&self.state.counts.counts))
     }
 
     /// Bytes held back, not yet emitted.
@@ -80,7 +80,9 @@ pub struct StreamState {
     emitted: usize,
     /// Offsets in `emitted..settled` can start no unsettled value.
     settled: usize,
-    counts: Vec<u32>,
+    /// A response is never tokenised (the loader refuses it): the tally's
+    /// tokens stay empty.
+    counts: Tally,
     hits: Vec<Hit>,
 }
 
@@ -91,7 +93,7 @@ impl StreamState {
             buf: Vec::new(),
             emitted: 0,
             settled: 0,
-            counts: vec![0; masker.labels.len()],
+            counts: Tally::new(masker, Default::default()),
             hits: Vec::new(),
         }
     }
@@ -116,7 +118,7 @@ impl StreamState {
 
     /// Masked values so far, by detector name.
     pub fn counts(&self, masker: &Masker) -> BTreeMap<String, u32> {
-        masker.named_counts(&self.counts)
+        masker.named_counts(&self.counts.counts)
     }
 
     /// Bytes held back, not yet emitted.

@@ -10,11 +10,11 @@
 //! The pairs are the ones rules read ([`crate::body::form`]).
 
 use super::scan::Hit;
-use super::Masker;
+use super::{Masker, Tally};
 use crate::body::form;
 
 /// Masks `body` as text; `None` when nothing was masked.
-pub(crate) fn mask_text(m: &Masker, body: &[u8], counts: &mut [u32]) -> Option<Vec<u8>> {
+pub(crate) fn mask_text(m: &Masker, body: &[u8], counts: &mut Tally) -> Option<Vec<u8>> {
     let mut hits = Vec::new();
     m.scanner.scan(body, &mut hits);
     if hits.is_empty() {
@@ -25,7 +25,7 @@ pub(crate) fn mask_text(m: &Masker, body: &[u8], counts: &mut [u32]) -> Option<V
 
 /// Masks a form body; `None` when nothing was masked. The pairs are the
 /// ones rules read ([`crate::body::form`]).
-pub(crate) fn mask_form(m: &Masker, body: &[u8], counts: &mut [u32]) -> Option<Vec<u8>> {
+pub(crate) fn mask_form(m: &Masker, body: &[u8], counts: &mut Tally) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     let mut copied = 0;
     let mut hits: Vec<Hit> = Vec::new();

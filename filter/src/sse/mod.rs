@@ -4,8 +4,11 @@
 //! The host creates a [`ResponseStream`] when the response headers say SSE,
 //! feeds it each body chunk ([`ResponseStream::push`]) and passes on what it
 //! returns instead of the chunk, then calls [`ResponseStream::finish`] at the
-//! end of the stream. Every call takes the response's masking profiles, in
-//! order (a value masked by the first is seen masked by the next).
+//! end of the stream. Every call takes the response's [`Stage`]s, in order:
+//! the request's tokens restored first (`tokenize`, [`crate::mask::tokens`]),
+//! then each masking profile (a value masked by the first is seen masked by
+//! the next; a restored value a profile finds is masked: the response policy
+//! wins).
 //!
 //! ## Two modes, chosen at the first event that has data
 //!
@@ -44,7 +47,7 @@ pub(crate) mod openai;
 
 use std::collections::BTreeMap;
 
-use crate::mask::{Masker, StreamState, DEFAULT_WINDOW};
+use crate::mask::{Masker, RestoreStream, StreamState, Tokens, DEFAULT_WINDOW};
 use events::{Event, Splitter};
 use openai::Outputs;
 
@@ -75,69 +78,129 @@ impl StreamKind {
     }
 }
 
-/// One text masked by several profiles in turn.
+/// One step of a streamed response, in order: restoring the request's
+/// tokens, then masking with a profile.
+#[derive(Clone, Copy)]
+pub enum Stage<'a> {
+    Restore(&'a Tokens),
+    Mask(&'a Masker),
+}
+
+/// What a stream did, for the audit: values masked and restored, by label.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub masked: BTreeMap<String, u32>,
+    pub restored: BTreeMap<String, u32>,
+}
+
+/// One stage's state on one text.
+enum StageState {
+    Restore(RestoreStream),
+    Mask(StreamState),
+}
+
+/// One text through every stage in turn.
 pub(crate) struct TextChain {
-    states: Vec<StreamState>,
+    states: Vec<StageState>,
 }
 
 impl TextChain {
-    pub(crate) fn new(maskers: &[&Masker], window: usize) -> TextChain {
+    /// `json_escape`: the text is the inside of a JSON string (tool-call
+    /// arguments), so restored values are escaped.
+    pub(crate) fn new(stages: &[Stage<'_>], window: usize, json_escape: bool) -> TextChain {
         TextChain {
-            states: maskers
+            states: stages
                 .iter()
-                .map(|m| StreamState::new(m, window))
+                .map(|s| match s {
+                    Stage::Restore(_) => StageState::Restore(RestoreStream::new(json_escape)),
+                    Stage::Mask(m) => StageState::Mask(StreamState::new(m, window)),
+                })
                 .collect(),
         }
     }
 
-    pub(crate) fn push(&mut self, maskers: &[&Masker], chunk: &[u8]) -> Vec<u8> {
+    pub(crate) fn push(&mut self, stages: &[Stage<'_>], chunk: &[u8]) -> Vec<u8> {
         let mut data = chunk.to_vec();
-        for (s, m) in self.states.iter_mut().zip(maskers) {
-            data = s.push(m, &data);
+        for (s, stage) in self.states.iter_mut().zip(stages) {
+            data = match (s, stage) {
+                (StageState::Restore(r), Stage::Restore(t)) => r.push(t, &data),
+                (StageState::Mask(s), Stage::Mask(m)) => s.push(m, &data),
+                // The states are built from the same stages.
+                _ => data,
+            };
         }
         data
     }
 
-    pub(crate) fn finish(&mut self, maskers: &[&Masker]) -> Vec<u8> {
+    pub(crate) fn finish(&mut self, stages: &[Stage<'_>]) -> Vec<u8> {
         let mut carry = Vec::new();
-        for (s, m) in self.states.iter_mut().zip(maskers) {
-            let mut out = s.push(m, &carry);
-            out.extend(s.finish(m));
-            carry = out;
+        for (s, stage) in self.states.iter_mut().zip(stages) {
+            carry = match (s, stage) {
+                (StageState::Restore(r), Stage::Restore(t)) => {
+                    let mut out = r.push(t, &carry);
+                    out.extend(r.finish(t));
+                    out
+                }
+                (StageState::Mask(s), Stage::Mask(m)) => {
+                    let mut out = s.push(m, &carry);
+                    out.extend(s.finish(m));
+                    out
+                }
+                _ => carry,
+            };
         }
         carry
     }
 
-    pub(crate) fn add_counts(&self, maskers: &[&Masker], into: &mut BTreeMap<String, u32>) {
-        for (s, m) in self.states.iter().zip(maskers) {
-            for (k, n) in s.counts(m) {
-                *into.entry(k).or_insert(0) += n;
+    pub(crate) fn add_counts(&self, stages: &[Stage<'_>], into: &mut Counts) {
+        for (s, stage) in self.states.iter().zip(stages) {
+            match (s, stage) {
+                (StageState::Restore(r), _) => add(&mut into.restored, r.restored()),
+                (StageState::Mask(s), Stage::Mask(m)) => add(&mut into.masked, &s.counts(m)),
+                _ => {}
             }
         }
     }
 
-    /// Bytes held back by the first profile (the others hold less).
+    /// Bytes held back by every stage.
     pub(crate) fn pending(&self) -> usize {
-        self.states.iter().map(StreamState::pending).sum()
+        self.states
+            .iter()
+            .map(|s| match s {
+                StageState::Restore(r) => r.pending(),
+                StageState::Mask(s) => s.pending(),
+            })
+            .sum()
     }
 }
 
-/// Masks one whole piece (a complete JSON event, a comment) with every
-/// profile; `None` if unchanged. Counts go to `counts`.
+fn add(into: &mut BTreeMap<String, u32>, counts: &BTreeMap<String, u32>) {
+    for (k, n) in counts {
+        *into.entry(k.clone()).or_insert(0) += n;
+    }
+}
+
+/// Puts one whole piece (a complete JSON event, a comment) through every
+/// stage; `None` if unchanged. Counts go to `counts`.
 pub(crate) fn mask_whole(
-    maskers: &[&Masker],
+    stages: &[Stage<'_>],
     content_type: &str,
     body: &[u8],
-    counts: &mut BTreeMap<String, u32>,
+    counts: &mut Counts,
 ) -> Option<Vec<u8>> {
     let mut current: Option<Vec<u8>> = None;
-    for m in maskers {
-        let out = m.mask(Some(content_type), current.as_deref().unwrap_or(body));
-        for (k, n) in out.counts {
-            *counts.entry(k).or_insert(0) += n;
-        }
-        if out.body.is_some() {
-            current = out.body;
+    for stage in stages {
+        let input = current.as_deref().unwrap_or(body);
+        let out = match stage {
+            Stage::Restore(t) => t.restore(Some(content_type), input, &mut counts.restored),
+            Stage::Mask(m) => {
+                let out = m.mask(Some(content_type), input);
+                add(&mut counts.masked, &out.counts);
+                out.body
+            }
+        };
+        if out.is_some() {
+            current = out;
         }
     }
     current
@@ -155,8 +218,8 @@ pub struct ResponseStream {
     splitter: Splitter,
     window: usize,
     max_event: usize,
-    /// Counts of values masked whole (events, comments).
-    counts: BTreeMap<String, u32>,
+    /// Counts of values masked or restored whole (events, comments).
+    counts: Counts,
     /// A UTF-8 byte order mark at the start has been dealt with.
     started: bool,
 }
@@ -183,7 +246,7 @@ impl ResponseStream {
             splitter: Splitter::default(),
             window,
             max_event,
-            counts: BTreeMap::new(),
+            counts: Counts::default(),
             started: false,
         }
     }
@@ -197,7 +260,7 @@ impl ResponseStream {
     }
 
     /// Takes the next chunk of the body; returns what may be passed on now.
-    pub fn push(&mut self, maskers: &[&Masker], chunk: &[u8]) -> Result<Vec<u8>, StreamError> {
+    pub fn push(&mut self, stages: &[Stage<'_>], chunk: &[u8]) -> Result<Vec<u8>, StreamError> {
         let mut out = Vec::new();
         let mut chunk = chunk;
         if !self.started && !chunk.is_empty() {
@@ -208,30 +271,30 @@ impl ResponseStream {
             }
         }
         if let Mode::Text(text) = &mut self.mode {
-            out.extend(text.push(maskers, chunk));
+            out.extend(text.push(stages, chunk));
             return Ok(out);
         }
         let events = self.splitter.push(chunk);
         for (i, raw) in events.iter().enumerate() {
             if let Mode::Undecided = self.mode {
-                self.decide(maskers, raw);
+                self.decide(stages, raw);
             }
             match &mut self.mode {
                 Mode::OpenAi(outputs) => {
-                    out.extend(outputs.event(maskers, raw, &mut self.counts));
+                    out.extend(outputs.event(stages, raw, &mut self.counts));
                 }
                 Mode::Text(text) => {
                     // This and every later byte go through the text masker.
                     for r in events.iter().skip(i) {
-                        out.extend(text.push(maskers, r));
+                        out.extend(text.push(stages, r));
                     }
                     let rest = self.splitter.take_rest();
-                    out.extend(text.push(maskers, &rest));
+                    out.extend(text.push(stages, &rest));
                     return Ok(out);
                 }
                 Mode::Undecided => {
                     // No data yet (comments, `retry:`): mask comments, pass on.
-                    out.extend(render_plain(maskers, raw, &mut self.counts));
+                    out.extend(render_plain(stages, raw, &mut self.counts));
                 }
             }
         }
@@ -242,42 +305,42 @@ impl ResponseStream {
     }
 
     /// The end of the body: everything still held, masked.
-    pub fn finish(&mut self, maskers: &[&Masker]) -> Vec<u8> {
+    pub fn finish(&mut self, stages: &[Stage<'_>]) -> Vec<u8> {
         let rest = self.splitter.take_rest();
         if let Mode::Undecided = self.mode {
-            self.decide(maskers, &rest);
+            self.decide(stages, &rest);
         }
         match &mut self.mode {
             Mode::Text(text) => {
-                let mut out = text.push(maskers, &rest);
-                out.extend(text.finish(maskers));
+                let mut out = text.push(stages, &rest);
+                out.extend(text.finish(stages));
                 out
             }
             Mode::OpenAi(outputs) => {
                 let mut out = Vec::new();
                 if !rest.is_empty() {
-                    out.extend(outputs.event(maskers, &rest, &mut self.counts));
+                    out.extend(outputs.event(stages, &rest, &mut self.counts));
                 }
-                out.extend(outputs.flush_all(maskers));
+                out.extend(outputs.flush_all(stages));
                 out
             }
             Mode::Undecided => {
                 // An unterminated tail that never became an event: as text.
-                let mut text = TextChain::new(maskers, self.window);
-                let mut out = text.push(maskers, &rest);
-                out.extend(text.finish(maskers));
-                text.add_counts(maskers, &mut self.counts);
+                let mut text = TextChain::new(stages, self.window, false);
+                let mut out = text.push(stages, &rest);
+                out.extend(text.finish(stages));
+                text.add_counts(stages, &mut self.counts);
                 out
             }
         }
     }
 
-    /// Values masked so far, by detector.
-    pub fn counts(&self, maskers: &[&Masker]) -> BTreeMap<String, u32> {
+    /// Values masked and restored so far, by label.
+    pub fn counts(&self, stages: &[Stage<'_>]) -> Counts {
         let mut all = self.counts.clone();
         match &self.mode {
-            Mode::OpenAi(outputs) => outputs.add_counts(maskers, &mut all),
-            Mode::Text(text) => text.add_counts(maskers, &mut all),
+            Mode::OpenAi(outputs) => outputs.add_counts(stages, &mut all),
+            Mode::Text(text) => text.add_counts(stages, &mut all),
             Mode::Undecided => {}
         }
         all
@@ -294,30 +357,26 @@ impl ResponseStream {
     }
 
     /// Picks the mode from the first event that has data.
-    fn decide(&mut self, maskers: &[&Masker], raw: &[u8]) {
+    fn decide(&mut self, stages: &[Stage<'_>], raw: &[u8]) {
         let Some(data) = Event::parse(raw).data() else {
             return;
         };
         self.mode = if openai::is_openai(&data) {
             Mode::OpenAi(Outputs::new(self.window))
         } else {
-            Mode::Text(TextChain::new(maskers, self.window))
+            Mode::Text(TextChain::new(stages, self.window, false))
         };
     }
 }
 
 /// An event with no data: comments masked as text, the rest unchanged.
-pub(crate) fn render_plain(
-    maskers: &[&Masker],
-    raw: &[u8],
-    counts: &mut BTreeMap<String, u32>,
-) -> Vec<u8> {
+pub(crate) fn render_plain(stages: &[Stage<'_>], raw: &[u8], counts: &mut Counts) -> Vec<u8> {
     let ev = Event::parse(raw);
     let mut changed = false;
     let mut out = Vec::with_capacity(raw.len());
     for l in &ev.lines {
         let (prefix, text): (&[u8], &[u8]) = match l {
-            events::Line::Comment(c) => match mask_whole(maskers, "text/plain", c, counts) {
+            events::Line::Comment(c) => match mask_whole(stages, "text/plain", c, counts) {
                 Some(m) => {
                     changed = true;
                     out.push(b':');

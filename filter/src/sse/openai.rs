@@ -41,8 +41,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::events::{event_bytes, Event};
-use super::{mask_whole, render_plain, TextChain};
-use crate::mask::Masker;
+use super::{mask_whole, render_plain, Counts, Stage, TextChain};
 
 /// Chat delta fields that carry output text.
 const CHAT_TEXT: &[&str] = &["content", "refusal", "reasoning_content", "reasoning"];
@@ -111,45 +110,45 @@ impl Outputs {
     /// than one event: flushed rests come first).
     pub(crate) fn event(
         &mut self,
-        maskers: &[&Masker],
+        stages: &[Stage<'_>],
         raw: &[u8],
-        counts: &mut BTreeMap<String, u32>,
+        counts: &mut Counts,
     ) -> Vec<u8> {
         let ev = Event::parse(raw);
         let Some(data) = ev.data() else {
-            return render_plain(maskers, raw, counts);
+            return render_plain(stages, raw, counts);
         };
         if data.trim_ascii() == b"[DONE]" {
-            let mut out = self.flush_all(maskers);
-            out.extend(render_plain(maskers, raw, counts));
+            let mut out = self.flush_all(stages);
+            out.extend(render_plain(stages, raw, counts));
             return out;
         }
         let v = match serde_json::from_slice::<Value>(&data) {
             Ok(v @ Value::Object(_)) => v,
             // Not a JSON object: masked whole, as JSON or as text.
-            Ok(_) => return whole(maskers, &ev, raw, &data, "application/json", counts),
-            Err(_) => return whole(maskers, &ev, raw, &data, "text/plain", counts),
+            Ok(_) => return whole(stages, &ev, raw, &data, "application/json", counts),
+            Err(_) => return whole(stages, &ev, raw, &data, "text/plain", counts),
         };
         if v.get("choices").is_some_and(Value::is_array) {
-            return self.chat(maskers, &ev, raw, v, counts);
+            return self.chat(stages, &ev, raw, v, counts);
         }
         match v.get("type").and_then(Value::as_str).map(str::to_string) {
             Some(t) if t.starts_with("response.") || t == "error" => {
-                self.responses(maskers, &ev, raw, v, &t, counts)
+                self.responses(stages, &ev, raw, v, &t, counts)
             }
-            _ => whole(maskers, &ev, raw, &data, "application/json", counts),
+            _ => whole(stages, &ev, raw, &data, "application/json", counts),
         }
     }
 
     /// Every stream's rest, as extra events (end of the body, `[DONE]`).
-    pub(crate) fn flush_all(&mut self, maskers: &[&Masker]) -> Vec<u8> {
+    pub(crate) fn flush_all(&mut self, stages: &[Stage<'_>]) -> Vec<u8> {
         let keys: Vec<Key> = self.outputs.keys().cloned().collect();
-        self.flush(maskers, keys)
+        self.flush(stages, keys)
     }
 
-    pub(crate) fn add_counts(&self, maskers: &[&Masker], into: &mut BTreeMap<String, u32>) {
+    pub(crate) fn add_counts(&self, stages: &[Stage<'_>], into: &mut Counts) {
         for o in self.outputs.values() {
-            o.text.add_counts(maskers, into);
+            o.text.add_counts(stages, into);
         }
     }
 
@@ -157,36 +156,38 @@ impl Outputs {
         self.outputs.values().map(|o| o.text.pending()).sum()
     }
 
-    fn output(&mut self, maskers: &[&Masker], key: Key) -> &mut Output {
+    fn output(&mut self, stages: &[Stage<'_>], key: Key) -> &mut Output {
         let window = self.window;
+        // Tool-call arguments are JSON: a value restored into them is escaped.
+        let json_escape = match &key {
+            Key::Chat { part, .. } => matches!(part, Part::Tool(_)),
+            Key::Responses { family, .. } => family.ends_with("_arguments"),
+        };
         self.outputs.entry(key).or_insert_with(|| Output {
-            text: TextChain::new(maskers, window),
+            text: TextChain::new(stages, window, json_escape),
             template: None,
         })
     }
 
     /// Pushes `text` into `key`'s stream; what may go out now.
-    fn push(&mut self, maskers: &[&Masker], key: Key, text: &str) -> String {
-        let out = self
-            .output(maskers, key)
-            .text
-            .push(maskers, text.as_bytes());
+    fn push(&mut self, stages: &[Stage<'_>], key: Key, text: &str) -> String {
+        let out = self.output(stages, key).text.push(stages, text.as_bytes());
         String::from_utf8_lossy(&out).into_owned()
     }
 
     /// The rest of `key`'s stream.
-    fn rest(&mut self, maskers: &[&Masker], key: &Key) -> String {
+    fn rest(&mut self, stages: &[Stage<'_>], key: &Key) -> String {
         match self.outputs.get_mut(key) {
-            Some(o) => String::from_utf8_lossy(&o.text.finish(maskers)).into_owned(),
+            Some(o) => String::from_utf8_lossy(&o.text.finish(stages)).into_owned(),
             None => String::new(),
         }
     }
 
     /// The rests of `keys`' streams as extra events.
-    fn flush(&mut self, maskers: &[&Masker], keys: Vec<Key>) -> Vec<u8> {
+    fn flush(&mut self, stages: &[Stage<'_>], keys: Vec<Key>) -> Vec<u8> {
         let mut out = Vec::new();
         for key in keys {
-            let rest = self.rest(maskers, &key);
+            let rest = self.rest(stages, &key);
             if rest.is_empty() {
                 continue;
             }
@@ -218,11 +219,11 @@ impl Outputs {
 
     fn chat(
         &mut self,
-        maskers: &[&Masker],
+        stages: &[Stage<'_>],
         ev: &Event<'_>,
         raw: &[u8],
         mut v: Value,
-        counts: &mut BTreeMap<String, u32>,
+        counts: &mut Counts,
     ) -> Vec<u8> {
         let mut changed = false;
         // Take the texts out: (choice position, slot, key, text).
@@ -270,7 +271,7 @@ impl Outputs {
             }
         }
         // The rest of the chunk, masked as JSON on its own.
-        if let Some(masked) = mask_whole(maskers, "application/json", &json_bytes(&v), counts) {
+        if let Some(masked) = mask_whole(stages, "application/json", &json_bytes(&v), counts) {
             if let Ok(m) = serde_json::from_slice::<Value>(&masked) {
                 v = m;
                 changed = true;
@@ -284,7 +285,7 @@ impl Outputs {
                 .collect();
         }
         for (pos, slot, key, text) in texts {
-            let out = self.push(maskers, key, &text);
+            let out = self.push(stages, key, &text);
             changed |= out != text;
             set_slot(&mut v, pos, &slot, out);
         }
@@ -296,7 +297,7 @@ impl Outputs {
                 .cloned()
                 .collect();
             for key in keys {
-                let rest = self.rest(maskers, &key);
+                let rest = self.rest(stages, &key);
                 if rest.is_empty() {
                     continue;
                 }
@@ -309,17 +310,17 @@ impl Outputs {
         if !changed {
             return raw.to_vec();
         }
-        render(maskers, ev, &json_bytes(&v), counts)
+        render(stages, ev, &json_bytes(&v), counts)
     }
 
     fn responses(
         &mut self,
-        maskers: &[&Masker],
+        stages: &[Stage<'_>],
         ev: &Event<'_>,
         raw: &[u8],
         mut v: Value,
         t: &str,
-        counts: &mut BTreeMap<String, u32>,
+        counts: &mut Counts,
     ) -> Vec<u8> {
         let index = |v: &Value, name: &str| v.get(name).and_then(Value::as_u64).unwrap_or(0);
         let (output, content, summary) = (
@@ -345,15 +346,15 @@ impl Outputs {
                     changed = true;
                 }
             }
-            if let Some(masked) = mask_whole(maskers, "application/json", &json_bytes(&v), counts) {
+            if let Some(masked) = mask_whole(stages, "application/json", &json_bytes(&v), counts) {
                 if let Ok(m) = serde_json::from_slice::<Value>(&masked) {
                     v = m;
                     changed = true;
                 }
             }
             let name = ev.name().map(<[u8]>::to_vec);
-            self.output(maskers, key.clone()).template = Some((name, v.clone()));
-            let out = self.push(maskers, key, &text);
+            self.output(stages, key.clone()).template = Some((name, v.clone()));
+            let out = self.push(stages, key, &text);
             changed |= out != text;
             if let Some(obj) = v.as_object_mut() {
                 obj.insert("delta".into(), Value::String(out));
@@ -361,7 +362,7 @@ impl Outputs {
             if !changed {
                 return raw.to_vec();
             }
-            return render(maskers, ev, &json_bytes(&v), counts);
+            return render(stages, ev, &json_bytes(&v), counts);
         }
         // Streams this event closes: their rests go out first.
         let closes: Vec<Key> = self
@@ -389,9 +390,9 @@ impl Outputs {
             })
             .cloned()
             .collect();
-        let mut out = self.flush(maskers, closes);
+        let mut out = self.flush(stages, closes);
         let data = ev.data().unwrap_or_default();
-        out.extend(whole(maskers, ev, raw, &data, "application/json", counts));
+        out.extend(whole(stages, ev, raw, &data, "application/json", counts));
         out
     }
 }
@@ -518,27 +519,22 @@ fn json_bytes(v: &Value) -> Vec<u8> {
 /// An event whose data is masked whole (`content_type` says how); the raw
 /// bytes if nothing was masked.
 fn whole(
-    maskers: &[&Masker],
+    stages: &[Stage<'_>],
     ev: &Event<'_>,
     raw: &[u8],
     data: &[u8],
     content_type: &str,
-    counts: &mut BTreeMap<String, u32>,
+    counts: &mut Counts,
 ) -> Vec<u8> {
-    match mask_whole(maskers, content_type, data, counts) {
-        Some(masked) => render(maskers, ev, &masked, counts),
-        None => render_plain(maskers, raw, counts),
+    match mask_whole(stages, content_type, data, counts) {
+        Some(masked) => render(stages, ev, &masked, counts),
+        None => render_plain(stages, raw, counts),
     }
 }
 
 /// `ev` with `data`, its comments masked as text.
-fn render(
-    maskers: &[&Masker],
-    ev: &Event<'_>,
-    data: &[u8],
-    counts: &mut BTreeMap<String, u32>,
-) -> Vec<u8> {
+fn render(stages: &[Stage<'_>], ev: &Event<'_>, data: &[u8], counts: &mut Counts) -> Vec<u8> {
     ev.render(data, |c| {
-        mask_whole(maskers, "text/plain", c, counts).unwrap_or_else(|| c.to_vec())
+        mask_whole(stages, "text/plain", c, counts).unwrap_or_else(|| c.to_vec())
     })
 }

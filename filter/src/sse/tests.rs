@@ -43,17 +43,22 @@ fn chat_stream(parts: &[&str]) -> String {
 
 /// Runs `body` through a stream in the given chunks.
 fn run(m: &Masker, body: &[u8], cuts: &[usize]) -> (Vec<u8>, BTreeMap<String, u32>, StreamKind) {
-    let maskers = [m];
+    let (out, counts, kind) = run_stages(&[Stage::Mask(m)], body, cuts);
+    (out, counts.masked, kind)
+}
+
+/// Runs `body` through a stream with these stages in the given chunks.
+fn run_stages(stages: &[Stage<'_>], body: &[u8], cuts: &[usize]) -> (Vec<u8>, Counts, StreamKind) {
     let mut s = ResponseStream::new(1 << 20);
     let mut out = Vec::new();
     let mut last = 0;
     for &c in cuts {
-        out.extend(s.push(&maskers, &body[last..c]).unwrap());
+        out.extend(s.push(stages, &body[last..c]).unwrap());
         last = c;
     }
-    out.extend(s.push(&maskers, &body[last..]).unwrap());
-    out.extend(s.finish(&maskers));
-    (out, s.counts(&maskers), s.kind())
+    out.extend(s.push(stages, &body[last..]).unwrap());
+    out.extend(s.finish(stages));
+    (out, s.counts(stages), s.kind())
 }
 
 /// What an SDK assembles: per choice, content and tool arguments. Every
@@ -427,7 +432,7 @@ fn other_event_streams_are_masked_as_text_across_events() {
 #[test]
 fn prose_is_held_back_by_about_one_word() {
     let m = all();
-    let maskers = [&m];
+    let maskers = [Stage::Mask(&m)];
     let mut s = ResponseStream::new(1 << 20);
     let first = s
         .push(
@@ -452,7 +457,7 @@ fn an_endless_event_fails_closed() {
     let mut s = ResponseStream::new(1000);
     let big = format!("data: {}", "a".repeat(2000));
     assert_eq!(
-        s.push(&[&m], big.as_bytes()),
+        s.push(&[Stage::Mask(&m)], big.as_bytes()),
         Err(StreamError::EventTooLarge(2006))
     );
 }
@@ -461,7 +466,7 @@ fn an_endless_event_fails_closed() {
 fn several_profiles_apply_in_turn() {
     let emails = masker(r#"{"detectors":["email"]}"#);
     let cards = masker(r#"{"detectors":["credit_card"]}"#);
-    let maskers = [&emails, &cards];
+    let maskers = [Stage::Mask(&emails), Stage::Mask(&cards)];
     let body = chat_stream(&["a bob@exam", "ple.com 4111 1111 ", "1111 1111 z"]);
     let mut s = ResponseStream::new(1 << 20);
     let mut out = s.push(&maskers, body.as_bytes()).unwrap();
@@ -470,7 +475,7 @@ fn several_profiles_apply_in_turn() {
         assemble(&out).content[&0],
         "a [REDACTED:email] [REDACTED:credit_card] z"
     );
-    let counts = s.counts(&maskers);
+    let counts = s.counts(&maskers).masked;
     assert_eq!(
         (counts.get("email"), counts.get("credit_card")),
         (Some(&1), Some(&1))
@@ -493,4 +498,117 @@ fn corpus_texts_byte_by_byte_equal_masking_whole() {
         assert_eq!(String::from_utf8(out.clone()).unwrap(), whole(&m, &text));
         assert_no_leak(&out, &planted, "byte by byte");
     }
+}
+
+/// The map of a request whose email (and, with `phone`, phone number) was
+/// tokenised: `<EMAIL_1>` (and `<PHONE_2>`).
+fn request_tokens(text: &str) -> crate::mask::Tokens {
+    let doc: MaskingDoc = serde_json::from_str(
+        r#"{"profiles":{"t":{"detectors":["email","phone"],"strategies":{"default":"tokenize"}}}}"#,
+    )
+    .unwrap();
+    let masking = compile(&doc).unwrap();
+    let mut tokens = crate::mask::Tokens::default();
+    let out = crate::mask::apply::apply(
+        &masking,
+        &["t".to_string()],
+        Some("text/plain"),
+        text.as_bytes(),
+        None,
+        &mut tokens,
+    );
+    assert_eq!(
+        out.tokenized.values().sum::<u32>(),
+        out.counts.values().sum::<u32>()
+    );
+    tokens
+}
+
+const EMAIL: &str = "ada.lovelace@example.com";
+
+#[test]
+fn a_token_split_across_deltas_and_writes_at_every_byte_is_restored() {
+    let tokens = request_tokens(EMAIL);
+    let stages = [Stage::Restore(&tokens)];
+    let token = "<EMAIL_1>";
+    let text = format!("Write to {token} today.");
+    let want = format!("Write to {EMAIL} today.");
+    let at = text.find(token).unwrap();
+    for k in at..=at + token.len() {
+        let body = chat_stream(&[&text[..k], &text[k..]]);
+        // Whole, then every TCP write boundary inside the stream.
+        let cuts: Vec<Vec<usize>> = std::iter::once(vec![])
+            .chain((1..body.len()).map(|c| vec![c]))
+            .collect();
+        for cut in cuts {
+            let (out, counts, kind) = run_stages(&stages, body.as_bytes(), &cut);
+            assert_eq!(kind, StreamKind::OpenAi);
+            let a = assemble(&out);
+            assert_eq!(a.content[&0], want, "delta split {k}, write cut {cut:?}");
+            assert!(a.saw_done);
+            assert_eq!(counts.restored.get("email"), Some(&1));
+            assert!(counts.masked.is_empty());
+        }
+    }
+    // A token in one delta per byte.
+    let bytes: Vec<String> = text.chars().map(String::from).collect();
+    let parts: Vec<&str> = bytes.iter().map(String::as_str).collect();
+    let (out, _, _) = run_stages(&stages, chat_stream(&parts).as_bytes(), &[]);
+    assert_eq!(assemble(&out).content[&0], want);
+}
+
+#[test]
+fn restored_values_are_escaped_in_tool_arguments_and_done_events() {
+    let tokens = request_tokens(&format!("{EMAIL} +1 415 555 2671"));
+    let stages = [Stage::Restore(&tokens)];
+    let args = r#"{"to":"<EMAIL_1>","tel":"<PHONE_2>"}"#;
+    for k in 0..=args.len() {
+        let call = |a: &str| json!({"index": 0, "function": {"arguments": a}});
+        let mut body = chunk(
+            0,
+            json!({"role":"assistant","tool_calls":[call(&args[..k])]}),
+            None,
+        );
+        body.push_str(&chunk(0, json!({"tool_calls":[call(&args[k..])]}), None));
+        body.push_str(&chunk(0, json!({}), Some("tool_calls")));
+        body.push_str("data: [DONE]\n\n");
+        let (out, counts, _) = run_stages(&stages, body.as_bytes(), &[]);
+        let a = assemble(&out);
+        let v: Value = serde_json::from_str(&a.tools[&(0, 0)]).unwrap();
+        assert_eq!(
+            v,
+            json!({"to": EMAIL, "tel": "+1 415 555 2671"}),
+            "split {k}"
+        );
+        assert_eq!(counts.restored.get("email"), Some(&1));
+    }
+    // Responses API: deltas restored, and the full texts of `.done` and
+    // `response.completed` too.
+    let full = "Mail <EMAIL_1> now";
+    for k in 0..=full.len() {
+        let body = responses_stream(&[&full[..k], &full[k..]], full);
+        let (out, counts, _) = run_stages(&stages, body.as_bytes(), &[body.len() / 3]);
+        let a = assemble(&out);
+        let want = format!("Mail {EMAIL} now");
+        assert_eq!(a.responses["response.output_text/0/0"], want, "split {k}");
+        assert_eq!(a.done_texts, vec![want.clone()]);
+        assert!(!String::from_utf8_lossy(&out).contains("<EMAIL_1>"));
+        assert_eq!(counts.restored.get("email"), Some(&3));
+    }
+}
+
+#[test]
+fn restoring_comes_first_and_the_response_masks_still_win() {
+    let tokens = request_tokens(EMAIL);
+    let emails = masker(r#"{"detectors":["email"]}"#);
+    let stages = [Stage::Restore(&tokens), Stage::Mask(&emails)];
+    let body = chat_stream(&["to <EMA", "IL_1> and <EMAIL_7>"]);
+    let (out, counts, _) = run_stages(&stages, body.as_bytes(), &[]);
+    assert_eq!(
+        assemble(&out).content[&0],
+        "to [REDACTED:email] and <EMAIL_7>"
+    );
+    assert!(!String::from_utf8_lossy(&out).contains(EMAIL));
+    assert_eq!(counts.restored.get("email"), Some(&1));
+    assert_eq!(counts.masked.get("email"), Some(&1));
 }
