@@ -54,7 +54,7 @@ fn bench(c: &mut Criterion) {
 /// email and a card among them), as one SSE body pushed event by event
 /// through `stream::ResponseStream`. Reported per event (`elements`).
 fn bench_sse(c: &mut Criterion) {
-    use transit_guard::sse::ResponseStream;
+    use transit_guard::sse::{ResponseStream, Stage};
     let m = masker();
     let text =
         "Sure, I can help. Contact ada.lovelace@example.com or pay with 4111 1111 1111 1111 \
@@ -77,9 +77,9 @@ fn bench_sse(c: &mut Criterion) {
             let mut s = ResponseStream::new(1 << 20);
             let mut n = 0;
             for e in &events {
-                n += s.push(&[&m], black_box(e)).unwrap().len();
+                n += s.push(&[Stage::Mask(&m)], black_box(e)).unwrap().len();
             }
-            n + s.finish(&[&m]).len()
+            n + s.finish(&[Stage::Mask(&m)]).len()
         })
     });
     g.finish();

@@ -41,7 +41,7 @@ use serde_json::{json, Value};
 use transit_guard::body::json::Doc;
 use transit_guard::config::Policy;
 use transit_guard::flow::{Flow, HeadersStep, RequestBodyStep};
-use transit_guard::sse::ResponseStream;
+use transit_guard::sse::{ResponseStream, Stage};
 
 const EMAIL: &str = "alice@example.com";
 
@@ -578,7 +578,7 @@ fn sse() {
         if random {
             mutate(rng, &mut bytes);
         }
-        let maskers = [masker];
+        let maskers = [Stage::Mask(masker)];
         let mut s = ResponseStream::new(1 << 20);
         let mut out = Vec::new();
         let mut last = 0;
