@@ -307,8 +307,10 @@ pub const CHAT_DELTAS: &[&str] = &[
 /// `delay_ms` (query, default 20) between writes; `?split=0` writes each
 /// event whole, `delay_ms` apart (as OpenAI does). `?deltas=N` streams N
 /// filler deltas (`word0 word1 ...`) instead, for time-to-first-byte
-/// measurements (`cargo xtask bench`). Without `stream` it answers one
-/// `chat.completion` JSON.
+/// measurements (`cargo xtask bench`); `?answer=TEXT&cut=K` streams TEXT in
+/// two deltas split at byte K (reversible masking: a token the gateway must
+/// restore, split at every offset). Without `stream` it answers one
+/// `chat.completion` JSON with the deltas' text.
 async fn chat_completions(State(log): State<Log>, req: Request<Body>) -> Response {
     let (parts, body) = req.into_parts();
     let body: Bytes = match axum::body::to_bytes(body, usize::MAX).await {
@@ -323,9 +325,21 @@ async fn chat_completions(State(log): State<Log>, req: Request<Body>) -> Respons
         .get("delay_ms")
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
+    let cut = |a: &String| {
+        let k = query
+            .get("cut")
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0)
+            .min(a.len());
+        let (x, y) = a.split_at(k);
+        vec![x.to_string(), y.to_string()]
+    };
     let deltas: Vec<String> = match query.get("deltas").and_then(|v| v.parse::<usize>().ok()) {
         Some(n) => (0..n).map(|i| format!("word{i} ")).collect(),
-        None => CHAT_DELTAS.iter().map(|d| d.to_string()).collect(),
+        None => match query.get("answer") {
+            Some(a) => cut(a),
+            None => CHAT_DELTAS.iter().map(|d| d.to_string()).collect(),
+        },
     };
     let split = query.get("split").map(String::as_str) != Some("0");
     let model = request["model"]

@@ -205,3 +205,95 @@ async fn time_to_first_token_with_and_without_masking() {
         assert!(mf + Duration::from_millis(500) < mt, "{mf:?} {mt:?}");
     }
 }
+
+/// Reversible masking: emails leave as `<EMAIL_N>` tokens and come back.
+const TOKENIZE_POLICY: &str = r#"{
+  "mode": "enforce",
+  "limits": { "max_body_bytes": 65536 },
+  "masking": {
+    "profiles": {
+      "customer": { "detectors": ["email"], "strategies": { "email": "tokenize" } }
+    }
+  },
+  "default_action": "allow",
+  "rules": [
+    { "name": "llm-tokens", "match": { "path": { "prefix": "/v1/" } }, "action": "mask",
+      "mask": { "request": ["customer"] } }
+  ]
+}"#;
+
+/// The real OpenAI SDK sends an email; the recording fake LLM never sees
+/// it, answers with its token split across two deltas at every byte offset
+/// (each event also cut across two TCP writes), and once buffered; the SDK
+/// gets the email back every time. Each audit record counts one tokenised
+/// and one restored value, holds no value, and is schema-valid.
+#[tokio::test(flavor = "multi_thread")]
+async fn tokenized_values_come_back_to_the_openai_sdk_streamed_and_buffered() {
+    let python = workspace_root().join(".venv/bin/python");
+    assert!(python.exists(), "{} is missing", python.display());
+    let gw = Gateway::for_test("stream-tokenize", TOKENIZE_POLICY)
+        .await
+        .unwrap();
+    let script = workspace_root().join("integration-tests/scripts/openai_tokenize.py");
+    let (email, token) = ("ada.lovelace@example.com", "<EMAIL_1>");
+    let answer = format!("Sure, I will write to {token} today.");
+    let ca = gw.pki.dir.join("ca.pem");
+    let out = tokio::task::block_in_place(|| {
+        std::process::Command::new(&python)
+            .arg(&script)
+            .arg(gw.url("/v1"))
+            .arg(&ca)
+            .args([email, &answer, token])
+            .output()
+            .unwrap()
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the SDK failed: {stderr}");
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    let want = format!("Sure, I will write to {email} today.");
+    let streamed = result["streamed"].as_array().unwrap();
+    assert_eq!(streamed.len(), token.len() + 1, "{result}");
+    for (k, text) in streamed.iter().enumerate() {
+        assert_eq!(text, &want, "token split at byte {k}");
+    }
+    assert_eq!(result["buffered"], want.as_str(), "{result}");
+
+    let requests = token.len() + 2;
+    let seen = gw.upstream.requests();
+    assert_eq!(seen.len(), requests);
+    for r in &seen {
+        let body = String::from_utf8_lossy(&r.body);
+        assert!(!body.contains(email), "the upstream saw the email: {body}");
+        assert!(body.contains("a note to <EMAIL_1>."), "{body}");
+    }
+
+    let schema = jsonschema::validator_for(
+        &serde_json::from_str(
+            &std::fs::read_to_string(workspace_root().join("docs/audit.schema.json")).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let records = gw.wait_for_audit_records(requests);
+    for r in &records {
+        assert!(!r.to_string().contains("lovelace"), "a value in {r}");
+        assert_eq!(r["decision"], "masked", "{r}");
+        assert_eq!(r["tokenized"], serde_json::json!({"email": 1}), "{r}");
+        assert_eq!(r["restored"], serde_json::json!({"email": 1}), "{r}");
+        let errors: Vec<String> = schema.iter_errors(r).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{r} breaks the schema: {errors:?}");
+    }
+    gw.envoy
+        .wait_for_metric(
+            r#"transit_guard_restored{detector="email"}"#,
+            requests as u64,
+        )
+        .unwrap();
+    gw.envoy
+        .wait_for_metric(
+            r#"transit_guard_tokenized{detector="email"}"#,
+            requests as u64,
+        )
+        .unwrap();
+}
