@@ -297,3 +297,42 @@ async fn tokenized_values_come_back_to_the_openai_sdk_streamed_and_buffered() {
         )
         .unwrap();
 }
+
+/// The walk-around: token-shaped text typed into the request (as is, and
+/// JSON-escaped) is kept as text and never becomes a token, so an answer
+/// echoing it gets no value; the email gets the next free token. Buffered.
+#[tokio::test(flavor = "multi_thread")]
+async fn token_text_typed_in_the_request_is_never_restored() {
+    let gw = Gateway::for_test("tokenize-typed", TOKENIZE_POLICY)
+        .await
+        .unwrap();
+    let email = "grace@navy.example.org";
+    let body = format!(
+        r#"{{"model":"m","messages":[{{"role":"user","content":"keep <EMAIL_1> and \u003cEMAIL_2\u003e, mail {email}"}}]}}"#
+    );
+    let answer = "<EMAIL_1> <EMAIL_2> <EMAIL_3> <EMAIL_4>";
+    let resp = gw
+        .client()
+        .unwrap()
+        .post(gw.url("/v1/chat/completions"))
+        .query(&[("answer", answer), ("cut", "0")])
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        format!("<EMAIL_1> <EMAIL_2> {email} <EMAIL_4>"),
+        "{v}"
+    );
+    let seen = gw.upstream.requests();
+    let sent = String::from_utf8_lossy(&seen[0].body);
+    assert!(!sent.contains(email), "{sent}");
+    assert!(sent.contains("mail <EMAIL_3>"), "{sent}");
+    let records = gw.wait_for_audit_records(1);
+    assert_eq!(records[0]["tokenized"], serde_json::json!({"email": 1}));
+    assert_eq!(records[0]["restored"], serde_json::json!({"email": 1}));
+}
