@@ -550,3 +550,127 @@ async fn a_grant_covers_the_verified_agent_and_no_other() {
     assert_eq!(records[2]["identity"]["sub"], "agent-8");
     assert_eq!(records[2]["reason"], "approval_pending");
 }
+
+// ---------- a client that leaves while held (issue 14, item 5) ----------
+
+/// The approvals in `status` (`approved`, `all`, …), newest first.
+async fn approvals(approver: SocketAddr, status: &str) -> Vec<Value> {
+    let v: Value = reqwest::Client::new()
+        .get(format!("http://{approver}/v1/approvals?status={status}"))
+        .bearer_auth(integration_tests::approver::ALICE)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["approvals"].as_array().cloned().unwrap_or_default()
+}
+
+/// The agent gives up on its held request: the connection is dropped. Waits
+/// until the filter wrote that request's audit record (the stream is gone).
+fn leave(gw: &Gateway, held: tokio::task::JoinHandle<(u16, Value)>, records: usize) {
+    held.abort();
+    let r = gw.wait_for_audit_records(records);
+    eprintln!("record of the request whose client left: {}", r[records - 1]);
+}
+
+/// After a reviewer approved a request whose agent had left, the same
+/// request sent again passes on that approval, once; nothing else is created.
+async fn assert_retry_passes_once(gw: &Gateway, approver: SocketAddr, id: &str, records: usize) {
+    let (status, _, body) = export(gw, BODY_A).await;
+    assert_eq!(status, 200, "the retry passes on the approval: {body}");
+    let seen = gw.upstream.requests();
+    assert_eq!(seen.len(), 1, "exactly one request went upstream");
+    assert_eq!(seen[0].body, BODY_A.as_bytes());
+    let r = last_record(gw, records);
+    assert_eq!(r["decision"], "approval_approved");
+    assert_eq!(r["approval"]["id"], id);
+    let all = approvals(approver, "all").await;
+    assert_eq!(all.len(), 1, "no second approval was created: {all:?}");
+    assert_eq!(all[0]["consumed"], true);
+    // Used once: the next identical request waits for a new approval.
+    let (status, _, body) = export(gw, BODY_A).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "approval_pending");
+    assert_ne!(body["approval_id"], id);
+    assert_eq!(gw.upstream.requests().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_decision_for_an_agent_that_left_is_used_by_its_retry() {
+    let s = stack("approval-left", 4).await;
+    let held = spawn_export(&s.gw, BODY_A);
+    let id = wait_pending(s.approver, 1).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    leave(&s.gw, held, 1);
+    decide(s.approver, &id, "approve", json!({"reason": "ok"})).await;
+    assert_retry_passes_once(&s.gw, s.approver, &id, 2).await;
+}
+
+/// The same, when the held request's long-poll is the worker's own (made on
+/// the tick after the approver restarted): Envoy does not cancel it when the
+/// agent leaves, so its answer arrives for a request that is gone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_decision_answering_a_poll_of_a_request_that_is_gone_stays_usable() {
+    let (gw, approver, id, _stop) = held_then_left_after_a_restart("approval-left-orphan").await;
+    decide(approver, &id, "approve", json!({})).await;
+    assert_retry_passes_once(&gw, approver, &id, 2).await;
+}
+
+/// The agent left, its retry waits on the same approval beside the orphaned
+/// long-poll; the reviewer approves: the retry passes, whoever is answered first.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_waiting_beside_an_orphaned_poll_gets_the_decision() {
+    let (gw, approver, id, _stop) = held_then_left_after_a_restart("approval-left-race").await;
+    let retry = spawn_export(&gw, BODY_A);
+    // The retry found the same approval (no second one) and long-polls it
+    // beside the orphan.
+    gw.envoy
+        .wait_for_stat("cluster.approver.upstream_rq_active", ">= 2", |n| n >= 2)
+        .unwrap();
+    assert_eq!(wait_pending(approver, 1).await[0]["id"], id.as_str());
+    decide(approver, &id, "approve", json!({})).await;
+    let (status, body) = retry.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(gw.upstream.requests().len(), 1);
+    let r = last_record(&gw, 2);
+    assert_eq!(r["decision"], "approval_approved");
+    assert_eq!(r["approval"]["id"], id.as_str());
+}
+
+/// A request held while the approver restarts (so the worker long-polls on
+/// its tick, not on the stream), then abandoned by its agent. Returns the
+/// gateway, the approver, the pending approval's id and the approver's stop.
+async fn held_then_left_after_a_restart(
+    name: &str,
+) -> (Gateway, SocketAddr, String, tokio::sync::oneshot::Sender<()>) {
+    let opts = Options::for_test(name, &policy(30, 25, 2000)).unwrap();
+    let db = opts.dir.join("approver.sqlite");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, task) = start_approver(&db, listener);
+    let gw = Gateway::start(opts.with_approver(addr)).await.unwrap();
+    let held = spawn_export(&gw, BODY_A);
+    let id = wait_pending(addr, 1).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    gw.envoy
+        .wait_for_stat("cluster.approver.upstream_cx_connect_fail", ">= 1", |n| {
+            n >= 1
+        })
+        .unwrap();
+    let listener = TcpListener::bind(addr).await.unwrap();
+    let (stop2, _) = start_approver(&db, listener);
+    // The worker's retry reached the restarted approver and waits there.
+    gw.envoy
+        .wait_for_stat("cluster.approver.upstream_rq_active", ">= 1", |n| n >= 1)
+        .unwrap();
+    leave(&gw, held, 1);
+    (gw, addr, id, stop2)
+}
