@@ -141,6 +141,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/logout", post(oidc::logout))
         .route("/v1/approvals", post(create).get(list))
         .route("/v1/approvals/{id}", get(poll))
+        .route("/v1/approvals/{id}/use", post(use_approval))
         .route("/v1/approvals/{id}/approve", post(approve))
         .route("/v1/approvals/{id}/deny", post(deny))
         .fallback(not_found)
@@ -214,16 +215,25 @@ async fn create(
         Created::Consumed(a) => {
             tracing::info!(approval = %a.id, "one-time approval used by a repeated request")
         }
+        Created::Approved(a) => {
+            tracing::debug!(approval = %a.id, "one-time approval offered to a repeated request")
+        }
         Created::Granted(a) => tracing::info!(approval = %a.id, grant = ?a.grant_id,
             sub = %a.identity.sub, rule = %a.rule, "approved by a time-bound grant"),
     }
-    Ok(Json(filter_reply(a, now)))
+    let mut reply = filter_reply(a, now);
+    reply.confirm = matches!(created, Created::Approved(_));
+    Ok(Json(reply))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WaitQuery {
     wait: Option<u64>,
+    /// The filter uses an approved one-time approval itself (`POST …/use`):
+    /// this poll leaves it unused.
+    #[serde(default)]
+    confirm: bool,
 }
 
 async fn poll(
@@ -241,13 +251,27 @@ async fn poll(
     let mut stopping = state.inner.stopping.subscribe();
     loop {
         let now = state.now();
-        let a = state.inner.store.poll(&id, now).await?;
+        let a = if q.confirm {
+            let a = state.inner.store.get(&id, now).await?;
+            if a.status == Status::Approved && a.consumed_at.is_some() {
+                return Err(ApiError::Consumed(a.id));
+            }
+            a
+        } else {
+            state.inner.store.poll(&id, now).await?
+        };
         let remaining = deadline.saturating_duration_since(Instant::now());
         if a.status != Status::Pending || remaining.is_zero() || *stopping.borrow_and_update() {
+            let mut reply = filter_reply(&a, now);
             if a.status == Status::Approved {
-                tracing::info!(approval = %a.id, "approval used by the held request");
+                // Unused when the filter confirms: a reply that reaches no
+                // one (the agent left) then costs nothing.
+                reply.confirm = q.confirm;
+                if !q.confirm {
+                    tracing::info!(approval = %a.id, "approval used by the held request");
+                }
             }
-            return Ok(Json(filter_reply(&a, now)));
+            return Ok(Json(reply));
         }
         // Wake on a vote on this approval, at expiry, or at the deadline.
         let to_expiry = Duration::from_secs(u64::try_from(a.expires_at - now).unwrap_or(0))
@@ -268,6 +292,21 @@ async fn poll(
             _ = stopping.changed() => {}
         }
     }
+}
+
+/// `POST /v1/approvals/{id}/use`: the held request is about to pass on this
+/// one-time approval (a filter that confirms). `200` once; `410` after.
+async fn use_approval(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<ApprovalReply>, ApiError> {
+    state.inner.filter.check(&headers)?;
+    let id = path_id(id)?;
+    let now = state.now();
+    let a = state.inner.store.use_once(&id, now).await?;
+    tracing::info!(approval = %a.id, "approval used by the held request");
+    Ok(Json(filter_reply(&a, now)))
 }
 
 // ---- the reviewers' endpoints ------------------------------------------------

@@ -31,6 +31,9 @@ pub enum ApiError {
     /// 409: deciding an approval that is no longer pending.
     #[error("approval {id} is {status}, not pending")]
     NotPending { id: String, status: &'static str },
+    /// 409: using an approval that is not approved (pending, denied, expired).
+    #[error("approval {id} is {status}, not approved")]
+    NotApproved { id: String, status: &'static str },
     /// 410: an approved one-time approval that an earlier request already used.
     #[error("approval {0} was already used by an earlier request")]
     Consumed(String),
@@ -51,7 +54,7 @@ impl ApiError {
             ApiError::NotAllowed(_) | ApiError::Csrf => StatusCode::FORBIDDEN,
             ApiError::AlreadyVoted(_) => StatusCode::CONFLICT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::NotPending { .. } => StatusCode::CONFLICT,
+            ApiError::NotPending { .. } | ApiError::NotApproved { .. } => StatusCode::CONFLICT,
             ApiError::Consumed(_) => StatusCode::GONE,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -68,6 +71,7 @@ impl ApiError {
             ApiError::AlreadyVoted(_) => "already_voted",
             ApiError::NotFound(_) => "not_found",
             ApiError::NotPending { .. } => "not_pending",
+            ApiError::NotApproved { .. } => "not_approved",
             ApiError::Consumed(_) => "consumed",
             ApiError::TooLarge(_) => "body_too_large",
             ApiError::Internal(_) => "internal",

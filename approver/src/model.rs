@@ -137,6 +137,7 @@ pub fn filter_reply(a: &Approval, now: i64) -> ApprovalReply {
         reason: a.reason.clone(),
         expires_at: a.expires_at,
         retry_after_secs,
+        confirm: false,
     }
 }
 

@@ -124,6 +124,82 @@ async fn an_approved_request_retried_passes_once() {
     assert_eq!(other["status"], "pending");
 }
 
+/// `POST /v1/approvals/{id}/use` with the filter's key: (status, body).
+async fn use_approval(s: &Server, id: &str, key: &str) -> (u16, Value) {
+    let r = client()
+        .post(format!("{}/v1/approvals/{id}/use", s.base))
+        .header("x-approver-key", key)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+/// A filter that confirms: no answer uses an approval (one that reaches an
+/// agent who left costs nothing); `…/use` does, once.
+#[tokio::test]
+async fn a_confirming_filter_uses_the_approval_itself_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(config(dir.path())).await;
+    let mut req = request("fp-1", "agent-7", "card-export");
+    req["confirm"] = json!(true);
+    let id = create_ok(&s, &req).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, v) = use_approval(&s, &id, FILTER_KEY).await;
+    assert_eq!(
+        (code, v["error"].as_str()),
+        (409, Some("not_approved")),
+        "{v}"
+    );
+    let (code, _) = decide(&s, BOB, &id, "approve", json!({"reason": "ok"})).await;
+    assert_eq!(code, 200);
+    // The held request's long-poll and the agent's retry both hear
+    // "approved, confirm"; neither uses it.
+    for _ in 0..2 {
+        let r = client()
+            .get(format!("{}/v1/approvals/{id}?wait=5&confirm=true", s.base))
+            .header("x-approver-key", FILTER_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(
+            (v["status"].as_str(), v["confirm"].as_bool()),
+            (Some("approved"), Some(true)),
+            "{v}"
+        );
+        let retry = create_ok(&s, &req).await;
+        assert_eq!(retry["id"], id.as_str());
+        assert_eq!(retry["status"], "approved");
+        assert_eq!(retry["confirm"], true);
+    }
+    let (_, l) = list(&s, BOB, "approved").await;
+    assert_eq!(l["approvals"][0]["consumed"], false);
+    // A reviewer's token is not the filter's key.
+    let (code, _) = use_approval(&s, &id, ALICE).await;
+    assert_eq!(code, 401);
+    let (code, v) = use_approval(&s, &id, FILTER_KEY).await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(
+        (v["status"].as_str(), v["reviewer"].as_str()),
+        (Some("approved"), Some("bob"))
+    );
+    assert!(v.get("confirm").is_none(), "{v}");
+    let (code, v) = use_approval(&s, &id, FILTER_KEY).await;
+    assert_eq!((code, v["error"].as_str()), (410, Some("consumed")), "{v}");
+    let (_, l) = list(&s, BOB, "approved").await;
+    assert_eq!(l["approvals"][0]["consumed"], true);
+    let (code, _) = use_approval(&s, "apr_0123", FILTER_KEY).await;
+    assert_eq!(code, 404);
+    // A filter that does not confirm still has every answer use it.
+    let (code, v) = poll(&s, &id, 0).await;
+    assert_eq!(code, 410, "{v}");
+}
+
 #[tokio::test]
 async fn deny_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();

@@ -60,6 +60,15 @@ fn req(fp: &str, sub: &str, rule: &str) -> NewApproval {
             name: "authorization".into(),
             value: "[REDACTED]".into(),
         }],
+        confirm: false,
+    }
+}
+
+/// The same request from a filter that uses approvals itself.
+fn confirming(fp: &str, sub: &str, rule: &str) -> NewApproval {
+    NewApproval {
+        confirm: true,
+        ..req(fp, sub, rule)
     }
 }
 
@@ -444,6 +453,122 @@ async fn a_postgres_url_asking_for_tls_is_refused_not_served_in_plain_text() {
     }
 }
 
+async fn a_confirming_filter_uses_an_approval_only_with_use_once(db: Db) {
+    let s = db.open().await;
+    let r = confirming("fp-1", "agent", "export");
+    let id = create(&s, &r, T0).await.approval().id.clone();
+    assert!(matches!(
+        s.use_once(&id, T0 + 1).await,
+        Err(ApiError::NotApproved {
+            status: "pending",
+            ..
+        })
+    ));
+    approve(&s, &id, "bob", Decision::ApproveOnce, T0 + 2)
+        .await
+        .unwrap();
+    // Answers that reach nobody (the agent left) use nothing: reading it,
+    // and the retry's create, leave it approved and unused.
+    let a = s.get(&id, T0 + 3).await.unwrap();
+    assert_eq!((a.status, a.consumed_at), (Status::Approved, None));
+    let Created::Approved(offered) = create(&s, &r, T0 + 4).await else {
+        panic!("not offered")
+    };
+    assert_eq!(
+        (offered.id.as_str(), offered.consumed_at),
+        (id.as_str(), None)
+    );
+    let Created::Approved(_) = create(&s, &r, T0 + 5).await else {
+        panic!("an offer is not a use")
+    };
+    // The request that passes uses it, once.
+    let used = s.use_once(&id, T0 + 6).await.unwrap();
+    assert_eq!(
+        (used.status, used.consumed_at),
+        (Status::Approved, Some(T0 + 6))
+    );
+    assert!(matches!(
+        s.use_once(&id, T0 + 7).await,
+        Err(ApiError::Consumed(_))
+    ));
+    assert!(matches!(
+        s.poll(&id, T0 + 7).await,
+        Err(ApiError::Consumed(_))
+    ));
+    let Created::New(again) = create(&s, &r, T0 + 8).await else {
+        panic!("a used approval was offered again")
+    };
+    assert_ne!(again.id, id);
+    // Denied, expired and unknown approvals are never used.
+    let denied = again.id;
+    approve(&s, &denied, "bob", Decision::Deny, T0 + 9)
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.use_once(&denied, T0 + 10).await,
+        Err(ApiError::NotApproved {
+            status: "denied",
+            ..
+        })
+    ));
+    let late = create(&s, &confirming("fp-2", "agent", "export"), T0)
+        .await
+        .approval()
+        .id
+        .clone();
+    approve(&s, &late, "bob", Decision::ApproveOnce, T0 + 1)
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.use_once(&late, T0 + 1 + APPROVED_TTL).await,
+        Err(ApiError::NotApproved {
+            status: "expired",
+            ..
+        })
+    ));
+    assert!(matches!(
+        s.use_once("apr_nope", T0).await,
+        Err(ApiError::NotFound(_))
+    ));
+}
+
+async fn concurrent_confirming_users_use_an_approval_once(db: Db) {
+    let stores = [db.open().await, db.open().await];
+    let r = confirming("fp-1", "agent", "export");
+    let id = create(&stores[0], &r, T0).await.approval().id.clone();
+    approve(&stores[1], &id, "bob", Decision::ApproveOnce, T0 + 1)
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..24)
+        .map(|i| {
+            let s = stores[i % 2].clone();
+            let (id, r) = (id.clone(), r.clone());
+            tokio::spawn(async move {
+                // Half find it by fingerprint, half by id; all try to use it.
+                if i % 2 == 0 {
+                    assert!(matches!(
+                        create(&s, &r, T0 + 2).await,
+                        Created::Approved(_) | Created::New(_) | Created::Existing(_)
+                    ));
+                }
+                match s.use_once(&id, T0 + 2).await {
+                    Ok(a) => a.status == Status::Approved,
+                    Err(ApiError::Consumed(_)) => false,
+                    Err(e) => panic!("{e}"),
+                }
+            })
+        })
+        .collect();
+    let mut passed = 0;
+    for t in tasks {
+        passed += usize::from(t.await.unwrap());
+    }
+    assert_eq!(
+        passed, 1,
+        "a one-time approval let {passed} requests through"
+    );
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -476,4 +601,6 @@ on_both_backends!(
     concurrent_consumers_use_an_approval_once,
     concurrent_creates_make_one_pending_approval,
     a_vote_is_announced_to_every_store_on_the_database,
+    a_confirming_filter_uses_an_approval_only_with_use_once,
+    concurrent_confirming_users_use_an_approval_once,
 );

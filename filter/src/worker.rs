@@ -157,9 +157,15 @@ impl Worker {
         self.carry_out(envoy, effect);
     }
 
-    /// The stream ended: how its approval ended, if it had one.
+    /// The stream ended: how its approval ended, if it had one. A callout
+    /// still in flight is forgotten: Envoy cancels the stream's own, and the
+    /// answer to one made on the tick is dropped (never acted on).
     pub fn end_approval(&self, context: u32) -> Option<Outcome> {
-        self.approvals.borrow_mut().forget(context)
+        let (outcome, in_flight) = self.approvals.borrow_mut().forget(context);
+        if let Some(token) = in_flight {
+            self.callouts.borrow_mut().forget(token);
+        }
+        outcome
     }
 
     /// Queues an audit record for the collector, if one is configured.

@@ -572,7 +572,10 @@ async fn approvals(approver: SocketAddr, status: &str) -> Vec<Value> {
 fn leave(gw: &Gateway, held: tokio::task::JoinHandle<(u16, Value)>, records: usize) {
     held.abort();
     let r = gw.wait_for_audit_records(records);
-    eprintln!("record of the request whose client left: {}", r[records - 1]);
+    eprintln!(
+        "record of the request whose client left: {}",
+        r[records - 1]
+    );
 }
 
 /// After a reviewer approved a request whose agent had left, the same
@@ -646,7 +649,12 @@ async fn a_retry_waiting_beside_an_orphaned_poll_gets_the_decision() {
 /// gateway, the approver, the pending approval's id and the approver's stop.
 async fn held_then_left_after_a_restart(
     name: &str,
-) -> (Gateway, SocketAddr, String, tokio::sync::oneshot::Sender<()>) {
+) -> (
+    Gateway,
+    SocketAddr,
+    String,
+    tokio::sync::oneshot::Sender<()>,
+) {
     let opts = Options::for_test(name, &policy(30, 25, 2000)).unwrap();
     let db = opts.dir.join("approver.sqlite");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -17,6 +17,22 @@ pub const MAX_PREVIEW_BYTES: usize = 4096;
 /// The longest `wait` of a long-poll (`GET /v1/approvals/{id}?wait=N`), in seconds.
 pub const MAX_WAIT_SECS: u64 = 30;
 
+/// The path that uses an approved one-time approval (`POST`), for a filter
+/// that confirms ([`NewApproval::confirm`]).
+pub fn use_path(id: &str) -> String {
+    format!("/v1/approvals/{id}/use")
+}
+
+/// The long-poll's path: `wait` seconds at most; `confirm` leaves an
+/// approved one-time approval unused (see [`NewApproval::confirm`]).
+pub fn poll_path(id: &str, wait_secs: u64, confirm: bool) -> String {
+    if confirm {
+        format!("/v1/approvals/{id}?wait={wait_secs}&confirm=true")
+    } else {
+        format!("/v1/approvals/{id}?wait={wait_secs}")
+    }
+}
+
 /// The requester, from the filter's verified identity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,6 +75,17 @@ pub struct NewApproval {
     /// (optional: omitted when the filter sends none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<Header>,
+    /// The filter confirms the use of a one-time approval itself: a reply
+    /// never uses one, it says [`ApprovalReply::confirm`] and the request
+    /// passes only on the 200 of `POST /v1/approvals/{id}/use`. So a
+    /// decision that reaches a request nobody waits for any more stays
+    /// usable by the agent's retry. `false` (omitted): the reply uses it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub confirm: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// An approval's status.
@@ -112,6 +139,11 @@ pub struct ApprovalReply {
     /// How long to wait before asking again (pending only; 0 otherwise).
     #[serde(default)]
     pub retry_after_secs: u64,
+    /// `approved`, and not used by this reply (the caller asked to
+    /// [`NewApproval::confirm`]): the request may pass only once
+    /// `POST /v1/approvals/{id}/use` answered 200.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub confirm: bool,
 }
 
 /// Every error reply: `{"error": code, "reason": text}`.
@@ -141,6 +173,7 @@ mod tests {
             path: "/x".into(),
             preview: "{}".into(),
             headers: Vec::new(),
+            confirm: false,
         }
     }
 
@@ -178,6 +211,29 @@ mod tests {
             json!([{"name": "authorization", "value": "[REDACTED]"}])
         );
         assert_eq!(serde_json::from_value::<NewApproval>(v).unwrap(), a);
+    }
+
+    #[test]
+    fn confirm_is_sent_and_answered_only_when_true() {
+        let mut a = new_approval();
+        a.confirm = true;
+        let v = serde_json::to_value(&a).unwrap();
+        assert_eq!(v["confirm"], json!(true));
+        assert_eq!(serde_json::from_value::<NewApproval>(v).unwrap(), a);
+        let r: ApprovalReply =
+            serde_json::from_value(json!({"id": "apr_1", "status": "approved", "confirm": true}))
+                .unwrap();
+        assert!(r.confirm);
+        let mut r2 = r.clone();
+        r2.confirm = false;
+        let v = serde_json::to_value(&r2).unwrap();
+        assert!(v.get("confirm").is_none(), "{v}");
+        assert_eq!(use_path("apr_1"), "/v1/approvals/apr_1/use");
+        assert_eq!(
+            poll_path("apr_1", 25, true),
+            "/v1/approvals/apr_1?wait=25&confirm=true"
+        );
+        assert_eq!(poll_path("apr_1", 3, false), "/v1/approvals/apr_1?wait=3");
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //! (`tests/store.rs`):
 //! - `create` finds or creates atomically: a time-bound grant approves at
 //!   once; an approved, unused one-time approval of the same request is used
-//!   by it; a pending one is returned; else a new pending one.
+//!   by it (or, when the filter confirms, returned unused); a pending one is
+//!   returned; else a new pending one.
 //! - An approved one-time approval is used exactly once, whoever asks
-//!   (`poll` or a repeated `create`), on whatever replica.
+//!   (`poll`, a repeated `create`, or `use_once` for a filter that
+//!   confirms), on whatever replica.
 //! - A reviewer's vote is applied by [`vote::apply`] with the row locked.
 //! - Expiry is decided by the stored `expires_at` against the caller's clock.
 //!
@@ -63,6 +65,9 @@ pub enum Created {
     Existing(Approval),
     /// An approved, unused one-time approval with the same fingerprint, now used.
     Consumed(Approval),
+    /// The same, left unused: the filter confirms ([`NewApproval::confirm`])
+    /// with [`Store::use_once`].
+    Approved(Approval),
     /// An unexpired time-bound grant covered it: a new approval, approved and used.
     Granted(Approval),
 }
@@ -70,9 +75,11 @@ pub enum Created {
 impl Created {
     pub fn approval(&self) -> &Approval {
         match self {
-            Created::New(a) | Created::Existing(a) | Created::Consumed(a) | Created::Granted(a) => {
-                a
-            }
+            Created::New(a)
+            | Created::Existing(a)
+            | Created::Consumed(a)
+            | Created::Approved(a)
+            | Created::Granted(a) => a,
         }
     }
 }
@@ -149,6 +156,19 @@ impl Store {
         }
     }
 
+    /// Uses an approved one-time approval for the request that now passes (a
+    /// filter that confirms): `Consumed` if it was used already,
+    /// `NotApproved` unless approved.
+    pub async fn use_once(&self, id: &str, now: i64) -> Result<Approval, ApiError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let id = id.to_string();
+                sqlite_call(s, move |s| s.use_once(&id, now)).await
+            }
+            Backend::Postgres(p) => p.use_once(id, now).await,
+        }
+    }
+
     /// A reviewer's vote; the approval as it is afterwards.
     pub async fn decide(
         &self,
@@ -191,6 +211,18 @@ impl Store {
             }
             Backend::Postgres(p) => p.get(id, now).await,
         }
+    }
+}
+
+/// Whether `a` can be used now by [`Store::use_once`]: approved and unused.
+fn usable(a: &Approval) -> Result<(), ApiError> {
+    match (a.status, a.consumed_at) {
+        (Status::Approved, None) => Ok(()),
+        (Status::Approved, Some(_)) => Err(ApiError::Consumed(a.id.clone())),
+        (status, _) => Err(ApiError::NotApproved {
+            id: a.id.clone(),
+            status: status.as_str(),
+        }),
     }
 }
 

@@ -198,11 +198,17 @@ impl Postgres {
         }
 
         // 2. An approved one-time approval of the same request, not used yet:
-        //    used here, unless a poll on any replica used it first.
+        //    used here, unless a poll on any replica used it first; left
+        //    unused for a filter that confirms (it uses it with `use_once`).
+        let set = if req.confirm {
+            "consumed_at = consumed_at"
+        } else {
+            "consumed_at = $5"
+        };
         let consumed = tx
             .query_opt(
                 &format!(
-                    "UPDATE approvals SET consumed_at = $5
+                    "UPDATE approvals SET {set}
                      WHERE id = (SELECT id FROM approvals
                                  WHERE fingerprint = $1 AND sub = $2 AND iss = $3 AND rule = $4
                                    AND status = 'approved' AND consumed_at IS NULL
@@ -218,7 +224,11 @@ impl Postgres {
         if let Some(row) = consumed {
             let a = from_row(&row)?;
             tx.commit().await.map_err(db_err)?;
-            return Ok(Created::Consumed(a));
+            return Ok(if req.confirm {
+                Created::Approved(a)
+            } else {
+                Created::Consumed(a)
+            });
         }
 
         // 3. A pending approval of the same request.
@@ -270,6 +280,23 @@ impl Postgres {
             .await
             .map_err(db_err)?;
         }
+        tx.commit().await.map_err(db_err)?;
+        Ok(a)
+    }
+
+    pub async fn use_once(&self, id: &str, now: i64) -> Result<Approval, ApiError> {
+        let mut client = self.pool.get().await.map_err(pool_err)?;
+        let tx = client.transaction().await.map_err(db_err)?;
+        let a = lock(&tx, id, now).await?;
+        super::usable(&a)?;
+        let row = tx
+            .query_one(
+                &format!("UPDATE approvals SET consumed_at = $2 WHERE id = $1 RETURNING {COLUMNS}"),
+                &[&id, &now],
+            )
+            .await
+            .map_err(db_err)?;
+        let a = from_row(&row)?;
         tx.commit().await.map_err(db_err)?;
         Ok(a)
     }

@@ -156,6 +156,12 @@ impl Sqlite {
             )
             .optional()?;
         if let Some(existing) = approved {
+            if req.confirm {
+                // The filter uses it once the request is about to pass.
+                let a = get(&tx, &existing)?.ok_or(ApiError::NotFound(existing))?;
+                tx.commit()?;
+                return Ok(Created::Approved(a));
+            }
             tx.execute(
                 "UPDATE approvals SET consumed_at = ?2 WHERE id = ?1",
                 params![existing, now],
@@ -219,6 +225,23 @@ impl Sqlite {
                 params![id, now],
             )?;
         }
+        tx.commit()?;
+        Ok(a)
+    }
+
+    /// Uses an approved one-time approval (a filter that confirms).
+    pub fn use_once(&mut self, id: &str, now: i64) -> Result<Approval, ApiError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        sweep(&tx, now)?;
+        let a = get(&tx, id)?.ok_or_else(|| ApiError::NotFound(id.to_string()))?;
+        super::usable(&a)?;
+        tx.execute(
+            "UPDATE approvals SET consumed_at = ?2 WHERE id = ?1",
+            params![id, now],
+        )?;
+        let a = get(&tx, id)?.ok_or_else(|| ApiError::NotFound(id.to_string()))?;
         tx.commit()?;
         Ok(a)
     }

@@ -142,10 +142,16 @@ impl Registry {
             .collect()
     }
 
-    /// The request's stream ended: forget it, and return how its approval
-    /// ended (for the audit), if it did.
-    pub fn forget(&mut self, context: u32) -> Option<Outcome> {
-        self.held.remove(&context)?.outcome
+    /// The request's stream ended: forget it. Returns how its approval ended
+    /// (for the audit), if it did, and the callout still in flight, whose
+    /// answer now has nobody to go to: an approval it brings stays unused
+    /// (the approver's answers never use one; only this request's `use` call
+    /// would have), so the agent's retry can pass on it.
+    pub fn forget(&mut self, context: u32) -> (Option<Outcome>, Option<u32>) {
+        match self.held.remove(&context) {
+            Some(held) => (held.outcome, held.token),
+            None => (None, None),
+        }
     }
 
     /// Requests still waiting for a decision.

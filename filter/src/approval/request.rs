@@ -186,6 +186,9 @@ pub fn create_body(cfg: &ApprovalConfig, req: &HeldRequest<'_>) -> Vec<u8> {
         path: crate::audit::redact_query(req.path),
         preview: preview(cfg, req.content_type, req.body),
         headers: review_headers(cfg, req.headers),
+        // The filter uses a one-time approval itself, only for a request
+        // that is still there to pass (`wait.rs`).
+        confirm: true,
     };
     // A struct of strings always serializes; an empty body fails closed at the approver.
     serde_json::to_vec(&body).unwrap_or_default()

@@ -369,6 +369,7 @@ fn create_body_has_exactly_the_protocol_fields() {
         keys,
         [
             "authority",
+            "confirm",
             "fingerprint",
             "identity",
             "method",
@@ -378,6 +379,7 @@ fn create_body_has_exactly_the_protocol_fields() {
             "rule"
         ]
     );
+    assert_eq!(v["confirm"], true, "the filter uses approvals itself");
     assert_eq!(
         v["identity"],
         serde_json::json!({"sub":"agent-7","iss":"https://idp.example.com","groups":["agents"]})
@@ -688,7 +690,7 @@ fn pending_long_polls_until_decided() {
         panic!()
     };
     assert_eq!(header(&poll, ":method"), "GET");
-    assert_eq!(poll.path(), "/v1/approvals/apr_9?wait=25");
+    assert_eq!(poll.path(), "/v1/approvals/apr_9?wait=25&confirm=true");
     assert_eq!(header(&poll, "x-approver-key"), KEY);
     assert!(poll.body.is_none());
     assert_eq!(poll.timeout_ms, 25_000 + 5000);
@@ -705,7 +707,7 @@ fn pending_long_polls_until_decided() {
     ) else {
         panic!()
     };
-    assert_eq!(p2.path(), "/v1/approvals/apr_9?wait=25");
+    assert_eq!(p2.path(), "/v1/approvals/apr_9?wait=25&confirm=true");
     let Next::Call(p3) = w.on_response(
         &c,
         T0 + 50_010,
@@ -716,7 +718,7 @@ fn pending_long_polls_until_decided() {
     };
     assert_eq!(
         p3.path(),
-        "/v1/approvals/apr_9?wait=9",
+        "/v1/approvals/apr_9?wait=9&confirm=true",
         "never past the deadline"
     );
     let out = w.on_response(
@@ -821,7 +823,7 @@ fn transient_poll_failures_are_retried_within_the_deadline() {
     let Next::Call(p) = w.on_wake(&c, T0 + 1100) else {
         panic!()
     };
-    assert_eq!(p.path(), "/v1/approvals/apr_9?wait=25");
+    assert_eq!(p.path(), "/v1/approvals/apr_9?wait=25&confirm=true");
     assert_eq!(
         w.on_response(&c, T0 + 1200, None, b""),
         Next::RetryAt(T0 + 2200)
@@ -837,7 +839,6 @@ fn transient_poll_failures_are_retried_within_the_deadline() {
 fn final_poll_failures_end_the_wait_with_the_id() {
     let c = cfg();
     for (status, want) in [
-        (Some("410"), Failure::Consumed),
         (Some("401"), Failure::Unauthorized),
         (Some("200"), Failure::BadResponse),
     ] {
@@ -937,4 +938,181 @@ fn every_wait_ends_within_timeout_plus_one_second_of_the_deadline() {
             }
         }
     }
+}
+
+// ---------- using a one-time approval: only the request that passes ----------
+
+fn confirm_json(id: &str) -> Vec<u8> {
+    format!(r#"{{"id":"{id}","status":"approved","reviewer":"alice","reason":"ok","expires_at":1,"retry_after_secs":0,"confirm":true}}"#)
+        .into_bytes()
+}
+
+/// A wait whose poll of `apr_9` is in flight.
+fn polling() -> Wait {
+    let (mut w, _) = started();
+    let Next::Call(_) = w.on_response(
+        &cfg(),
+        T0 + 10,
+        Some("200"),
+        &reply_json("apr_9", "pending"),
+    ) else {
+        panic!()
+    };
+    w
+}
+
+#[test]
+fn an_approval_left_unused_is_used_before_the_request_passes() {
+    let c = cfg();
+    let mut w = polling();
+    let Next::Call(used) = w.on_response(&c, T0 + 20, Some("200"), &confirm_json("apr_9")) else {
+        panic!("approved and unused: the request does not pass yet")
+    };
+    assert_eq!(header(&used, ":method"), "POST");
+    assert_eq!(used.path(), "/v1/approvals/apr_9/use");
+    assert_eq!(header(&used, "x-approver-key"), KEY);
+    assert!(used.body.is_none());
+    assert_eq!(used.timeout_ms, c.timeout_ms);
+    assert_eq!(
+        w.overdue_at(),
+        Some(T0 + 20 + c.timeout_ms + wait::OVERDUE_GRACE_MS)
+    );
+    let out = w.on_response(&c, T0 + 30, Some("200"), &reply_json("apr_9", "approved"));
+    assert_eq!(
+        out,
+        Next::Done(Outcome::Approved {
+            id: "apr_9".into(),
+            reviewer: Some("alice".into())
+        })
+    );
+    // The same at creation (a repeated request finds an approved one).
+    let (mut w, _) = started();
+    let Next::Call(used) = w.on_response(&c, T0 + 5, Some("200"), &confirm_json("apr_4")) else {
+        panic!()
+    };
+    assert_eq!(used.path(), "/v1/approvals/apr_4/use");
+    assert!(matches!(
+        w.on_response(&c, T0 + 9, Some("200"), &reply_json("apr_4", "approved")),
+        Next::Done(Outcome::Approved { .. })
+    ));
+}
+
+#[test]
+fn a_late_approval_is_used_within_the_bound_or_left_for_the_retry() {
+    let c = cfg();
+    // Approved as the last poll ends (deadline T0 + 60 s): the use call
+    // fits in what is left of deadline + timeout_ms.
+    let mut w = polling();
+    let Next::Call(used) = w.on_response(&c, T0 + 63_000, Some("200"), &confirm_json("apr_9"))
+    else {
+        panic!()
+    };
+    assert_eq!(used.timeout_ms, 2000);
+    assert_eq!(
+        w.overdue_at(),
+        Some(w.deadline_ms() + c.timeout_ms + wait::OVERDUE_GRACE_MS)
+    );
+    // Too late for a use: not used, so the agent's retry passes on it.
+    let mut w = polling();
+    assert_eq!(
+        w.on_response(&c, T0 + 64_900, Some("200"), &confirm_json("apr_9")),
+        Next::Done(Outcome::StillPending {
+            id: "apr_9".into(),
+            retry_after_secs: 1
+        })
+    );
+}
+
+#[test]
+fn a_use_that_fails_is_never_retried_and_never_passes() {
+    let c = cfg();
+    for (status, body, at, want) in [
+        (Some("503"), &b""[..], 100, Failure::ServerError),
+        (None, b"", 100, Failure::Unreachable),
+        (None, b"", 5050, Failure::Timeout),
+        (
+            Some("409"),
+            br#"{"error":"not_approved","reason":"expired"}"#,
+            100,
+            Failure::Rejected,
+        ),
+        (Some("404"), b"", 100, Failure::NotFound),
+        (Some("200"), b"{", 100, Failure::BadResponse),
+    ] {
+        let mut w = polling();
+        let Next::Call(_) = w.on_response(&c, T0 + 20, Some("200"), &confirm_json("apr_9")) else {
+            panic!()
+        };
+        assert_eq!(
+            w.on_response(&c, T0 + 20 + at, status, body),
+            Next::Done(Outcome::Failed {
+                failure: want,
+                id: Some("apr_9".into())
+            }),
+            "{status:?}: it may have been applied, so it is lost rather than used twice"
+        );
+    }
+    // A 200 about another approval, or not saying approved, does not pass.
+    for body in [
+        reply_json("apr_8", "approved"),
+        reply_json("apr_9", "pending"),
+    ] {
+        let mut w = polling();
+        w.on_response(&c, T0 + 20, Some("200"), &confirm_json("apr_9"));
+        assert_eq!(
+            w.on_response(&c, T0 + 30, Some("200"), &body),
+            Next::Done(Outcome::Failed {
+                failure: Failure::BadResponse,
+                id: Some("apr_9".into())
+            })
+        );
+    }
+}
+
+#[test]
+fn losing_the_approval_to_another_request_asks_again_by_fingerprint() {
+    let c = cfg();
+    let mut w = polling();
+    w.on_response(&c, T0 + 20, Some("200"), &confirm_json("apr_9"));
+    // Another request with the same fingerprint used it first.
+    let Next::Call(again) = w.on_response(&c, T0 + 30, Some("410"), b"") else {
+        panic!()
+    };
+    assert_eq!(header(&again, ":method"), "POST");
+    assert_eq!(again.path(), "/v1/approvals");
+    assert_eq!(
+        again.body.as_deref(),
+        Some(b"{}".as_slice()),
+        "the same request"
+    );
+    // A new approval (another id is expected now), held as before.
+    let Next::Call(poll) =
+        w.on_response(&c, T0 + 40, Some("200"), &reply_json("apr_10", "pending"))
+    else {
+        panic!()
+    };
+    assert_eq!(poll.path(), "/v1/approvals/apr_10?wait=25&confirm=true");
+    // A poll told 410 (used by another request meanwhile) asks again too.
+    let Next::Call(again) = w.on_response(&c, T0 + 50, Some("410"), b"") else {
+        panic!()
+    };
+    assert_eq!(again.path(), "/v1/approvals");
+    // At most MAX_ASK_AGAIN times.
+    w.on_response(&c, T0 + 60, Some("200"), &reply_json("apr_11", "pending"));
+    assert_eq!(
+        w.on_response(&c, T0 + 70, Some("410"), b""),
+        Next::Done(Outcome::Failed {
+            failure: Failure::Consumed,
+            id: Some("apr_11".into())
+        })
+    );
+    // Nor when the deadline is too near for another call.
+    let mut w = polling();
+    assert_eq!(
+        w.on_response(&c, T0 + 56_000, Some("410"), b""),
+        Next::Done(Outcome::Failed {
+            failure: Failure::Consumed,
+            id: Some("apr_9".into())
+        })
+    );
 }

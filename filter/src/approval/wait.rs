@@ -7,6 +7,16 @@
 //! (unreachable, timeout, 5xx: the approver restarting) is retried after
 //! [`RETRY_MS`] within the deadline; any other failure ends the wait.
 //!
+//! A one-time approval is used by this request only: the approver's answers
+//! leave it unused (`confirm`), and the wait uses it with
+//! `POST /v1/approvals/{id}/use` before the request passes. An answer that
+//! reaches a request already gone is never acted on, so the decision stays
+//! for the agent's retry. Losing the use to another request with the same
+//! fingerprint (`410`) asks again by fingerprint, at most [`MAX_ASK_AGAIN`]
+//! times: a new approval, or one the other request gave back. A failed use
+//! is not retried (it may have been applied): the approval is then lost,
+//! never used twice.
+//!
 //! Bounds: each callout carries a timeout (`timeout_ms`, plus the long-poll's
 //! wait), a poll never waits past the deadline, and [`Wait::overdue_at`] tells
 //! the host when to stop waiting for a callout whose timeout Envoy never fires.
@@ -15,6 +25,7 @@
 
 use super::config::ApprovalConfig;
 use super::reply::{self, Failure, Status};
+use transit_guard_wire::{poll_path, use_path};
 
 use crate::audit::Decision;
 use crate::local_reply::LocalReply;
@@ -23,6 +34,12 @@ use crate::local_reply::LocalReply;
 pub const RETRY_MS: u64 = 1000;
 /// How long past a callout's own timeout the host waits for Envoy to report it.
 pub const OVERDUE_GRACE_MS: u64 = 500;
+/// How often a wait asks again by fingerprint after another request used
+/// its approval first.
+pub const MAX_ASK_AGAIN: u8 = 2;
+/// The shortest `use` call worth making (ms); with less time left the
+/// approval is left for the agent's retry.
+pub const MIN_USE_MS: u64 = 200;
 
 /// A call for the host to make through `dispatch_http_call`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,25 +205,28 @@ pub struct Wait {
     retry_after_secs: u64,
     /// The callout in flight: when it was issued and its timeout.
     in_flight: Option<(u64, u64)>,
+    /// The create body, to ask again by fingerprint.
+    create_body: Vec<u8>,
+    /// `POST …/use` is in flight; who approved.
+    using: Option<Option<String>>,
+    /// How often the wait asked again after losing a one-time approval.
+    asked_again: u8,
 }
 
 impl Wait {
     /// Starts the wait at `now_ms` with the create call (`create_body` from
     /// [`super::request::create_body`]).
     pub fn start(cfg: &ApprovalConfig, now_ms: u64, create_body: Vec<u8>) -> (Wait, Callout) {
-        let call = Callout::new(
-            cfg,
-            "POST",
-            "/v1/approvals".to_string(),
-            Some(create_body),
-            0,
-        );
-        let wait = Wait {
+        let mut wait = Wait {
             deadline_ms: now_ms.saturating_add(cfg.max_wait_secs.saturating_mul(1000)),
             id: None,
             retry_after_secs: 1,
-            in_flight: Some((now_ms, call.timeout_ms)),
+            in_flight: None,
+            create_body,
+            using: None,
+            asked_again: 0,
         };
+        let call = wait.create(cfg, now_ms);
         (wait, call)
     }
 
@@ -238,7 +258,12 @@ impl Wait {
             .in_flight
             .take()
             .is_some_and(|(at, timeout)| now_ms.saturating_add(100) >= at.saturating_add(timeout));
-        match reply::read(status, body, timed_out) {
+        let read = reply::read(status, body, timed_out);
+        if let Some(reviewer) = self.using.take() {
+            return self.on_used(cfg, now_ms, read, reviewer);
+        }
+        match read {
+            Err(Failure::Consumed) => self.ask_again(cfg, now_ms),
             Err(f) => self.on_failure(f, now_ms),
             Ok(r) => {
                 if self.id.as_deref().is_some_and(|id| id != r.id) {
@@ -247,6 +272,9 @@ impl Wait {
                 }
                 self.id = Some(r.id.clone());
                 match r.status {
+                    // Approved and left unused: this request uses it now.
+                    Status::Approved if r.confirm => self.use_it(cfg, now_ms, r),
+                    // Used by this very answer (a time-bound grant).
                     Status::Approved => Next::Done(Outcome::Approved {
                         id: r.id,
                         reviewer: r.reviewer,
@@ -274,13 +302,86 @@ impl Wait {
     /// `dispatch_http_call` refused the callout.
     pub fn on_dispatch_failed(&mut self) -> Outcome {
         self.in_flight = None;
+        self.using = None;
         self.failed(Failure::DispatchFailed)
     }
 
     /// [`Wait::overdue_at`] passed with no answer.
     pub fn on_overdue(&mut self) -> Outcome {
         self.in_flight = None;
+        self.using = None;
         self.failed(Failure::Timeout)
+    }
+
+    /// Uses the approval (`POST …/use`) within the wait's bound (deadline +
+    /// `timeout_ms`); with too little time left it is not used, and the
+    /// agent's retry passes on it.
+    fn use_it(&mut self, cfg: &ApprovalConfig, now_ms: u64, r: reply::ApproverReply) -> Next {
+        let left = self
+            .deadline_ms
+            .saturating_add(cfg.timeout_ms)
+            .saturating_sub(now_ms);
+        if left < MIN_USE_MS {
+            return Next::Done(Outcome::StillPending {
+                id: r.id,
+                retry_after_secs: 1,
+            });
+        }
+        let mut call = Callout::new(cfg, "POST", use_path(&r.id), None, 0);
+        call.timeout_ms = call.timeout_ms.min(left);
+        self.in_flight = Some((now_ms, call.timeout_ms));
+        self.using = Some(r.reviewer);
+        Next::Call(call)
+    }
+
+    /// The answer to `POST …/use`: the request passes only on its `200`.
+    fn on_used(
+        &mut self,
+        cfg: &ApprovalConfig,
+        now_ms: u64,
+        read: Result<reply::ApproverReply, Failure>,
+        reviewer: Option<String>,
+    ) -> Next {
+        match read {
+            Ok(r) if Some(r.id.as_str()) == self.id.as_deref() && r.status == Status::Approved => {
+                Next::Done(Outcome::Approved {
+                    id: r.id,
+                    reviewer: r.reviewer.or(reviewer),
+                })
+            }
+            Ok(_) => Next::Done(self.failed(Failure::BadResponse)),
+            // Another request with the same fingerprint used it first.
+            Err(Failure::Consumed) => self.ask_again(cfg, now_ms),
+            // Never retried: it may have been applied (lost, never doubled).
+            Err(f) => Next::Done(self.failed(f)),
+        }
+    }
+
+    /// The approval was used by another request: asks again by fingerprint
+    /// (a new pending approval, or one given back), while the deadline and
+    /// [`MAX_ASK_AGAIN`] allow.
+    fn ask_again(&mut self, cfg: &ApprovalConfig, now_ms: u64) -> Next {
+        if self.asked_again >= MAX_ASK_AGAIN
+            || now_ms.saturating_add(cfg.timeout_ms) > self.deadline_ms
+        {
+            return Next::Done(self.failed(Failure::Consumed));
+        }
+        self.asked_again += 1;
+        self.id = None;
+        Next::Call(self.create(cfg, now_ms))
+    }
+
+    /// `POST /v1/approvals` with the held request's description.
+    fn create(&mut self, cfg: &ApprovalConfig, now_ms: u64) -> Callout {
+        let call = Callout::new(
+            cfg,
+            "POST",
+            "/v1/approvals".to_string(),
+            Some(self.create_body.clone()),
+            0,
+        );
+        self.in_flight = Some((now_ms, call.timeout_ms));
+        call
     }
 
     /// Long-polls for the rest of the wait; never past the deadline.
@@ -295,13 +396,7 @@ impl Wait {
                 retry_after_secs: self.retry_after_secs,
             });
         }
-        let call = Callout::new(
-            cfg,
-            "GET",
-            format!("/v1/approvals/{id}?wait={wait_secs}"),
-            None,
-            wait_secs,
-        );
+        let call = Callout::new(cfg, "GET", poll_path(&id, wait_secs, true), None, wait_secs);
         self.in_flight = Some((now_ms, call.timeout_ms));
         Next::Call(call)
     }

@@ -216,6 +216,108 @@ fn a_held_request_is_resumed_once_approved() {
     );
 }
 
+fn answer(envoy: &MockEnvoy, status: u16, body: &str) {
+    envoy.0.borrow_mut().callout_response = crate::envoy::CalloutResponse {
+        status: Some(status),
+        body: body.as_bytes().to_vec(),
+    };
+}
+
+fn called_paths(envoy: &MockEnvoy) -> Vec<String> {
+    envoy
+        .0
+        .borrow()
+        .callouts
+        .iter()
+        .filter_map(|c| {
+            c.headers
+                .iter()
+                .find(|(k, _)| k == ":path")
+                .map(|(_, v)| v.clone())
+        })
+        .collect()
+}
+
+const APPROVED_UNUSED: &str =
+    r#"{"id":"apr_1","status":"approved","reviewer":"alice","confirm":true}"#;
+
+#[test]
+fn a_held_request_uses_its_approval_then_passes() {
+    let w = worker(&approval_policy());
+    let envoy = get("/export");
+    let mut f = HttpFilter::new(7, Some(w.clone()));
+    assert_eq!(f.on_request_headers(&envoy, true), Action::Pause);
+    answer(&envoy, 200, r#"{"id":"apr_1","status":"pending"}"#);
+    w.on_callout_response(&envoy, 1, 40);
+    answer(&envoy, 200, APPROVED_UNUSED);
+    w.on_callout_response(&envoy, 2, 70);
+    assert!(
+        envoy.0.borrow().resumed.is_empty(),
+        "not before the approval is used"
+    );
+    assert_eq!(
+        called_paths(&envoy),
+        [
+            "/v1/approvals",
+            "/v1/approvals/apr_1?wait=25&confirm=true",
+            "/v1/approvals/apr_1/use"
+        ]
+    );
+    answer(
+        &envoy,
+        200,
+        r#"{"id":"apr_1","status":"approved","reviewer":"alice"}"#,
+    );
+    w.on_callout_response(&envoy, 3, 60);
+    assert_eq!(envoy.0.borrow().resumed, [7]);
+    f.on_log(&envoy);
+    assert_eq!(
+        audit(&envoy)["approval"],
+        serde_json::json!({"id": "apr_1", "reviewer": "alice"})
+    );
+}
+
+#[test]
+fn an_approval_reaching_a_request_that_left_is_never_used() {
+    let w = worker(&approval_policy());
+    let envoy = get("/export");
+    let mut f = HttpFilter::new(7, Some(w.clone()));
+    assert_eq!(f.on_request_headers(&envoy, true), Action::Pause);
+    answer(&envoy, 200, r#"{"id":"apr_1","status":"pending"}"#);
+    w.on_callout_response(&envoy, 1, 40);
+    // The agent leaves while the long-poll (token 2) is out.
+    f.on_log(&envoy);
+    // The reviewer approves; the poll's answer arrives (a poll made on the
+    // tick is not cancelled with the stream).
+    answer(&envoy, 200, APPROVED_UNUSED);
+    w.on_callout_response(&envoy, 2, 70);
+    assert_eq!(
+        called_paths(&envoy).len(),
+        2,
+        "no use: the approval stays for the retry"
+    );
+    assert!(envoy.0.borrow().resumed.is_empty());
+    assert!(envoy.replies().is_empty());
+    // The same when the agent leaves while the use is in flight: its
+    // answer resumes nothing (the approval was used by nobody: lost, the
+    // safe direction).
+    let envoy = get("/export");
+    let mut f = HttpFilter::new(8, Some(w.clone()));
+    assert_eq!(f.on_request_headers(&envoy, true), Action::Pause);
+    answer(&envoy, 200, APPROVED_UNUSED);
+    w.on_callout_response(&envoy, 1, 70);
+    assert_eq!(called_paths(&envoy)[1], "/v1/approvals/apr_1/use");
+    f.on_log(&envoy);
+    answer(
+        &envoy,
+        200,
+        r#"{"id":"apr_1","status":"approved","reviewer":"alice"}"#,
+    );
+    w.on_callout_response(&envoy, 2, 60);
+    assert!(envoy.0.borrow().resumed.is_empty());
+    assert!(envoy.replies().is_empty());
+}
+
 #[test]
 fn a_refused_callout_answers_the_held_request_at_once() {
     let w = worker(&approval_policy());
