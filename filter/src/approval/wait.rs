@@ -13,9 +13,10 @@
 //! reaches a request already gone is never acted on, so the decision stays
 //! for the agent's retry. Losing the use to another request with the same
 //! fingerprint (`410`) asks again by fingerprint, at most [`MAX_ASK_AGAIN`]
-//! times: a new approval, or one the other request gave back. A failed use
-//! is not retried (it may have been applied): the approval is then lost,
-//! never used twice.
+//! times: a new approval, or one the other request gave back. A use that
+//! fails transiently is not repeated (it may have been applied): the wait
+//! polls again and learns which (unused: use it; used: `410`, ask again),
+//! so the approval is never used twice.
 //!
 //! Bounds: each callout carries a timeout (`timeout_ms`, plus the long-poll's
 //! wait), a poll never waits past the deadline, and [`Wait::overdue_at`] tells
@@ -352,7 +353,10 @@ impl Wait {
             Ok(_) => Next::Done(self.failed(Failure::BadResponse)),
             // Another request with the same fingerprint used it first.
             Err(Failure::Consumed) => self.ask_again(cfg, now_ms),
-            // Never retried: it may have been applied (lost, never doubled).
+            // Not repeated blindly (it may have been applied): the wait polls
+            // again after RETRY_MS, and hears `approved, confirm` (not used:
+            // use it now) or `410` (used: ask again by fingerprint).
+            Err(f) if f.transient() => self.on_failure(f, now_ms),
             Err(f) => Next::Done(self.failed(f)),
         }
     }
