@@ -37,11 +37,12 @@ fn reviewer() -> reqwest::Client {
     reqwest::Client::builder().build().unwrap()
 }
 
-/// The pending approvals, newest first (up to 500).
-pub async fn pending(approver: SocketAddr) -> Vec<Value> {
+/// The approvals in `status` (`pending`, `approved`, `all`, ...), newest
+/// first (up to 500).
+pub async fn approvals(approver: SocketAddr, status: &str) -> Vec<Value> {
     let v: Value = reviewer()
         .get(format!(
-            "http://{approver}/v1/approvals?status=pending&limit=500"
+            "http://{approver}/v1/approvals?status={status}&limit=500"
         ))
         .bearer_auth(ALICE)
         .send()
@@ -51,6 +52,11 @@ pub async fn pending(approver: SocketAddr) -> Vec<Value> {
         .await
         .unwrap();
     v["approvals"].as_array().cloned().unwrap_or_default()
+}
+
+/// The pending approvals, newest first (up to 500).
+pub async fn pending(approver: SocketAddr) -> Vec<Value> {
+    approvals(approver, "pending").await
 }
 
 /// Waits until `n` approvals are pending (and fails if more are); returns them.

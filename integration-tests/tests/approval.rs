@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use integration_tests::approver::{decide, start_approver, wait_pending, FILTER_KEY};
+use integration_tests::approver::{approvals, decide, start_approver, wait_pending, FILTER_KEY};
 use integration_tests::gateway::{Gateway, Options};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
@@ -552,20 +552,6 @@ async fn a_grant_covers_the_verified_agent_and_no_other() {
 }
 
 // ---------- a client that leaves while held (issue 14, item 5) ----------
-
-/// The approvals in `status` (`approved`, `all`, …), newest first.
-async fn approvals(approver: SocketAddr, status: &str) -> Vec<Value> {
-    let v: Value = reqwest::Client::new()
-        .get(format!("http://{approver}/v1/approvals?status={status}"))
-        .bearer_auth(integration_tests::approver::ALICE)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["approvals"].as_array().cloned().unwrap_or_default()
-}
 
 /// The agent gives up on its held request: the connection is dropped. Waits
 /// until the filter wrote that request's audit record (the stream is gone).

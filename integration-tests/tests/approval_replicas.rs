@@ -25,7 +25,7 @@ use integration_tests::approver::{decide, pending, FILTER_KEY};
 use integration_tests::gateway::{Gateway, Options};
 use integration_tests::tokens::{self, KeyKind, SigningKey, TokenBuilder};
 use integration_tests::wait::{self, Check};
-use serde_json::{json, Value};
+use serde_json::json;
 use transit_guard_approver::store::Database;
 use transit_guard_approver::Config;
 
@@ -331,19 +331,7 @@ async fn two_replicas_behind_envoy_decide_200_held_requests_exactly_once_through
     assert_eq!(agents.len(), N);
     assert_eq!(approvals, ids.iter().cloned().collect::<HashSet<_>>());
     // And B's reviewer list: 200 approved, each used once.
-    let list: Value = reqwest::Client::new()
-        .get(format!(
-            "http://{}/v1/approvals?status=approved&limit=500",
-            b.addr
-        ))
-        .bearer_auth(integration_tests::approver::ALICE)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let items = list["approvals"].as_array().unwrap();
+    let items = integration_tests::approver::approvals(b.addr, "approved").await;
     assert_eq!(items.len(), N);
-    assert!(items.iter().all(|a| a["consumed"] == true), "{list}");
+    assert!(items.iter().all(|a| a["consumed"] == true), "{items:?}");
 }
