@@ -24,6 +24,18 @@ pub const MAX_DEPTH_CEILING: usize = 100_000;
 /// How deep [`Doc::value`] builds containers.
 pub const VALUE_DEPTH: usize = 128;
 
+#[cfg(test)]
+thread_local! {
+    /// How many documents this thread parsed (tests count the parses of a body).
+    pub(crate) static PARSES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// How many documents this thread parsed so far (tests only).
+#[cfg(test)]
+pub(crate) fn parses() -> usize {
+    PARSES.with(std::cell::Cell::get)
+}
+
 /// One token, with its byte span in the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Token {
@@ -74,6 +86,8 @@ pub enum Step<'a> {
 impl<'a> Doc<'a> {
     /// Reads `src` (UTF-8, or an error) nested at most `max_depth` deep.
     pub fn parse(src: &'a [u8], max_depth: usize) -> Result<Doc<'a>, Error> {
+        #[cfg(test)]
+        PARSES.with(|n| n.set(n.get() + 1));
         if std::str::from_utf8(src).is_err() {
             return Err(Error::Syntax);
         }

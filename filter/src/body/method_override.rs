@@ -4,7 +4,7 @@
 //! many API gateways). Rules judge the request line's method, so by default
 //! such a request is refused before any rule runs (`inspection.method_overrides`).
 
-use super::{classify, form, json, Form};
+use super::{classify, form, json, Form, Reading};
 
 /// Header names frameworks read an override from (any case).
 pub const HEADERS: &[&str] = &[
@@ -35,15 +35,27 @@ pub fn in_head(headers: &[(String, String)], path: &str) -> Option<String> {
 /// Where a body asks for another method: a `_method` form field, multipart
 /// part or top-level JSON member.
 pub fn in_body(content_type: Option<&str>, body: &[u8]) -> Option<String> {
+    in_read(content_type, body, None)
+}
+
+/// [`in_body`], on `reading`'s parse of `body` when it has one.
+pub fn in_read(
+    content_type: Option<&str>,
+    body: &[u8],
+    reading: Option<&Reading<'_>>,
+) -> Option<String> {
     let found = match classify(content_type) {
         Form::UrlEncoded => form::fields(body).iter().any(|f| is_param(&f.name)),
         Form::Multipart(boundary) => super::multipart::parts(body, &boundary)
             .unwrap_or_default()
             .iter()
             .any(|p| is_param(p.name.as_bytes())),
-        _ => json::Doc::parse(body, json::MAX_DEPTH_CEILING)
-            .ok()
-            .is_some_and(|doc| top_level_key(&doc)),
+        _ => match reading.and_then(|r| r.doc_of(body)) {
+            Some(doc) => top_level_key(doc),
+            None => json::Doc::parse(body, json::MAX_DEPTH_CEILING)
+                .ok()
+                .is_some_and(|doc| top_level_key(&doc)),
+        },
     };
     found.then(|| format!("body field {PARAM}"))
 }

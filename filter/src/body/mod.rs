@@ -6,8 +6,10 @@
 //!   that still does not parse, nesting past `inspection.max_json_depth`,
 //!   UTF-16/32 by byte order mark or charset, invalid UTF-8, multipart with a
 //!   binary part) is [`Unreadable`]: refused by default (`inspection`).
-//! - [`Decoded`]: every string the upstream would decode (JSON strings and
-//!   keys, form names and values, multipart text parts), for rules.
+//! - [`read`]: the check and the reading in one parse: a [`Reading`] holds
+//!   the JSON document(s) and every string the upstream would decode (JSON
+//!   strings and keys, form names and values, multipart text parts); rules
+//!   match on it and masks rewrite from it, so the three always agree.
 //! - [`json`]: the JSON reader (a superset of Python's `json` and
 //!   `JSON.parse`), [`form`], [`multipart`], [`visible`] (what an OpenAI or
 //!   MCP request shows the model), [`method_override`].
@@ -134,14 +136,140 @@ pub fn classify(content_type: Option<&str>) -> Form {
 /// upstream decodes are the bytes rules and masks read). A binary type or
 /// an empty body always can (binary bodies are not inspected).
 pub fn check(content_type: Option<&str>, body: &[u8], max_depth: usize) -> Result<(), Unreadable> {
-    let form = classify(content_type);
-    if body.is_empty() || form == Form::Binary {
-        return Ok(());
+    read(content_type, body, max_depth).map(drop)
+}
+
+/// Reads a body as its content type says, refusing what cannot be read as
+/// the upstream would ([`check`]), and keeps the reading: the one parse
+/// that rules match on and masks rewrite from.
+pub fn read<'a>(
+    content_type: Option<&str>,
+    body: &'a [u8],
+    max_depth: usize,
+) -> Result<Reading<'a>, Unreadable> {
+    Reader {
+        max_depth,
+        strict: true,
     }
+    .read(content_type, body)
+}
+
+/// How [`read`] (strict: refuses) or [`Reading::lenient`] reads.
+struct Reader {
+    max_depth: usize,
+    strict: bool,
+}
+
+impl Reader {
+    fn read<'a>(
+        &self,
+        content_type: Option<&str>,
+        body: &'a [u8],
+    ) -> Result<Reading<'a>, Unreadable> {
+        let form = classify(content_type);
+        let mut r = Reading {
+            raw: body,
+            json: None,
+            lines: Vec::new(),
+            fields: Vec::new(),
+        };
+        if body.is_empty() {
+            return Ok(r);
+        }
+        if self.strict && form != Form::Binary {
+            check_encoding(content_type.unwrap_or(""), body)?;
+        }
+        match form {
+            Form::Json => {
+                r.json = self.json(body, true)?;
+                // Leniently (strictly it was refused): JSON lines sent as JSON.
+                if r.json.is_none() {
+                    r.lines = self.lines(body)?;
+                }
+            }
+            Form::UrlEncoded => {
+                // JSON sent as a form: an upstream that sniffs parses it.
+                if looks_like_json(body) {
+                    r.json = self.json(body, false)?;
+                }
+                for f in form::fields(body) {
+                    r.fields
+                        .push(Cow::Owned(String::from_utf8_lossy(&f.name).into_owned()));
+                    r.fields
+                        .push(Cow::Owned(String::from_utf8_lossy(&f.value).into_owned()));
+                }
+            }
+            Form::Multipart(boundary) => {
+                let parts = match multipart::parts(body, &boundary) {
+                    Ok(parts) => parts,
+                    Err(_) if self.strict => return Err(MULTIPART),
+                    Err(_) => Vec::new(),
+                };
+                for p in parts {
+                    let content = body.get(p.start..p.end).unwrap_or_default();
+                    r.fields.push(String::from_utf8_lossy(content));
+                    if let Some(doc) = self.json(content, p.json)? {
+                        r.fields.extend(strings(&doc));
+                    }
+                }
+            }
+            // Text: the whole, or else each line (JSON lines), may be JSON.
+            Form::Text => {
+                r.json = self.json(body, false)?;
+                // Every line is checked (a line nesting too deep is refused
+                // even inside a whole that parses); kept when the whole is not JSON.
+                if self.strict || r.json.is_none() {
+                    let lines = self.lines(body)?;
+                    if r.json.is_none() {
+                        r.lines = lines;
+                    }
+                }
+            }
+            // Not inspected, never refused; JSON if it parses (an upstream
+            // may parse it whatever the type says), else JSON lines.
+            Form::Binary => {
+                let lenient = Reader {
+                    max_depth: json::MAX_DEPTH_CEILING,
+                    strict: false,
+                };
+                r.json = lenient.json(body, false)?;
+                if r.json.is_none() {
+                    r.lines = lenient.lines(body)?;
+                }
+            }
+        }
+        Ok(r)
+    }
+
+    /// The lines of a multi-line body that are JSON.
+    fn lines<'a>(&self, body: &'a [u8]) -> Result<Vec<json::Doc<'a>>, Unreadable> {
+        let mut docs = Vec::new();
+        if body.contains(&b'\n') {
+            for line in body.split(|&b| b == b'\n').filter(|l| looks_like_json(l)) {
+                docs.extend(self.json(line, false)?);
+            }
+        }
+        Ok(docs)
+    }
+
+    /// `src` as JSON: `None` when it is not JSON (refused when `declared`
+    /// JSON, strictly); nesting past the limit is refused, strictly.
+    fn json<'a>(&self, src: &'a [u8], declared: bool) -> Result<Option<json::Doc<'a>>, Unreadable> {
+        match json::Doc::parse(src, self.max_depth) {
+            Ok(doc) => Ok(Some(doc)),
+            Err(json::Error::TooDeep) if self.strict => Err(TOO_DEEP),
+            Err(json::Error::Syntax) if self.strict && declared => Err(INVALID_JSON),
+            Err(_) => Ok(None),
+        }
+    }
+}
+
+/// The bytes are UTF-8 as the content type says (or ASCII in a charset that
+/// reads ASCII as ASCII), with no UTF-16/32 byte order mark and no NUL.
+fn check_encoding(ct: &str, body: &[u8]) -> Result<(), Unreadable> {
     if has_wide_bom(body) {
         return Err(CHARSET);
     }
-    let ct = content_type.unwrap_or("");
     let ascii = body.is_ascii();
     if !(charset_is_utf8(ct) || ascii && charset_is_ascii_compatible(ct)) {
         return Err(CHARSET);
@@ -153,39 +281,7 @@ pub fn check(content_type: Option<&str>, body: &[u8], max_depth: usize) -> Resul
     if body.contains(&0) {
         return Err(CHARSET);
     }
-    match form {
-        Form::Json => json_check(body, max_depth, true),
-        // Text: the whole, or else each line (JSON lines), may be JSON.
-        Form::Text => json_check(body, max_depth, false).and_then(|()| {
-            body.split(|&b| b == b'\n')
-                .try_for_each(|line| json_check(line, max_depth, false))
-        }),
-        Form::UrlEncoded => json_check(body, max_depth, false),
-        Form::Binary => Ok(()),
-        Form::Multipart(boundary) => {
-            let parts = multipart::parts(body, &boundary).map_err(|_| MULTIPART)?;
-            for p in parts {
-                let content = body.get(p.start..p.end).unwrap_or_default();
-                json_check(content, max_depth, p.json)?;
-            }
-            Ok(())
-        }
-    }
-}
-
-/// A declared JSON body must parse; text that looks like JSON may fail
-/// (it is text), but never by nesting too deep (an upstream that parses it
-/// anyway would read what the filter did not).
-fn json_check(body: &[u8], max_depth: usize, declared: bool) -> Result<(), Unreadable> {
-    if !declared && !looks_like_json(body) {
-        return Ok(());
-    }
-    match json::Doc::parse(body, max_depth) {
-        Ok(_) => Ok(()),
-        Err(json::Error::TooDeep) => Err(TOO_DEEP),
-        Err(json::Error::Syntax) if declared => Err(INVALID_JSON),
-        Err(json::Error::Syntax) => Ok(()),
-    }
+    Ok(())
 }
 
 /// The first non-blank byte opens a JSON value an upstream may parse.
@@ -204,83 +300,71 @@ fn has_wide_bom(body: &[u8]) -> bool {
         || body.starts_with(b"\x00\x00\xFE\xFF")
 }
 
-/// A body as rules read it: its text and every string an upstream would
-/// decode from it. Built once per evaluation.
-pub struct Decoded<'a> {
+/// A body as rules and masks read it: its JSON document(s) and every string
+/// an upstream would decode from it. Made once per body ([`read`]), so the
+/// readability check, rules and masks read the same parse.
+pub struct Reading<'a> {
     pub raw: &'a [u8],
-    /// The JSON document, when the body (or, for text, its content) is JSON.
+    /// The JSON document, when the whole body is JSON.
     pub json: Option<json::Doc<'a>>,
+    /// Text that is not JSON as a whole: its lines that are (JSON lines),
+    /// in order.
+    pub lines: Vec<json::Doc<'a>>,
     /// Decoded form names and values, multipart part contents (and their
     /// JSON strings), in order.
     pub fields: Vec<Cow<'a, str>>,
 }
 
-impl<'a> Decoded<'a> {
-    /// Reads `raw` as `content_type` says, as leniently as any upstream
-    /// would (nesting up to [`json::MAX_DEPTH_CEILING`]: the flow has refused
-    /// deeper bodies already, by the policy's own limit).
-    pub fn read(content_type: Option<&str>, raw: &'a [u8]) -> Decoded<'a> {
-        let mut d = Decoded {
+impl<'a> Reading<'a> {
+    /// Reads `raw` as leniently as any upstream would, refusing nothing
+    /// (nesting up to [`json::MAX_DEPTH_CEILING`]): the reading when the
+    /// check is not wanted (the CLI, `scan_as_text` after a failed check).
+    pub fn lenient(content_type: Option<&str>, raw: &'a [u8]) -> Reading<'a> {
+        let reader = Reader {
+            max_depth: json::MAX_DEPTH_CEILING,
+            strict: false,
+        };
+        reader.read(content_type, raw).unwrap_or(Reading {
             raw,
             json: None,
+            lines: Vec::new(),
             fields: Vec::new(),
-        };
-        match classify(content_type) {
-            Form::UrlEncoded => {
-                // JSON sent as a form: an upstream that sniffs parses it.
-                if looks_like_json(raw) {
-                    d.json = json::Doc::parse(raw, json::MAX_DEPTH_CEILING).ok();
-                }
-                for f in form::fields(raw) {
-                    d.fields
-                        .push(Cow::Owned(String::from_utf8_lossy(&f.name).into_owned()));
-                    d.fields
-                        .push(Cow::Owned(String::from_utf8_lossy(&f.value).into_owned()));
-                }
-            }
-            Form::Multipart(boundary) => {
-                for p in multipart::parts(raw, &boundary).unwrap_or_default() {
-                    let content = raw.get(p.start..p.end).unwrap_or_default();
-                    d.fields.push(String::from_utf8_lossy(content));
-                    if let Ok(doc) = json::Doc::parse(content, json::MAX_DEPTH_CEILING) {
-                        for t in doc.tokens.iter().filter(|t| is_text(t)) {
-                            d.fields.push(doc.text(t));
-                        }
-                    }
-                }
-            }
-            // Any other type, binary included: JSON if it parses (an
-            // upstream may parse it whatever the type says), else JSON lines.
-            _ => {
-                d.json = json::Doc::parse(raw, json::MAX_DEPTH_CEILING).ok();
-                if d.json.is_none() && raw.contains(&b'\n') {
-                    for line in raw.split(|&b| b == b'\n').filter(|l| looks_like_json(l)) {
-                        if let Ok(doc) = json::Doc::parse(line, json::MAX_DEPTH_CEILING) {
-                            for t in doc.tokens.iter().filter(|t| is_text(t)) {
-                                d.fields.push(doc.text(t));
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        d
+        })
     }
 
     /// Calls `f` on every decoded string (JSON strings and keys, form names
     /// and values, multipart parts) until it returns true.
     pub fn any_string(&self, mut f: impl FnMut(&str) -> bool) -> bool {
-        if self.fields.iter().any(|s| f(s)) {
-            return true;
-        }
-        let Some(doc) = &self.json else {
-            return false;
-        };
-        doc.tokens
-            .iter()
-            .filter(|t| is_text(t))
-            .any(|t| f(&doc.text(t)))
+        self.fields.iter().any(|s| f(s))
+            || self
+                .json
+                .iter()
+                .chain(&self.lines)
+                .any(|doc| strings(doc).any(|s| f(&s)))
     }
+
+    /// The document parsed from exactly `src` (the body, or one of its
+    /// lines), if this reading has one: a masker rewrites from it instead
+    /// of parsing again.
+    pub fn doc_of(&self, src: &[u8]) -> Option<&json::Doc<'a>> {
+        let same = |d: &&json::Doc<'a>| std::ptr::eq(d.src, src);
+        self.json.iter().find(same).or_else(|| {
+            // Lines are in order: a binary search by position.
+            let at = src.as_ptr() as usize;
+            let i = self
+                .lines
+                .partition_point(|d| (d.src.as_ptr() as usize) < at);
+            self.lines.get(i).filter(same)
+        })
+    }
+}
+
+/// The decoded strings and keys of a document, in order.
+fn strings<'d, 'a>(doc: &'d json::Doc<'a>) -> impl Iterator<Item = Cow<'a, str>> + 'd {
+    doc.tokens
+        .iter()
+        .filter(|t| is_text(t))
+        .map(|t| doc.text(t))
 }
 
 fn is_text(t: &json::Token) -> bool {

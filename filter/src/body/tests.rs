@@ -92,7 +92,7 @@ fn ascii_bodies_in_ascii_compatible_charsets_are_readable() {
 #[test]
 fn rules_see_decoded_strings_of_every_readable_form() {
     let has = |ct: Option<&str>, body: &[u8], needle: &str| {
-        Decoded::read(ct, body).any_string(|s| s.to_ascii_lowercase().contains(needle))
+        Reading::lenient(ct, body).any_string(|s| s.to_ascii_lowercase().contains(needle))
     };
     let form = Some("application/x-www-form-urlencoded");
     assert!(has(form, b"sql=DROP+TABLE+customers", "drop table"));
@@ -168,7 +168,7 @@ fn rules_masks_and_the_check_agree_on_implementation_defined_inputs() {
         b"'a'".to_vec(),
     ];
     for input in &inputs {
-        let rules_json = Decoded::read(JSON, input).json.is_some();
+        let rules_json = Reading::lenient(JSON, input).json.is_some();
         let kind = masker.mask(JSON, input).kind;
         let shown = String::from_utf8_lossy(input);
         let shown: String = shown.chars().take(60).collect();
@@ -184,4 +184,53 @@ fn rules_masks_and_the_check_agree_on_implementation_defined_inputs() {
             assert_eq!(rules_json, kind == BodyKind::Json, "{shown:?}");
         }
     }
+}
+
+/// The check's reading is the lenient reading whenever the check passes:
+/// the same documents and strings, so rules and masks read one parse.
+#[test]
+fn the_checked_reading_is_the_lenient_one_and_finds_its_own_documents() {
+    let cases: [(Option<&str>, &[u8]); 7] = [
+        (JSON, br#"{"q":"drop\u0020table","n":1e400}"#),
+        (Some("text/plain"), b"{\"a\":1}\n{\"b\":\"x\"}\nplain"),
+        (Some("text/plain"), br#"["a", "b"]"#),
+        (Some("application/x-www-form-urlencoded"), b"sql=DROP+TABLE&x=1"),
+        (Some("multipart/form-data; boundary=b"), b"--b\r\nContent-Disposition: form-data; name=\"j\"\r\nContent-Type: application/json\r\n\r\n{\"q\":\"v\"}\r\n--b--\r\n"),
+        (Some("application/octet-stream"), br#"{"q":"v"}"#),
+        (None, b"line one\nline two"),
+    ];
+    for (ct, body) in cases {
+        let strict = read(ct, body, 128).unwrap();
+        let lenient = Reading::lenient(ct, body);
+        let strings = |r: &Reading<'_>| {
+            let mut all = Vec::new();
+            r.any_string(|s| {
+                all.push(s.to_string());
+                false
+            });
+            all
+        };
+        assert_eq!(strings(&strict), strings(&lenient), "{ct:?}");
+        assert_eq!(strict.json.is_some(), lenient.json.is_some(), "{ct:?}");
+        assert_eq!(strict.lines.len(), lenient.lines.len(), "{ct:?}");
+        // Each document is found by the exact bytes it was parsed from, and
+        // only by them (a masker given other bytes parses them itself).
+        for doc in strict.json.iter().chain(&strict.lines) {
+            assert!(std::ptr::eq(strict.doc_of(doc.src).unwrap(), doc));
+        }
+        let copy = body.to_vec();
+        assert!(strict.doc_of(&copy).is_none(), "{ct:?}");
+    }
+    let lines = read(Some("text/plain"), b"{\"a\":1}\nx\n[2]", 128).unwrap();
+    assert_eq!(lines.lines.len(), 2);
+    assert!(
+        lines.doc_of(&lines.raw[2..]).is_none(),
+        "not a line's bytes"
+    );
+    // What the check refuses is never a reading.
+    assert_eq!(read(JSON, b"{", 128).err(), Some(INVALID_JSON));
+    assert_eq!(
+        read(JSON, nest(200, "1").as_bytes(), 128).err(),
+        Some(TOO_DEEP)
+    );
 }

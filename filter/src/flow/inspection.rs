@@ -4,7 +4,7 @@
 
 use super::checks::Check;
 use crate::audit::Decision;
-use crate::body::{check, method_override, OnMethodOverride, OnUnreadable, Unreadable};
+use crate::body::{method_override, read, OnMethodOverride, OnUnreadable, Reading, Unreadable};
 use crate::config::Policy;
 use crate::headers::{self, HeaderList};
 use crate::local_reply::LocalReply;
@@ -38,25 +38,37 @@ pub fn check_head(policy: &Policy, headers: &HeaderList, path: &str) -> Check {
     }
 }
 
-/// A held request body, before rules read it.
-pub fn check_request(policy: &Policy, headers: &HeaderList, body: &[u8]) -> Check {
+/// A held request body, before rules read it: the check, and the reading
+/// rules and masks then use (`None` when the body could not be read: with
+/// `scan_as_text` they read it leniently themselves).
+pub fn check_request<'a>(
+    policy: &Policy,
+    headers: &HeaderList,
+    body: &'a [u8],
+) -> (Check, Option<Reading<'a>>) {
     let content_type = headers::first(headers, "content-type");
-    if let Err(u) = check(content_type, body, policy.inspection.max_json_depth) {
-        return unreadable(policy, u, 400, "request");
-    }
+    let reading = match read(content_type, body, policy.inspection.max_json_depth) {
+        Ok(r) => r,
+        Err(u) => return (unreadable(policy, u, 400, "request"), None),
+    };
     if policy.inspection.method_overrides == OnMethodOverride::Refuse {
-        if let Some(found) = method_override::in_body(content_type, body) {
-            return verdict(policy, Decision::Denied, method_override_reply(found));
+        if let Some(found) = method_override::in_read(content_type, body, Some(&reading)) {
+            let refusal = verdict(policy, Decision::Denied, method_override_reply(found));
+            return (refusal, Some(reading));
         }
     }
-    Check::Pass
+    (Check::Pass, Some(reading))
 }
 
-/// A held response body, before masks read it.
-pub fn check_response(policy: &Policy, content_type: Option<&str>, body: &[u8]) -> Check {
-    match check(content_type, body, policy.inspection.max_json_depth) {
-        Ok(()) => Check::Pass,
-        Err(u) => unreadable(policy, u, 502, "response"),
+/// A held response body, before masks read it (as [`check_request`]).
+pub fn check_response<'a>(
+    policy: &Policy,
+    content_type: Option<&str>,
+    body: &'a [u8],
+) -> (Check, Option<Reading<'a>>) {
+    match read(content_type, body, policy.inspection.max_json_depth) {
+        Ok(r) => (Check::Pass, Some(r)),
+        Err(u) => (unreadable(policy, u, 502, "response"), None),
     }
 }
 

@@ -8,6 +8,7 @@ use super::{
 };
 use crate::approval::{self, HeldRequest, Outcome};
 use crate::audit::{AuditApproval, Decision};
+use crate::body::Reading;
 use crate::config::Policy;
 use crate::headers::{self, HeaderList};
 use crate::identity::authenticate::Authenticated;
@@ -151,13 +152,16 @@ impl Flow {
         if let Some(reply) = self.check(request::check_body_progress(policy, body.len() as u64)) {
             return RequestBodyStep::Refuse(reply);
         }
-        // A body rules and masks cannot read as the upstream would is refused.
-        if let Some(reply) = self.check(inspection::check_request(policy, headers, body)) {
+        // A body rules and masks cannot read as the upstream would is
+        // refused; the check's reading is the one rules and masks use.
+        let (check, reading) = inspection::check_request(policy, headers, body);
+        if let Some(reply) = self.check(check) {
             return RequestBodyStep::Refuse(reply);
         }
         // A body-dependent rule is decided now; otherwise the plan stands.
         if !self.decided {
-            let eval = policy.rules.evaluate(&self.view(headers, Some(body)));
+            let view = self.view(headers, Some(body));
+            let eval = policy.rules.evaluate_read(&view, reading.as_ref());
             if let Some(reply) = self.decide(policy, &eval) {
                 return RequestBodyStep::Refuse(reply);
             }
@@ -180,7 +184,7 @@ impl Flow {
         } else {
             None
         };
-        let masked = self.mask_request(policy, content_type, body);
+        let masked = self.mask_request(policy, content_type, body, reading.as_ref());
         if self.record {
             let shown = masked.as_deref().unwrap_or(body);
             let already = !self.request_masks.is_empty();
@@ -323,6 +327,7 @@ impl Flow {
         policy: &Policy,
         content_type: Option<&str>,
         body: &[u8],
+        reading: Option<&Reading<'_>>,
     ) -> Option<Vec<u8>> {
         if self.request_masks.is_empty() {
             return None;
@@ -335,6 +340,7 @@ impl Flow {
             content_type,
             body,
             scope.as_ref(),
+            reading,
             &mut self.tokens,
         );
         self.note_masked("request", content_type, &out);

@@ -125,8 +125,10 @@ impl Flow {
         }
         let content_type = self.response_content_type.clone();
         let content_type = content_type.as_deref();
-        // A response masks cannot read as the client would is refused (502).
-        if let Some(reply) = self.check(inspection::check_response(policy, content_type, body)) {
+        // A response masks cannot read as the client would is refused (502);
+        // masks rewrite from the check's reading.
+        let (check, reading) = inspection::check_response(policy, content_type, body);
+        if let Some(reply) = self.check(check) {
             return ResponseBodyStep::Refuse(reply);
         }
         // A tools list first loses the tools the caller may not call.
@@ -143,12 +145,15 @@ impl Flow {
         let masked = if self.response_masks.is_empty() {
             current.clone()
         } else {
+            // A filtered tools list or restored tokens are other bytes: the
+            // reading is then not used.
             let out = apply(
                 &policy.masking,
                 &self.response_masks,
                 content_type,
                 body,
                 None,
+                reading.as_ref(),
                 &mut Tokens::default(),
             );
             self.note_masked("response", content_type, &out);

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use super::openai::Scope;
 use super::{BodyKind, Masking, Tokens};
+use crate::body::Reading;
 
 /// What the profiles did to a body.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,15 +23,18 @@ pub struct Applied {
 
 /// Applies `profiles` (names the policy loader checked) in order, each to
 /// the previous one's output. `scope` limits JSON masking to an API's text
-/// fields (OpenAI requests, [`Scope::for_request`]). `tokenize` adds to
-/// `tokens` (the exchange's map); token-shaped text the body already holds
-/// is reserved first, so it is never restored.
+/// fields (OpenAI requests, [`Scope::for_request`]). `reading` is the
+/// flow's parse of `body`: the first profile rewrites from it (later ones
+/// read the rewritten bytes). `tokenize` adds to `tokens` (the exchange's
+/// map); token-shaped text the body already holds is reserved first, so it
+/// is never restored.
 pub fn apply(
     masking: &Masking,
     profiles: &[String],
     content_type: Option<&str>,
     body: &[u8],
     scope: Option<&Scope>,
+    reading: Option<&Reading<'_>>,
     tokens: &mut Tokens,
 ) -> Applied {
     let mut applied = Applied::default();
@@ -41,8 +45,8 @@ pub fn apply(
     for masker in maskers {
         let input = applied.body.as_deref().unwrap_or(body);
         let out = match scope {
-            Some(scope) => masker.mask_json_in(input, scope, tokens),
-            None => masker.mask_with(content_type, input, tokens),
+            Some(scope) => masker.mask_json_in_read(input, scope, reading, tokens),
+            None => masker.mask_read(content_type, input, reading, tokens),
         };
         if out.kind == BodyKind::Passthrough {
             return Applied {
@@ -86,6 +90,7 @@ mod tests {
             Some("text/plain"),
             b"a@example.com 123-45-6789",
             None,
+            None,
             &mut Tokens::default(),
         );
         let body = String::from_utf8(out.body.unwrap()).unwrap();
@@ -106,6 +111,7 @@ mod tests {
             Some("image/png"),
             b"a@example.com",
             None,
+            None,
             &mut Tokens::default(),
         );
         assert!(out.unscanned);
@@ -119,6 +125,7 @@ mod tests {
             &["email".to_string()],
             None,
             b"hello",
+            None,
             None,
             &mut Tokens::default(),
         );

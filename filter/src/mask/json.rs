@@ -71,25 +71,36 @@ struct Walker<'a, 'm> {
 }
 
 /// Masks a JSON document given the hits of a scan over all of it;
-/// `Ok(None)` when nothing was masked.
-pub(crate) fn mask(
+/// `Ok(None)` when nothing was masked. `doc` is `body` already parsed (the
+/// flow's reading, [`crate::body::Reading::doc_of`]); without it (or if it
+/// is of other bytes) the body is parsed here.
+pub(crate) fn mask<'a>(
     m: &Masker,
-    body: &[u8],
+    body: &'a [u8],
+    doc: Option<&Doc<'a>>,
     raw_hits: &[Hit],
     counts: &mut Tally,
 ) -> Res<Option<Vec<u8>>> {
-    mask_in(m, body, raw_hits, counts, Scope::All)
+    mask_in(m, body, doc, raw_hits, counts, Scope::All)
 }
 
 /// As [`mask`], touching only the values `scope` allows.
-pub(crate) fn mask_in(
+pub(crate) fn mask_in<'a>(
     m: &Masker,
-    body: &[u8],
+    body: &'a [u8],
+    doc: Option<&Doc<'a>>,
     raw_hits: &[Hit],
     counts: &mut Tally,
     scope: Scope,
 ) -> Res<Option<Vec<u8>>> {
-    let doc = Doc::parse(body, MAX_DEPTH_CEILING).map_err(|_| Invalid)?;
+    let parsed;
+    let doc = match doc.filter(|d| std::ptr::eq(d.src, body)) {
+        Some(doc) => doc,
+        None => {
+            parsed = Doc::parse(body, MAX_DEPTH_CEILING).map_err(|_| Invalid)?;
+            &parsed
+        }
+    };
     let mut w = Walker {
         b: body,
         m,
@@ -102,7 +113,7 @@ pub(crate) fn mask_in(
         hits: Vec::new(),
         scope,
     };
-    w.walk(&doc)?;
+    w.walk(doc)?;
     if w.copied == 0 {
         return Ok(None);
     }

@@ -71,6 +71,8 @@ pub use strategy::Strategy;
 pub use stream::{StreamMasker, StreamState, DEFAULT_WINDOW};
 pub use tokens::{RestoreStream, Tokens};
 
+use crate::body::json::Doc;
+use crate::body::Reading;
 use json::{pointer_matches, Step};
 use scan::{Hit, Scanner};
 
@@ -213,8 +215,21 @@ impl Masker {
         body: &[u8],
         tokens: &mut Tokens,
     ) -> MaskOutcome {
+        self.mask_read(content_type, body, None, tokens)
+    }
+
+    /// [`Masker::mask_with`], rewriting from `reading`'s parse of `body` (the
+    /// flow's, made by its readability check and read by rules) instead of
+    /// parsing again. A reading of other bytes is not used.
+    pub fn mask_read(
+        &self,
+        content_type: Option<&str>,
+        body: &[u8],
+        reading: Option<&Reading<'_>>,
+        tokens: &mut Tokens,
+    ) -> MaskOutcome {
         let mut tally = Tally::new(self, std::mem::take(tokens));
-        let out = self.mask_tally(content_type, body, &mut tally);
+        let out = self.mask_tally(content_type, body, reading, &mut tally);
         *tokens = tally.tokens;
         out
     }
@@ -223,8 +238,10 @@ impl Masker {
         &self,
         content_type: Option<&str>,
         body: &[u8],
+        reading: Option<&Reading<'_>>,
         counts: &mut Tally,
     ) -> MaskOutcome {
+        let doc = |src: &[u8]| reading.and_then(|r| r.doc_of(src));
         let mut kind = BodyKind::of(content_type);
         let masked = match kind {
             _ if body.is_empty() => None,
@@ -232,7 +249,7 @@ impl Masker {
             BodyKind::Json | BodyKind::InvalidJson => {
                 let mut hits = Vec::new();
                 self.scanner.scan(body, &mut hits);
-                match json::mask(self, body, &hits, counts) {
+                match json::mask(self, body, doc(body), &hits, counts) {
                     Ok(m) => m,
                     Err(_) => {
                         kind = BodyKind::InvalidJson;
@@ -245,8 +262,8 @@ impl Masker {
             }
             // Text that is JSON (or JSON lines) is masked as JSON: an
             // upstream that parses it anyway decodes its escapes.
-            BodyKind::Text => self.mask_text_or_json(body, counts),
-            BodyKind::Form => self.mask_form_or_json(body, counts),
+            BodyKind::Text => self.mask_text_or_json(body, reading, counts),
+            BodyKind::Form => self.mask_form_or_json(body, doc(body), counts),
         };
         self.outcome(masked, &counts.counts, kind)
     }
@@ -281,12 +298,17 @@ impl Masker {
 
     /// A form, and first as JSON if it reads as JSON (an upstream that
     /// sniffs the body parses it so): both readings are masked.
-    fn mask_form_or_json(&self, body: &[u8], counts: &mut Tally) -> Option<Vec<u8>> {
+    fn mask_form_or_json<'a>(
+        &self,
+        body: &'a [u8],
+        doc: Option<&Doc<'a>>,
+        counts: &mut Tally,
+    ) -> Option<Vec<u8>> {
         let mut as_json = None;
         if crate::body::looks_like_json(body) {
             let mut hits = Vec::new();
             self.scanner.scan(body, &mut hits);
-            as_json = json::mask(self, body, &hits, counts).ok().flatten();
+            as_json = json::mask(self, body, doc, &hits, counts).ok().flatten();
         }
         let current = as_json.as_deref().unwrap_or(body);
         text::mask_form(self, current, counts).or(as_json)
@@ -295,12 +317,18 @@ impl Masker {
     /// Text, where the whole body or each of its lines that reads as JSON
     /// is masked as JSON (so `alice\u0040example.com` is found), then the
     /// whole scanned as text (values spanning lines, a PEM key, included).
-    fn mask_text_or_json(&self, body: &[u8], counts: &mut Tally) -> Option<Vec<u8>> {
+    fn mask_text_or_json(
+        &self,
+        body: &[u8],
+        reading: Option<&Reading<'_>>,
+        counts: &mut Tally,
+    ) -> Option<Vec<u8>> {
         use crate::body::looks_like_json;
+        let doc = |src: &[u8]| reading.and_then(|r| r.doc_of(src));
         let mut hits = Vec::new();
         if looks_like_json(body) {
             self.scanner.scan(body, &mut hits);
-            if let Ok(m) = json::mask(self, body, &hits, counts) {
+            if let Ok(m) = json::mask(self, body, doc(body), &hits, counts) {
                 return m;
             }
         }
@@ -316,7 +344,9 @@ impl Masker {
             let masked = if looks_like_json(line) {
                 hits.clear();
                 self.scanner.scan(line, &mut hits);
-                json::mask(self, line, &hits, counts).ok().flatten()
+                json::mask(self, line, doc(line), &hits, counts)
+                    .ok()
+                    .flatten()
             } else {
                 None
             };

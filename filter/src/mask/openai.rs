@@ -13,7 +13,7 @@
 
 use super::json::{self, Scope as Pass};
 use super::{BodyKind, MaskOutcome, Masker, Tally, Tokens};
-use crate::body::visible;
+use crate::body::{visible, Reading};
 use crate::rules::config::OpenAiApi;
 
 /// Which values of an OpenAI request are masked: all but the structural.
@@ -46,14 +46,26 @@ impl Masker {
     /// that is not JSON is masked as [`Masker::mask`] would (as text).
     /// `tokenize` adds to the exchange's `tokens`.
     pub fn mask_json_in(&self, body: &[u8], scope: &Scope, tokens: &mut Tokens) -> MaskOutcome {
+        self.mask_json_in_read(body, scope, None, tokens)
+    }
+
+    /// [`Masker::mask_json_in`], rewriting from `reading`'s parse of `body`.
+    pub fn mask_json_in_read(
+        &self,
+        body: &[u8],
+        scope: &Scope,
+        reading: Option<&Reading<'_>>,
+        tokens: &mut Tokens,
+    ) -> MaskOutcome {
         let mut tally = Tally::new(self, std::mem::take(tokens));
         let mut hits = Vec::new();
         self.scanner.scan(body, &mut hits);
-        let result = json::mask_in(self, body, &hits, &mut tally, Pass::Except(scope.0));
+        let doc = reading.and_then(|r| r.doc_of(body));
+        let result = json::mask_in(self, body, doc, &hits, &mut tally, Pass::Except(scope.0));
         *tokens = tally.tokens;
         match result {
             Ok(masked) => self.outcome(masked, &tally.counts, BodyKind::Json),
-            Err(_) => self.mask_with(Some("application/json"), body, tokens),
+            Err(_) => self.mask_read(Some("application/json"), body, reading, tokens),
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The request body as matchers see it: text, decoded strings, JSON
 //! Pointers with `*`.
 //!
-//! The body is read once by [`crate::body::Decoded`], the same reading masks
-//! use: text matchers (`body.regex`, `body.keywords`) see the raw text and
+//! The body is read once ([`crate::body::Reading`]: the flow's readability
+//! check made it, and masks rewrite from the same parse): text matchers (`body.regex`, `body.keywords`) see the raw text and
 //! every decoded string in it (JSON strings and keys, decoded form names and
 //! values, multipart text parts), so `"drop\u0020table"` or
 //! `sql=DROP+TABLE` cannot hide from a keyword list. The JSON reader accepts
@@ -16,15 +16,17 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::cell::OnceCell;
 
-use crate::body::{json::Doc, Decoded};
+use crate::body::{json::Doc, Reading};
 use crate::policy::PolicyError;
 
-/// A body, read lazily at most once per evaluation.
+/// A body: the flow's reading of it, or read lazily at most once per
+/// evaluation (the CLI, tests).
 pub(crate) struct Body<'a> {
     raw: &'a [u8],
     content_type: Option<&'a str>,
     text: OnceCell<Cow<'a, str>>,
-    decoded: OnceCell<Decoded<'a>>,
+    given: Option<&'a Reading<'a>>,
+    decoded: OnceCell<Reading<'a>>,
     json: OnceCell<Option<Value>>,
 }
 
@@ -34,8 +36,17 @@ impl<'a> Body<'a> {
             raw,
             content_type,
             text: OnceCell::new(),
+            given: None,
             decoded: OnceCell::new(),
             json: OnceCell::new(),
+        }
+    }
+
+    /// The body as `reading` read it (its `raw` is the body).
+    pub(crate) fn read(reading: &'a Reading<'a>, content_type: Option<&'a str>) -> Self {
+        Body {
+            given: Some(reading),
+            ..Body::new(reading.raw, content_type)
         }
     }
 
@@ -44,9 +55,13 @@ impl<'a> Body<'a> {
         self.text.get_or_init(|| String::from_utf8_lossy(self.raw))
     }
 
-    fn decoded(&self) -> &Decoded<'a> {
-        self.decoded
-            .get_or_init(|| Decoded::read(self.content_type, self.raw))
+    fn decoded(&self) -> &Reading<'a> {
+        match self.given {
+            Some(r) => r,
+            None => self
+                .decoded
+                .get_or_init(|| Reading::lenient(self.content_type, self.raw)),
+        }
     }
 
     /// The JSON document, if the body is JSON.

@@ -13,6 +13,7 @@ use super::config::{
 use super::path::{has_prefix, normalize, NormalizedPath};
 use super::shapes;
 use super::RequestView;
+use crate::body::Reading;
 use crate::policy::PolicyError;
 
 /// The result of a condition or a rule's whole `match` on a request.
@@ -37,6 +38,11 @@ pub(crate) struct Ctx<'r, 'a> {
 
 impl<'r, 'a> Ctx<'r, 'a> {
     pub(crate) fn new(req: &'r RequestView<'a>) -> Self {
+        Ctx::read(req, None)
+    }
+
+    /// With the flow's reading of the body (the one masks rewrite from).
+    pub(crate) fn read(req: &'r RequestView<'a>, reading: Option<&'a Reading<'a>>) -> Self {
         let (host, port) = split_authority(req.authority);
         Ctx {
             req,
@@ -50,7 +56,10 @@ impl<'r, 'a> Ctx<'r, 'a> {
                     .iter()
                     .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
                     .map(|(_, v)| v.as_str());
-                Body::new(b, ct)
+                match reading.filter(|r| std::ptr::eq(r.raw, b)) {
+                    Some(r) => Body::read(r, ct),
+                    None => Body::new(b, ct),
+                }
             }),
         }
     }

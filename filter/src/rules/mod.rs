@@ -430,7 +430,17 @@ impl Rules {
 
     /// Evaluates every rule on `req` and combines the results (module docs).
     pub fn evaluate(&self, req: &RequestView<'_>) -> Evaluation {
-        let ctx = Ctx::new(req);
+        self.evaluate_read(req, None)
+    }
+
+    /// [`Rules::evaluate`] on the flow's reading of the body (made by its
+    /// readability check; masks rewrite from the same parse).
+    pub fn evaluate_read<'a>(
+        &self,
+        req: &RequestView<'a>,
+        reading: Option<&'a crate::body::Reading<'a>>,
+    ) -> Evaluation {
+        let ctx = Ctx::read(req, reading);
         let mut enforced: Vec<&Rule> = Vec::new();
         let mut all: Vec<&Rule> = Vec::new();
         let mut pending = false;

@@ -515,6 +515,7 @@ fn request_tokens(text: &str) -> crate::mask::Tokens {
         Some("text/plain"),
         text.as_bytes(),
         None,
+        None,
         &mut tokens,
     );
     assert_eq!(

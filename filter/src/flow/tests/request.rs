@@ -268,3 +268,39 @@ fn a_bad_token_is_refused_with_401() {
         Some(Decision::Unauthenticated)
     );
 }
+
+/// The full-policy path (readability check, a body rule, a method-override
+/// check, a request mask) parses a JSON body once: the check's reading is
+/// what rules match and masks rewrite from.
+#[test]
+fn a_json_body_is_parsed_once_for_the_check_rules_and_masks() {
+    let p = policy(
+        r#"{"default_action":"allow",
+            "masking":{"profiles":{"pii":{"detectors":["email"]}}},
+            "rules":[{"name":"no-drop","match":{"body":{"keywords":["drop table"]}},"action":"deny"},
+                     {"name":"pii","match":{},"action":"mask","mask":{"request":["pii"]}}]}"#,
+    );
+    let h = headers(
+        "POST",
+        "/customers",
+        &[("content-type", "application/json")],
+    );
+    let body = br#"{"note":"call ada@example.com","q":"select 1"}"#;
+    let (mut f, _) = started(&p, &h, false);
+    let before = crate::body::json::parses();
+    let RequestBodyStep::Replace(masked) = f.on_request_body(&p, &h, body) else {
+        panic!("the email is masked")
+    };
+    assert_eq!(crate::body::json::parses() - before, 1, "one parse");
+    assert!(!String::from_utf8_lossy(&masked).contains("ada@example.com"));
+    // The rule reads the same parse: an escaped keyword is still found.
+    let (mut f, _) = started(&p, &h, false);
+    let before = crate::body::json::parses();
+    let RequestBodyStep::Refuse(reply) =
+        f.on_request_body(&p, &h, br#"{"q":"DROP\u0020TABLE users"}"#)
+    else {
+        panic!("denied")
+    };
+    assert_eq!(reply.rule.as_deref(), Some("no-drop"));
+    assert_eq!(crate::body::json::parses() - before, 1);
+}

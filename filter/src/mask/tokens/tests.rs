@@ -23,6 +23,7 @@ fn tokenize(profile: &str, content_type: &str, body: &str) -> (String, Tokens) {
         Some(content_type),
         body.as_bytes(),
         None,
+        None,
         &mut tokens,
     );
     let sent = String::from_utf8(out.body.unwrap_or_else(|| body.as_bytes().to_vec())).unwrap();
@@ -62,6 +63,7 @@ fn the_tokenized_counts_are_the_tokenised_part_of_the_masked_counts() {
         &["tok".to_string()],
         Some("text/plain"),
         format!("{EMAIL} {EMAIL}").as_bytes(),
+        None,
         None,
         &mut tokens,
     );
