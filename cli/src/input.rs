@@ -28,10 +28,9 @@ pub fn parse<T: DeserializeOwned>(path: &Path) -> Result<T, InputError> {
     let result = if yaml {
         serde_yaml_ng::from_slice(&text).map_err(|e| e.to_string())
     } else {
-        let mut de = serde_json::Deserializer::from_slice(&text);
-        serde_path_to_error::deserialize(&mut de)
-            .map_err(|e| format!("at {}: {}", e.path(), e.inner()))
-            .and_then(|v| de.end().map(|_| v).map_err(|e| e.to_string()))
+        // The policy's reader: errors name the field, duplicate members are refused.
+        transit_guard::policy::doc::from_slice(&text)
+            .map_err(|e| format!("at {}: {}", e.path, e.reason))
     };
     result.map_err(|e| InputError(format!("{}: {e}", path.display())))
 }

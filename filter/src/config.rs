@@ -126,11 +126,7 @@ impl Policy {
                 "the plugin configuration is empty; transit-guard needs a policy",
             ));
         }
-        let mut de = serde_json::Deserializer::from_slice(text);
-        let doc: PolicyDoc =
-            serde_path_to_error::deserialize(&mut de).map_err(|e| PolicyError::from_serde(&e))?;
-        de.end().map_err(|e| PolicyError::from_syntax(&e))?;
-        Policy::compile(doc)
+        Policy::compile(crate::policy::doc::from_slice(text)?)
     }
 
     fn compile(doc: PolicyDoc) -> Result<Policy, PolicyError> {
@@ -353,6 +349,17 @@ mod tests {
         assert!(e.path.starts_with("masking.profiles.p.custom[0]"), "{e}");
         let e = err(r#"{"rules":[{"name":"a","match":{},"action":"deny"}]}"#);
         assert_eq!(e.path, "default_action");
+    }
+
+    #[test]
+    fn a_section_given_twice_is_refused_not_merged_or_overwritten() {
+        let e = err(r#"{"mode":"monitor","mode":"enforce"}"#);
+        assert_eq!(e.path, "mode");
+        assert!(e.reason.contains("duplicate member name `mode`"), "{e}");
+        let e = err(
+            r#"{"masking":{"profiles":{"pii":{"detectors":["email"]},"pii":{"detectors":[]}}}}"#,
+        );
+        assert_eq!(e.path, "masking.profiles.pii");
     }
 
     #[test]

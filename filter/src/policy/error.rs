@@ -27,29 +27,9 @@ impl PolicyError {
         }
     }
 
-    /// A deserialization error, blamed on the field `serde_path_to_error` saw.
-    pub fn from_serde(e: &serde_path_to_error::Error<serde_json::Error>) -> Self {
-        // A syntax error has no field to blame: serde_path_to_error says `?`.
-        let path = match e.path().to_string() {
-            p if p == "?" || p.is_empty() => ".".to_string(),
-            p => p,
-        };
-        PolicyError::at(&path, strip_position(&e.inner().to_string()))
-    }
-
-    /// Trailing input after the document, or a syntax error found at the end.
+    /// A document serde_json cannot parse (syntax, trailing input): no field
+    /// to blame, so serde_json's line and column stay in the reason.
     pub fn from_syntax(e: &serde_json::Error) -> Self {
-        PolicyError::at(".", strip_position(&e.to_string()))
-    }
-}
-
-/// serde_json appends " at line L column C"; keep it only when the path alone
-/// would not locate the problem (syntax errors).
-fn strip_position(msg: &str) -> String {
-    match msg.rfind(" at line ") {
-        Some(i) if !msg.starts_with("expected") && !msg.contains("EOF") => {
-            msg.get(..i).unwrap_or(msg).to_string()
-        }
-        _ => msg.to_string(),
+        PolicyError::at(".", e.to_string())
     }
 }

@@ -3,6 +3,7 @@
 //! from here; the whole policy ([`crate::config::Policy`]) imports the
 //! sections. Nothing here imports a section, so the modules form no cycle.
 
+pub mod doc;
 mod error;
 mod mode;
 

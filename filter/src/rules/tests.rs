@@ -13,10 +13,7 @@ fn from_sections(v: serde_json::Value) -> Result<Rules, PolicyError> {
         #[serde(default)]
         default_action: Option<DefaultAction>,
     }
-    let text = v.to_string();
-    let mut de = serde_json::Deserializer::from_str(&text);
-    let s: Sections =
-        serde_path_to_error::deserialize(&mut de).map_err(|e| PolicyError::from_serde(&e))?;
+    let s: Sections = crate::policy::doc::from_slice(v.to_string().as_bytes())?;
     compile(s.rules, s.default_action)
 }
 
