@@ -14,6 +14,7 @@
 //!   `JSON.parse`), [`form`], [`multipart`], [`visible`] (what an OpenAI or
 //!   MCP request shows the model), [`method_override`].
 
+mod bytes;
 pub mod config;
 pub mod form;
 pub mod json;

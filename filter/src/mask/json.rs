@@ -67,7 +67,51 @@ struct Walker<'a, 'm> {
     next_hit: usize,
     /// Scratch for tokens scanned on their own.
     hits: Vec<Hit>,
+    /// Scratch for one value's replacement.
+    replacement: String,
+    keys: KeyMemo<'a>,
     scope: Scope,
+}
+
+/// The labels of the keys seen so far in a body, by a hash of their bytes:
+/// the records of an array repeat the same few keys, so each is looked up
+/// once. Open addressing over a few slots; a key that finds them taken by
+/// others is looked up every time (a body of many distinct keys).
+struct KeyMemo<'a> {
+    slots: Vec<Option<(&'a [u8], Option<usize>)>>,
+}
+
+impl<'a> KeyMemo<'a> {
+    /// 64 slots: a record's keys, with room to spare.
+    const BITS: u32 = 6;
+    const PROBES: usize = 4;
+
+    /// [`Masker::key_label`] of an unescaped key.
+    fn label(&mut self, key: &'a [u8], m: &Masker) -> Option<usize> {
+        if self.slots.is_empty() {
+            self.slots = vec![None; 1 << Self::BITS];
+        }
+        // The length and the last eight bytes, multiplied into the top bits.
+        let mut h = key.len() as u64;
+        for &b in key.iter().rev().take(8) {
+            h = h.rotate_left(8) ^ u64::from(b);
+        }
+        let first = (h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - Self::BITS)) as usize;
+        let mask = (1 << Self::BITS) - 1;
+        for probe in 0..Self::PROBES {
+            match self.slots.get_mut((first + probe) & mask) {
+                Some(Some((k, label))) if *k == key => return *label,
+                Some(Some(_)) => {}
+                Some(empty) => {
+                    let label = m.key_label(key);
+                    *empty = Some((key, label));
+                    return label;
+                }
+                None => break,
+            }
+        }
+        m.key_label(key)
+    }
 }
 
 /// Masks a JSON document given the hits of a scan over all of it;
@@ -111,6 +155,8 @@ pub(crate) fn mask_in<'a>(
         raw_hits,
         next_hit: 0,
         hits: Vec::new(),
+        replacement: String::new(),
+        keys: KeyMemo { slots: Vec::new() },
         scope,
     };
     w.walk(doc)?;
@@ -144,10 +190,15 @@ impl<'a> Walker<'a, '_> {
         for t in &doc.tokens {
             let label = match (t.kind, frames.last_mut()) {
                 (Kind::Key, parent) => {
-                    let key = doc.text(t);
+                    // A key without escapes is its own bytes (the document
+                    // is UTF-8): decoded only when escaped or for the path.
+                    let key = (t.escaped || tracking).then(|| doc.text(t));
                     let forced = parent.and_then(|f| f.forced);
-                    let by_key = forced.or_else(|| self.m.key_label(&key));
-                    if tracking {
+                    let by_key = forced.or_else(|| match &key {
+                        Some(key) if t.escaped => self.m.key_label(key.as_bytes()),
+                        _ => self.keys.label(doc.raw(t), self.m),
+                    });
+                    if let Some(key) = key.filter(|_| tracking) {
                         self.path.push(Step::Key(key));
                     }
                     member = by_key.or_else(|| self.pointer_label());
@@ -201,10 +252,20 @@ impl<'a> Walker<'a, '_> {
         }
     }
 
-    /// Replaces `start..end` of the input with `with` in the output.
-    fn replace(&mut self, start: usize, end: usize, with: &[u8]) -> Res<()> {
+    /// Copies the input not yet copied, up to `start`, to the output (the
+    /// first time, the output is sized for the whole body).
+    fn copy_to(&mut self, start: usize) -> Res<()> {
+        if self.out.capacity() == 0 {
+            self.out.reserve(self.b.len() + self.b.len() / 8);
+        }
         self.out
             .extend_from_slice(self.b.get(self.copied..start).ok_or(Invalid)?);
+        Ok(())
+    }
+
+    /// Replaces `start..end` of the input with `with` in the output.
+    fn replace(&mut self, start: usize, end: usize, with: &[u8]) -> Res<()> {
+        self.copy_to(start)?;
         self.out.extend_from_slice(with);
         self.copied = end;
         Ok(())
@@ -241,18 +302,20 @@ impl<'a> Walker<'a, '_> {
         hits: std::ops::Range<usize>,
         quotes: bool,
     ) -> Res<()> {
-        self.out
-            .extend_from_slice(self.b.get(self.copied..s).ok_or(Invalid)?);
+        self.copy_to(s)?;
         if quotes {
             self.out.push(b'"');
         }
         let mut at = s;
-        for h in self.raw_hits.get(hits).ok_or(Invalid)? {
+        let raw_hits = self.raw_hits;
+        for h in raw_hits.get(hits).ok_or(Invalid)? {
             self.out
                 .extend_from_slice(self.b.get(at..h.start).ok_or(Invalid)?);
             let value = self.b.get(h.start..h.end).ok_or(Invalid)?;
-            let replacement = self.m.whole(h.label, value, self.counts);
-            escape_into(&String::from_utf8_lossy(&replacement), &mut self.out);
+            self.replacement.clear();
+            self.m
+                .whole_into(h.label, value, self.counts, &mut self.replacement);
+            escape_into(&self.replacement, &mut self.out);
             at = h.end;
         }
         self.out

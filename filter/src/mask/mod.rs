@@ -391,15 +391,20 @@ impl Masker {
     /// `value` masked whole under `label`.
     fn whole(&self, label: usize, value: &[u8], counts: &mut Tally) -> Vec<u8> {
         let mut out = String::new();
+        self.whole_into(label, value, counts, &mut out);
+        out.into_bytes()
+    }
+
+    /// [`Masker::whole`], appended to `out` (no allocation of its own).
+    fn whole_into(&self, label: usize, value: &[u8], counts: &mut Tally, out: &mut String) {
         if let (Some(l), Some(c)) = (self.labels.get(label), counts.counts.get_mut(label)) {
             *c += 1;
             let tokens = &mut counts.tokens;
             l.strategy
-                .apply(&l.name, value, &self.hash_key, tokens, &mut out);
+                .apply(&l.name, value, &self.hash_key, tokens, out);
         } else {
             out.push_str("[REDACTED]");
         }
-        out.into_bytes()
     }
 
     /// `hay` with every hit replaced.
@@ -415,19 +420,20 @@ impl Masker {
         out
     }
 
-    /// The label masking a value under `key` whole: a `json_fields` entry, else a secret key.
-    fn key_label(&self, key: &str) -> Option<usize> {
+    /// The label masking a value under `key` (its decoded bytes) whole: a
+    /// `json_fields` entry, else a secret key.
+    fn key_label(&self, key: &[u8]) -> Option<usize> {
         if let Some((_, l)) = self
             .fields
             .iter()
-            .find(|(f, _)| f.eq_ignore_ascii_case(key))
+            .find(|(f, _)| f.as_bytes().eq_ignore_ascii_case(key))
         {
             return Some(*l);
         }
         // Most keys are not secret names: rule them out by first letter and
         // length before comparing (this runs for every key of every object).
-        let mut norm = key.bytes().filter(|b| *b != b'_' && *b != b'-');
-        let first = norm.next()?;
+        let mut norm = key.iter().filter(|b| **b != b'_' && **b != b'-');
+        let first = *norm.next()?;
         let len = 1 + norm.count();
         if self
             .secret_shapes
@@ -470,8 +476,8 @@ fn secret_shapes(keys: &[(&'static str, usize)]) -> [u64; 26] {
 }
 
 /// `key` equals the normalized name `norm` once lowercased without `_` and `-`.
-fn secret_key_eq(key: &str, norm: &str) -> bool {
-    let mut k = key.bytes().filter(|b| *b != b'_' && *b != b'-');
+fn secret_key_eq(key: &[u8], norm: &str) -> bool {
+    let mut k = key.iter().copied().filter(|b| *b != b'_' && *b != b'-');
     let mut n = norm.bytes();
     loop {
         match (k.next(), n.next()) {

@@ -42,7 +42,7 @@ pub(crate) fn mask_form(m: &Masker, body: &[u8], counts: &mut Tally) -> Option<V
         if f.value.is_empty() {
             continue;
         }
-        let masked = match m.key_label(&String::from_utf8_lossy(&f.name)) {
+        let masked = match m.key_label(String::from_utf8_lossy(&f.name).as_bytes()) {
             Some(label) => m.whole(label, &f.value, counts),
             None => {
                 hits.clear();
