@@ -115,6 +115,23 @@ pub fn build_wasm() -> Result<PathBuf> {
     Ok(wasm)
 }
 
+/// The bench's proxy-wasm floor (`filter/examples/floor.rs`), built as
+/// the module is.
+pub fn build_floor_wasm() -> Result<PathBuf> {
+    run(cargo().args([
+        "build",
+        "--quiet",
+        "-p",
+        "transit-guard",
+        "--target",
+        "wasm32-wasip1",
+        "--release",
+        "--example",
+        "floor",
+    ]))?;
+    Ok(workspace_root().join("target/wasm32-wasip1/release/examples/floor.wasm"))
+}
+
 /// Debian's Chromium for the approver's browser test: `CHROMIUM` if set, else
 /// `/usr/bin/chromium`, installed with apt-get when missing (no browser is ever
 /// downloaded by Playwright).

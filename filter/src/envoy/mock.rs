@@ -31,6 +31,10 @@ pub struct State {
     pub counters: BTreeMap<String, u64>,
     /// Names of host calls that fail (`"request_headers"`, ...).
     pub failing: BTreeSet<&'static str>,
+    /// Every host call made, in order (`"request_headers"`,
+    /// `"property(connection.tls_version)"`, `"count"`, ...): what a
+    /// request costs Envoy beyond the callbacks themselves.
+    pub calls: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -63,7 +67,14 @@ impl MockEnvoy {
         s.now = Some(s.now.unwrap_or(SystemTime::UNIX_EPOCH) + by);
     }
 
+    /// Host calls made so far, then forgets them.
+    pub fn take_calls(&self) -> Vec<String> {
+        std::mem::take(&mut self.0.borrow_mut().calls)
+    }
+
+    /// Logs the host call `name`, then fails it if a test said so.
     fn check(&self, name: &'static str) -> Result<(), HostError> {
+        self.0.borrow_mut().calls.push(name.to_string());
         if self.0.borrow().failing.contains(name) {
             return Err(HostError(format!("{name}: InternalFailure (mock)")));
         }
@@ -88,6 +99,7 @@ fn set(list: &mut Vec<(String, String)>, name: &str, value: Option<&str>) {
 
 impl Envoy for MockEnvoy {
     fn now(&self) -> SystemTime {
+        self.0.borrow_mut().calls.push("now".into());
         self.0.borrow().now.unwrap_or(SystemTime::UNIX_EPOCH)
     }
 
@@ -165,6 +177,7 @@ impl Envoy for MockEnvoy {
         let name = path.join(".");
         let mut s = self.0.borrow_mut();
         let value = s.properties.get(&name).cloned();
+        s.calls.push(format!("property({name})"));
         s.property_reads.push(name);
         value
     }
@@ -209,6 +222,7 @@ impl Envoy for MockEnvoy {
     }
 
     fn callout_response(&self, _body_size: usize) -> CalloutResponse {
+        self.0.borrow_mut().calls.push("callout_response".into());
         self.0.borrow().callout_response.clone()
     }
 
@@ -233,6 +247,7 @@ impl Envoy for MockEnvoy {
     }
 
     fn count(&self, family: &'static str, label: &str, n: u64) {
+        self.0.borrow_mut().calls.push("count".into());
         *self
             .0
             .borrow_mut()

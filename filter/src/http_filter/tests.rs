@@ -374,6 +374,7 @@ fn without_a_policy_every_request_is_refused() {
 }
 
 mod facts;
+mod host_calls;
 mod quotas;
 
 #[test]

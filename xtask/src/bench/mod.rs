@@ -7,7 +7,9 @@
 //! cores or more the front under test is pinned to one core and the upstream
 //! and wrk to the other (`cpu`), and the front's CPU time per request is
 //! measured besides req/s and latency. The fronts:
-//! Envoy alone, Envoy's native `jwt_authn`, transit-guard with only
+//! Envoy alone, Envoy's native `jwt_authn`, the proxy-wasm floor (a Rust
+//! module that does nothing, and one that makes the two host calls every
+//! transit-guard request makes), transit-guard with only
 //! `identity`, transit-guard with a base policy (TLS check and limits: the
 //! module's own cost) and with a full policy (`policies`). An SSE
 //! route (`sse`) gives the time to first byte; Envoy's heap is read with 1, 2
@@ -64,16 +66,28 @@ pub struct Front {
 // Indexes into the fronts.
 pub const ALONE: usize = 0;
 pub const JWT_AUTHN: usize = 1;
-pub const TG_BASE: usize = 2;
-pub const TG_JWT: usize = 3;
-pub const TG_FULL: usize = 4;
+/// The proxy-wasm floor (`filter/examples/floor.rs`): a module that does
+/// nothing, then one that reads the request headers and sets one property.
+pub const FLOOR_EMPTY: usize = 2;
+pub const FLOOR_HEADERS: usize = 3;
+pub const TG_BASE: usize = 4;
+pub const TG_JWT: usize = 5;
+pub const TG_FULL: usize = 6;
 
 /// Which fronts are measured on which body: every front on 3 KB (the JWT
 /// comparison, and the module's own cost with a policy that checks only TLS
 /// and limits), Envoy alone and the full policy on every size.
 pub fn fronts_for(path: &str) -> &'static [usize] {
     if body_name(path) == "3k" {
-        &[ALONE, JWT_AUTHN, TG_BASE, TG_JWT, TG_FULL]
+        &[
+            ALONE,
+            JWT_AUTHN,
+            FLOOR_EMPTY,
+            FLOOR_HEADERS,
+            TG_BASE,
+            TG_JWT,
+            TG_FULL,
+        ]
     } else {
         &[ALONE, TG_FULL]
     }
@@ -140,6 +154,8 @@ pub fn run(args: &[&str]) -> Result<()> {
     };
     std::env::set_var("TG_ENVOY_BIN", &envoy_bin);
     std::env::set_var("TG_WASM", &wasm);
+    // The floor fronts load this module instead, configured by name.
+    let floor = BTreeMap::from([("WASM", setup::build_floor_wasm()?.display().to_string())]);
 
     // The core first: a build failure shows before the long part.
     let (micro, v8_jwt, v8_mask, native_mask) = if no_micro {
@@ -198,6 +214,34 @@ pub fn run(args: &[&str]) -> Result<()> {
                 &jwks,
             )?,
             needs_token: true,
+            masks: false,
+        },
+        Front {
+            label: "floor: empty proxy-wasm module",
+            envoy: start_front(
+                &dir,
+                "floor-empty",
+                &gateway_template(),
+                &pki,
+                "empty",
+                up,
+                &floor,
+            )?,
+            needs_token: false,
+            masks: false,
+        },
+        Front {
+            label: "floor: module reading the headers, one property at log",
+            envoy: start_front(
+                &dir,
+                "floor-headers",
+                &gateway_template(),
+                &pki,
+                "headers",
+                up,
+                &floor,
+            )?,
+            needs_token: false,
             masks: false,
         },
         Front {
