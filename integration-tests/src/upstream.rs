@@ -3,8 +3,9 @@
 //!
 //! `GET /customers` serves demo customer records full of personal data;
 //! `POST /v1/chat/completions` is a small OpenAI-compatible model (see
-//! [`chat_completions`]: SSE with `stream: true`); every other path echoes
-//! what it received as JSON.
+//! [`chat_completions`]: SSE with `stream: true`); `POST /relay` writes back
+//! each piece of the request body as it arrives ([`relay`]); every other
+//! path echoes what it received as JSON.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -72,6 +73,7 @@ impl Upstream {
             .route("/scripted/v1/chat/completions", post(scripted_llm))
             .route("/mcp", post(mcp))
             .route("/mcp/sse", post(mcp_sse))
+            .route("/relay", post(relay))
             .fallback(echo)
             .with_state(log.clone());
         let task = tokio::spawn(async move {
@@ -282,6 +284,20 @@ async fn echo(State(log): State<Log>, req: Request<Body>) -> Response {
         "body_bytes": body.len(),
     });
     axum::Json(reply).into_response()
+}
+
+/// Recorded as soon as its headers arrive (with an empty body), then each
+/// piece of the request body is written back as a piece of the JSON
+/// response as it arrives: whatever holds the request or the response whole
+/// on the way shows as a piece that does not come back until the end.
+async fn relay(State(log): State<Log>, req: Request<Body>) -> Response {
+    let (parts, body) = req.into_parts();
+    record(&log, &parts.method, &parts.uri, &parts.headers, b"");
+    (
+        [("content-type", "application/json")],
+        Body::from_stream(body.into_data_stream()),
+    )
+        .into_response()
 }
 
 /// The assistant's answer of [`chat_completions`]: an email and a card.

@@ -244,3 +244,68 @@ fn collect_envoy_configs(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf
         }
     }
 }
+
+/// A mask on `/customers` responses and a body rule on `/notes` writes:
+/// neither applies to `/relay`.
+const SCOPED: &str = r#"{
+    "masking": {"profiles": {"pii": {"detectors": ["email"]}}},
+    "default_action": "allow",
+    "rules": [
+        {"name": "pii", "match": {"methods": ["GET"], "path": {"prefix": "/customers"}},
+         "action": "mask", "mask": {"response": ["pii"]}},
+        {"name": "no-drop", "match": {"methods": ["POST"], "path": {"prefix": "/notes"},
+         "body": {"keywords": ["drop table"]}}, "action": "deny"}
+    ]
+}"#;
+
+/// Rules that need only the headers never wait for the body, and a response
+/// no mask applies to is never buffered: the upstream writes back each piece
+/// of the request as it arrives, and the first piece makes the round trip
+/// while the agent still holds the rest of its body. Were the filter holding
+/// either side whole, that piece would never come back and the wait would
+/// reach its deadline.
+#[tokio::test(flavor = "multi_thread")]
+async fn what_no_rule_or_mask_reads_streams_through_both_ways() {
+    use integration_tests::wait;
+    let gw = Gateway::for_test("passthrough", SCOPED).await.unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    tx.send(Ok(br#"{"first":"ada@example.com","#.to_vec()))
+        .await
+        .unwrap();
+    let body = reqwest::Body::wrap_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let client = gw.client().unwrap();
+    let request = client
+        .post(gw.url("/relay"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send();
+    // Each wait has the harness's deadline: a held side never answers.
+    let mut resp = tokio::time::timeout(wait::PATIENCE, request)
+        .await
+        .expect("the response headers came while the request was still open")
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let piece = br#"{"first":"ada@example.com","#;
+    let mut first = Vec::new();
+    while first.len() < piece.len() {
+        let chunk = tokio::time::timeout(wait::PATIENCE, resp.chunk())
+            .await
+            .expect("the first piece came back while the request was still open")
+            .unwrap()
+            .expect("the response went on");
+        first.extend_from_slice(&chunk);
+    }
+    assert_eq!(first, piece, "as sent: no mask applies");
+    // The upstream saw the request before its body ended.
+    assert_eq!(gw.upstream.requests().len(), 1);
+    tx.send(Ok(br#""last":1}"#.to_vec())).await.unwrap();
+    drop(tx);
+    let mut rest = Vec::new();
+    while let Some(chunk) = resp.chunk().await.unwrap() {
+        rest.extend_from_slice(&chunk);
+    }
+    assert_eq!(rest, br#""last":1}"#);
+    let records = gw.wait_for_audit_records(1);
+    assert_eq!(records[0]["decision"], "allowed", "{records:?}");
+    assert_eq!(records[0]["path"], "/relay");
+}
