@@ -440,12 +440,14 @@ impl Rules {
         req: &RequestView<'a>,
         reading: Option<&'a crate::body::Reading<'a>>,
     ) -> Evaluation {
-        let ctx = Ctx::read(req, reading);
+        // Built on the first rule: a policy without rules (the base policy)
+        // normalises no path and splits no authority per request.
+        let ctx = std::cell::OnceCell::new();
         let mut enforced: Vec<&Rule> = Vec::new();
         let mut all: Vec<&Rule> = Vec::new();
         let mut pending = false;
         for r in self.rules.iter() {
-            match r.eval(&ctx) {
+            match r.eval(ctx.get_or_init(|| Ctx::read(req, reading))) {
                 MatchResult::Match => {
                     all.push(r);
                     if !r.monitor {
