@@ -7,7 +7,8 @@
 //! cores or more the front under test is pinned to one core and the upstream
 //! and wrk to the other (`cpu`), and the front's CPU time per request is
 //! measured besides req/s and latency. The fronts:
-//! Envoy alone, Envoy's native `jwt_authn`, the proxy-wasm floor (a Rust
+//! Envoy alone, Envoy's native `jwt_authn`, Envoy alone with the gateway's
+//! two access logs (CEL-filtered), the proxy-wasm floor (a Rust
 //! module that does nothing, and one that makes the two host calls every
 //! transit-guard request makes), transit-guard with only
 //! `identity`, transit-guard with a base policy (TLS check and limits: the
@@ -66,13 +67,15 @@ pub struct Front {
 // Indexes into the fronts.
 pub const ALONE: usize = 0;
 pub const JWT_AUTHN: usize = 1;
+/// Envoy alone with the gateway's two access logs (`gateway-logs.yaml`).
+pub const ALONE_LOGS: usize = 2;
 /// The proxy-wasm floor (`filter/examples/floor.rs`): a module that does
 /// nothing, then one that reads the request headers and sets one property.
-pub const FLOOR_EMPTY: usize = 2;
-pub const FLOOR_HEADERS: usize = 3;
-pub const TG_BASE: usize = 4;
-pub const TG_JWT: usize = 5;
-pub const TG_FULL: usize = 6;
+pub const FLOOR_EMPTY: usize = 3;
+pub const FLOOR_HEADERS: usize = 4;
+pub const TG_BASE: usize = 5;
+pub const TG_JWT: usize = 6;
+pub const TG_FULL: usize = 7;
 
 /// Which fronts are measured on which body: every front on 3 KB (the JWT
 /// comparison, and the module's own cost with a policy that checks only TLS
@@ -82,6 +85,7 @@ pub fn fronts_for(path: &str) -> &'static [usize] {
         &[
             ALONE,
             JWT_AUTHN,
+            ALONE_LOGS,
             FLOOR_EMPTY,
             FLOOR_HEADERS,
             TG_BASE,
@@ -214,6 +218,20 @@ pub fn run(args: &[&str]) -> Result<()> {
                 &jwks,
             )?,
             needs_token: true,
+            masks: false,
+        },
+        Front {
+            label: "Envoy alone with the gateway's access logs",
+            envoy: start_front(
+                &dir,
+                "alone-logs",
+                &bench.join("gateway-logs.yaml"),
+                &pki,
+                "{}",
+                up,
+                &BTreeMap::new(),
+            )?,
+            needs_token: false,
             masks: false,
         },
         Front {
@@ -493,4 +511,27 @@ fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use integration_tests::paths::workspace_root;
+
+    /// The access logs from `access_log:` to `route_config:`.
+    fn access_logs(file: &str) -> String {
+        let yaml = std::fs::read_to_string(workspace_root().join(file)).unwrap();
+        let (start, end) = (
+            yaml.find("          access_log:\n").unwrap(),
+            yaml.find("          route_config:\n").unwrap(),
+        );
+        yaml[start..end].to_string()
+    }
+
+    #[test]
+    fn the_logs_twin_logs_as_the_gateway_does() {
+        assert_eq!(
+            access_logs("envoy/bench/gateway-logs.yaml"),
+            access_logs("envoy/gateway.yaml")
+        );
+    }
 }

@@ -7,8 +7,8 @@ use anyhow::Result;
 
 use super::upstream::{body_name, BODIES};
 use super::{
-    fronts_for, memory, wrk, Front, Results, ALONE, FLOOR_EMPTY, FLOOR_HEADERS, JWT_AUTHN, TG_BASE,
-    TG_FULL, TG_JWT,
+    fronts_for, memory, wrk, Front, Results, ALONE, ALONE_LOGS, FLOOR_EMPTY, FLOOR_HEADERS,
+    JWT_AUTHN, TG_BASE, TG_FULL, TG_JWT,
 };
 
 /// The `q` quantile (0..=1) by nearest rank.
@@ -156,10 +156,12 @@ pub fn render(fronts: &[Front], r: &Results) -> Result<String> {
     )?;
     writeln!(
         o,
-        "\nThe proxy-wasm floor (3 KB, same rounds): a Rust module that does nothing costs \
-         {} of Envoy alone's CPU per request; one that reads the request headers and sets one \
-         property at log, {}. transit-guard's base policy against the empty module: {}; against \
-         the one with the two host calls: {} (CPU, 1.00 = costs what the floor costs).",
+        "\nThe floor (3 KB, same rounds, CPU per request against Envoy alone): the gateway's two \
+         access logs without a module {}; a Rust proxy-wasm module that does nothing (with those \
+         logs) {}; one that reads the request headers and sets one property at log, {}. \
+         transit-guard's base policy against the empty module: {}; against the one with the two \
+         host calls: {} (1.00 = costs what that floor costs).",
+        ratios(r, k3, ALONE_LOGS, ALONE, true),
         ratios(r, k3, FLOOR_EMPTY, ALONE, true),
         ratios(r, k3, FLOOR_HEADERS, ALONE, true),
         ratios(r, k3, TG_BASE, FLOOR_EMPTY, true),
@@ -401,6 +403,11 @@ fn goals(o: &mut String, r: &Results) -> Result<()> {
         )?;
     }
     // What no module reaches: the base policy's goal is measured against it.
+    writeln!(
+        o,
+        "| (not a goal) the gateway's two access logs, no module, CPU per request against Envoy alone (3 KB) | {} | |",
+        ratios(r, k3, ALONE_LOGS, ALONE, true)
+    )?;
     writeln!(
         o,
         "| (not a goal) the proxy-wasm floor: an empty module, CPU per request against Envoy alone (3 KB) | {} | |",
