@@ -70,12 +70,14 @@ pub const JWT_AUTHN: usize = 1;
 /// Envoy alone with the gateway's two access logs (`gateway-logs.yaml`).
 pub const ALONE_LOGS: usize = 2;
 /// The proxy-wasm floor (`filter/examples/floor.rs`): a module that does
-/// nothing, then one that reads the request headers and sets one property.
+/// nothing, one that reads the request headers and sets one property, and
+/// one that makes the base policy's host calls and nothing else.
 pub const FLOOR_EMPTY: usize = 3;
 pub const FLOOR_HEADERS: usize = 4;
-pub const TG_BASE: usize = 5;
-pub const TG_JWT: usize = 6;
-pub const TG_FULL: usize = 7;
+pub const FLOOR_CALLS: usize = 5;
+pub const TG_BASE: usize = 6;
+pub const TG_JWT: usize = 7;
+pub const TG_FULL: usize = 8;
 
 /// Which fronts are measured on which body: every front on 3 KB (the JWT
 /// comparison, and the module's own cost with a policy that checks only TLS
@@ -88,6 +90,7 @@ pub fn fronts_for(path: &str) -> &'static [usize] {
             ALONE_LOGS,
             FLOOR_EMPTY,
             FLOOR_HEADERS,
+            FLOOR_CALLS,
             TG_BASE,
             TG_JWT,
             TG_FULL,
@@ -256,6 +259,20 @@ pub fn run(args: &[&str]) -> Result<()> {
                 &gateway_template(),
                 &pki,
                 "headers",
+                up,
+                &floor,
+            )?,
+            needs_token: false,
+            masks: false,
+        },
+        Front {
+            label: "floor: module making the base policy's host calls",
+            envoy: start_front(
+                &dir,
+                "floor-calls",
+                &gateway_template(),
+                &pki,
+                "calls",
                 up,
                 &floor,
             )?,

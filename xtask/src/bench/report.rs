@@ -7,8 +7,8 @@ use anyhow::Result;
 
 use super::upstream::{body_name, BODIES};
 use super::{
-    fronts_for, memory, wrk, Front, Results, ALONE, ALONE_LOGS, FLOOR_EMPTY, FLOOR_HEADERS,
-    JWT_AUTHN, TG_BASE, TG_FULL, TG_JWT,
+    fronts_for, memory, wrk, Front, Results, ALONE, ALONE_LOGS, FLOOR_CALLS, FLOOR_EMPTY,
+    FLOOR_HEADERS, JWT_AUTHN, TG_BASE, TG_FULL, TG_JWT,
 };
 
 /// The `q` quantile (0..=1) by nearest rank.
@@ -158,14 +158,17 @@ pub fn render(fronts: &[Front], r: &Results) -> Result<String> {
         o,
         "\nThe floor (3 KB, same rounds, CPU per request against Envoy alone): the gateway's two \
          access logs without a module {}; a Rust proxy-wasm module that does nothing (with those \
-         logs) {}; one that reads the request headers and sets one property at log, {}. \
-         transit-guard's base policy against the empty module: {}; against the one with the two \
-         host calls: {} (1.00 = costs what that floor costs).",
+         logs) {}; one that reads the request headers and sets one property at log, {}; one \
+         that makes the base policy's host calls and nothing else, {}. transit-guard's base \
+         policy against the empty module: {}; against the one with the two host calls: {}; \
+         against the one with its own host calls: {} (1.00 = costs what that floor costs).",
         ratios(r, k3, ALONE_LOGS, ALONE, true),
         ratios(r, k3, FLOOR_EMPTY, ALONE, true),
         ratios(r, k3, FLOOR_HEADERS, ALONE, true),
+        ratios(r, k3, FLOOR_CALLS, ALONE, true),
         ratios(r, k3, TG_BASE, FLOOR_EMPTY, true),
-        ratios(r, k3, TG_BASE, FLOOR_HEADERS, true)
+        ratios(r, k3, TG_BASE, FLOOR_HEADERS, true),
+        ratios(r, k3, TG_BASE, FLOOR_CALLS, true)
     )?;
 
     writeln!(o, "\n### Streamed response (SSE): time to first byte\n")?;
@@ -417,6 +420,11 @@ fn goals(o: &mut String, r: &Results) -> Result<()> {
         o,
         "| (not a goal) the floor with transit-guard's two unavoidable host calls (headers read, property at log) | {} | |",
         ratios(r, k3, FLOOR_HEADERS, ALONE, true)
+    )?;
+    writeln!(
+        o,
+        "| (not a goal) the floor with the base policy's host calls and no logic | {} | |",
+        ratios(r, k3, FLOOR_CALLS, ALONE, true)
     )?;
     let native = |size: &str| {
         r.native_mask
