@@ -71,46 +71,81 @@ const MULTIPART: Unreadable = Unreadable {
     reason: "the multipart body has a binary or encoded part, or broken framing",
 };
 
-/// The essence (`type/subtype`, lowercase) of a content type.
-fn essence(content_type: &str) -> String {
-    content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
+/// A parameter of a content type or a part's `Content-Disposition`
+/// (`charset`, `boundary`, `name`), as every upstream reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Param<'a> {
+    Absent,
+    /// Given once, plainly: unquoted.
+    One(&'a str),
+    /// Upstreams read it differently, so no reading of it can be trusted:
+    /// given twice (Werkzeug and python-multipart keep the last), in RFC
+    /// 2231's `name*=` or `name*0=` form (Werkzeug decodes and joins them),
+    /// or with a backslash, a stray quote or unbalanced quotes (Werkzeug
+    /// unescapes `\"` and `%22` in quoted values; `;` inside quotes splits
+    /// it here).
+    Ambiguous,
 }
 
-/// A content type parameter's value (`charset`, `boundary`), unquoted.
-fn param<'a>(content_type: &'a str, name: &str) -> Option<&'a str> {
-    content_type.split(';').skip(1).find_map(|p| {
-        let (k, v) = p.split_once('=')?;
-        k.trim()
-            .eq_ignore_ascii_case(name)
-            .then(|| v.trim().trim_matches('"'))
-    })
+/// The parameter `name` (any case) of `header` (`type; k=v; ...`).
+pub(crate) fn param<'a>(header: &'a str, name: &str) -> Param<'a> {
+    let mut found = Param::Absent;
+    for p in header.split(';').skip(1) {
+        let Some((key, value)) = p.split_once('=') else {
+            continue;
+        };
+        let key = key.trim();
+        let base = key.split('*').next().unwrap_or(key).trim();
+        if !base.eq_ignore_ascii_case(name) {
+            continue;
+        }
+        found = match (found, key.len() == base.len(), unquote(value.trim())) {
+            (Param::Absent, true, Some(v)) => Param::One(v),
+            _ => return Param::Ambiguous,
+        };
+    }
+    found
+}
+
+/// A token or a quoted string without escapes, unquoted.
+fn unquote(value: &str) -> Option<&str> {
+    let inner = match value.strip_prefix('"') {
+        Some(rest) => rest.strip_suffix('"')?,
+        None => value,
+    };
+    (!inner.contains(['"', '\\'])).then_some(inner)
 }
 
 /// Whether the content type's charset (if any) reads UTF-8 bytes as UTF-8.
 pub(crate) fn charset_is_utf8(content_type: &str) -> bool {
-    param(content_type, "charset").is_none_or(|c| {
-        matches!(
-            c.to_ascii_lowercase().as_str(),
-            "utf-8" | "utf8" | "us-ascii" | "ascii"
-        )
-    })
+    match param(content_type, "charset") {
+        Param::Absent => true,
+        Param::One(c) => is_utf8_name(c),
+        Param::Ambiguous => false,
+    }
+}
+
+fn is_utf8_name(charset: &str) -> bool {
+    matches!(
+        charset.to_ascii_lowercase().as_str(),
+        "utf-8" | "utf8" | "us-ascii" | "ascii"
+    )
 }
 
 /// A charset that reads ASCII bytes as ASCII (so an all-ASCII body means
 /// the same in it as in UTF-8). UTF-7, UTF-16 and the like do not.
 fn charset_is_ascii_compatible(content_type: &str) -> bool {
-    param(content_type, "charset").is_none_or(|c| {
-        let c = c.to_ascii_lowercase();
-        charset_is_utf8(content_type)
-            || c.starts_with("iso-8859-")
-            || c.starts_with("windows-125")
-            || matches!(c.as_str(), "latin1" | "latin-1" | "cp1252")
-    })
+    match param(content_type, "charset") {
+        Param::Absent => true,
+        Param::One(c) => {
+            let c = c.to_ascii_lowercase();
+            is_utf8_name(&c)
+                || c.starts_with("iso-8859-")
+                || c.starts_with("windows-125")
+                || matches!(c.as_str(), "latin1" | "latin-1" | "cp1252")
+        }
+        Param::Ambiguous => false,
+    }
 }
 
 /// How a body with this content type is read.
@@ -118,15 +153,17 @@ pub fn classify(content_type: Option<&str>) -> Form {
     let Some(ct) = content_type else {
         return Form::Text;
     };
-    let e = essence(ct);
-    let (top, sub) = e.split_once('/').unwrap_or((e.as_str(), ""));
-    match (top, sub) {
+    // As the masker reads it (`mask::BodyKind`): one reading of the type.
+    let (top, sub) = crate::headers::media_type(ct);
+    match (top.as_str(), sub.as_str()) {
         ("application", "json") => Form::Json,
         (_, s) if s.ends_with("+json") => Form::Json,
         ("application", "x-www-form-urlencoded") => Form::UrlEncoded,
-        ("multipart", "form-data") => {
-            Form::Multipart(param(ct, "boundary").unwrap_or_default().to_string())
-        }
+        // An ambiguous boundary is none: the body is then refused.
+        ("multipart", "form-data") => Form::Multipart(match param(ct, "boundary") {
+            Param::One(b) => b.to_string(),
+            Param::Absent | Param::Ambiguous => String::new(),
+        }),
         ("text", _) => Form::Text,
         ("application", s) if crate::headers::is_textual_application(s) => Form::Text,
         _ => Form::Binary,

@@ -6,6 +6,8 @@
 //! RFC 7578 framing for its declared boundary is unreadable too: upstream
 //! parsers differ on broken framing, so no reading of it can be trusted.
 
+use super::Param;
+
 /// One readable part: its field name and its content's span in the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Part {
@@ -27,7 +29,7 @@ pub enum Refusal {
 
 /// The parts of `body` framed by `boundary` (the content type's parameter).
 pub fn parts(body: &[u8], boundary: &str) -> Result<Vec<Part>, Refusal> {
-    if boundary.is_empty() || boundary.len() > 70 {
+    if !is_boundary(boundary) {
         return Err(Refusal::Malformed);
     }
     let delim = format!("--{boundary}");
@@ -60,17 +62,13 @@ pub fn parts(body: &[u8], boundary: &str) -> Result<Vec<Part>, Refusal> {
         let len = find(body.get(start..).unwrap_or_default(), &next).ok_or(Refusal::Malformed)?;
         let end = start + len;
         let (name, ct) = part_head(&head)?;
-        let essence = ct.as_deref().map(|c| {
-            c.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        });
-        let json = essence
-            .as_deref()
-            .is_some_and(|e| e == "application/json" || e.ends_with("+json"));
-        let text = essence.as_deref().is_none_or(|e| e.starts_with("text/")) || json;
+        let (json, text) = match ct.as_deref().map(crate::headers::media_type) {
+            None => (false, true),
+            Some((top, sub)) => {
+                let json = (top == "application" && sub == "json") || sub.ends_with("+json");
+                (json, json || top == "text")
+            }
+        };
         let charset_ok = ct.as_deref().is_none_or(super::charset_is_utf8);
         let content = body.get(start..end).unwrap_or_default();
         if !text || !charset_ok || std::str::from_utf8(content).is_err() || content.contains(&0) {
@@ -86,30 +84,49 @@ pub fn parts(body: &[u8], boundary: &str) -> Result<Vec<Part>, Refusal> {
     }
 }
 
-/// The part's field name and content type, from its header lines.
+/// The part's field name and content type, from its header lines. A header
+/// given twice, or a `name` upstreams read differently ([`super::Param`]),
+/// is broken framing: Rack takes the first `Content-Disposition` and the
+/// last `name=` in it, others the last header.
 fn part_head(head: &str) -> Result<(String, Option<String>), Refusal> {
     let mut name = None;
     let mut ct = None;
+    let mut encoding = None;
     for line in head.split("\r\n") {
         let (k, v) = line.split_once(':').ok_or(Refusal::Malformed)?;
         let k = k.trim().to_ascii_lowercase();
-        if k == "content-disposition" {
-            name = v
-                .split(';')
-                .filter_map(|p| p.trim().strip_prefix("name="))
-                .next()
-                .map(|n| n.trim_matches('"').to_string());
-        } else if k == "content-type" {
-            ct = Some(v.trim().to_string());
-        } else if k == "content-transfer-encoding" {
-            // base64 or quoted-printable parts hide their text.
-            let v = v.trim().to_ascii_lowercase();
-            if !matches!(v.as_str(), "7bit" | "8bit" | "binary") {
-                return Err(Refusal::BinaryPart);
-            }
+        let slot = match k.as_str() {
+            "content-disposition" => &mut name,
+            "content-type" => &mut ct,
+            "content-transfer-encoding" => &mut encoding,
+            _ => continue,
+        };
+        if slot.replace(v.trim()).is_some() {
+            return Err(Refusal::Malformed);
         }
     }
-    Ok((name.unwrap_or_default(), ct))
+    // base64 or quoted-printable parts hide their text.
+    if let Some(v) = encoding {
+        let v = v.to_ascii_lowercase();
+        if !matches!(v.as_str(), "7bit" | "8bit" | "binary") {
+            return Err(Refusal::BinaryPart);
+        }
+    }
+    let name = match name.map_or(Param::Absent, |d| super::param(d, "name")) {
+        Param::One(n) => n.to_string(),
+        Param::Absent => String::new(),
+        Param::Ambiguous => return Err(Refusal::Malformed),
+    };
+    Ok((name, ct.map(str::to_string)))
+}
+
+/// RFC 2046's boundary: 1 to 70 `bchars`, not ending in a space. Anything
+/// else (`%22`, a backslash) an upstream may unescape into another boundary.
+fn is_boundary(b: &str) -> bool {
+    (1..=70).contains(&b.len())
+        && !b.ends_with(' ')
+        && b.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"'()+_,-./:=? ".contains(&c))
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {

@@ -234,3 +234,113 @@ fn the_checked_reading_is_the_lenient_one_and_finds_its_own_documents() {
         Some(TOO_DEEP)
     );
 }
+
+/// A content type parameter upstreams read differently is refused: given
+/// twice (Werkzeug and python-multipart keep the last, this reader read the
+/// first), in RFC 2231's `name*=` form (Werkzeug decodes it), or quoted with
+/// escapes or unbalanced quotes. Otherwise the upstream frames a multipart
+/// body by another boundary (its base64 part hides `drop table` in what this
+/// reader takes for one text part) or decodes another charset.
+#[test]
+fn content_type_parameters_upstreams_read_differently_are_refused() {
+    let hidden = b"--a\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"q\"\r\nContent-Transfer-Encoding: base64\r\n\r\nZHJvcCB0YWJsZQ==\r\n--b--\r\n\r\n--a--\r\n";
+    for ct in [
+        "multipart/form-data; boundary=a; boundary=b",
+        "multipart/form-data; boundary=a; BOUNDARY=b",
+        "multipart/form-data; boundary=a; boundary*=utf-8''b",
+        "multipart/form-data; boundary*0=a; boundary*1=b",
+    ] {
+        assert_eq!(
+            code(Some(ct), hidden),
+            Some("body_multipart_unreadable"),
+            "{ct}"
+        );
+    }
+    // The same body with one boundary is readable: the framing is its own.
+    assert_eq!(code(Some("multipart/form-data; boundary=a"), hidden), None);
+    assert_eq!(
+        code(Some("multipart/form-data; boundary=\"a\""), hidden),
+        None
+    );
+    // A boundary Werkzeug unquotes (`\"`, `%22`) or that is not RFC 2046's.
+    let quoted = b"--a%22b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nv\r\n--a%22b--\r\n";
+    assert_eq!(
+        code(Some("multipart/form-data; boundary=\"a%22b\""), quoted),
+        Some("body_multipart_unreadable")
+    );
+    let escaped =
+        b"--a\\\"b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nv\r\n--a\\\"b--\r\n";
+    assert_eq!(
+        code(Some("multipart/form-data; boundary=\"a\\\"b\""), escaped),
+        Some("body_multipart_unreadable")
+    );
+    // A charset given twice: an upstream may decode UTF-7's `+AGQ-rop`.
+    for ct in [
+        "text/plain; charset=utf-8; charset=utf-7",
+        "text/plain; charset=utf-7; charset=utf-8",
+        "text/plain; charset*=utf-8''utf-7",
+        "text/plain; charset=\"utf-8",
+    ] {
+        assert_eq!(
+            code(Some(ct), b"+AGQ-rop table"),
+            Some("body_unsupported_charset"),
+            "{ct}"
+        );
+    }
+    assert_eq!(code(Some("text/plain; charset=\"UTF-8\""), b"x"), None);
+    // Twice is refused even when both say UTF-8: one rule, no judging.
+    assert_eq!(
+        code(Some("text/plain; charset=utf-8; charset=utf8"), b"x"),
+        Some("body_unsupported_charset")
+    );
+}
+
+/// A part header given twice is read differently upstream: Rack takes the
+/// first `Content-Disposition` (and the last `name=` in it), this reader
+/// took the last header (and the first `name=`); a `_method` part then
+/// escaped the method-override check. Refused as broken framing.
+#[test]
+fn a_multipart_part_whose_name_upstreams_read_differently_is_refused() {
+    let ct = Some("multipart/form-data; boundary=b");
+    for head in [
+        "Content-Disposition: form-data; name=\"_method\"\r\nContent-Disposition: form-data; name=\"x\"",
+        "Content-Disposition: form-data; name=\"x\"; name=\"_method\"",
+        "Content-Disposition: form-data; name=\"x\"; name*=utf-8''_method",
+        "Content-Disposition: form-data; name=\"x\"\r\nContent-Type: text/plain\r\nContent-Type: application/octet-stream",
+    ] {
+        let body = format!("--b\r\n{head}\r\n\r\nDELETE\r\n--b--\r\n");
+        assert_eq!(
+            code(ct, body.as_bytes()),
+            Some("body_multipart_unreadable"),
+            "{head}"
+        );
+    }
+    let one = b"--b\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--b--\r\n";
+    assert_eq!(code(ct, one), None);
+    assert!(method_override::in_body(ct, one).is_some());
+}
+
+/// The body reader and the masker read a content type's essence alike
+/// (`headers::media_type`): `application/ json` is JSON to both, so a body
+/// masks walk as JSON is checked as JSON, not passed on as binary.
+#[test]
+fn a_content_type_with_spaces_around_the_slash_is_read_as_masks_read_it() {
+    use crate::mask::BodyKind;
+    for ct in [
+        "application/ json",
+        "application /json",
+        " Application / JSON ; charset=utf-8",
+    ] {
+        assert_eq!(BodyKind::of(Some(ct)), BodyKind::Json, "{ct}");
+        assert_eq!(classify(Some(ct)), Form::Json, "{ct}");
+        assert_eq!(
+            code(Some(ct), b"{\"a\":1,}"),
+            Some("body_invalid_json"),
+            "{ct}"
+        );
+    }
+    assert_eq!(
+        classify(Some("multipart / form-data; boundary=b")),
+        Form::Multipart("b".to_string())
+    );
+}
