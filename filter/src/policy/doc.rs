@@ -148,6 +148,16 @@ impl de::Error for Error {
             reason: msg.to_string(),
         }
     }
+
+    // JSON's `null` by its name, as serde_json says it (not "unit value").
+    fn invalid_type(unexp: Unexpected, exp: &dyn de::Expected) -> Error {
+        match unexp {
+            Unexpected::Unit => {
+                de::Error::custom(format_args!("invalid type: null, expected {exp}"))
+            }
+            _ => de::Error::custom(format_args!("invalid type: {unexp}, expected {exp}")),
+        }
+    }
 }
 
 /// One node of the tree, at `path`, as a serde `Deserializer`.
@@ -165,15 +175,31 @@ impl<'de> NodeDe<'de, '_> {
             Node::I64(v) => visitor.visit_i64(*v),
             Node::F64(v) => visitor.visit_f64(*v),
             Node::Str(v) => visitor.visit_borrowed_str(v),
-            Node::Array(items) => visitor.visit_seq(Items {
-                items: items.iter().enumerate(),
-                path: self.path,
-            }),
-            Node::Object(members) => visitor.visit_map(Members {
-                all: members,
-                next: 0,
-                path: self.path,
-            }),
+            // What the visitor leaves unread (a tuple's extra items) is
+            // refused, as serde_json refuses it: nothing loads half-read.
+            Node::Array(items) => {
+                let mut seq = Items {
+                    items: items.iter().enumerate(),
+                    path: self.path,
+                };
+                let value = visitor.visit_seq(&mut seq)?;
+                if seq.items.len() > 0 {
+                    return Err(de::Error::invalid_length(items.len(), &"fewer items"));
+                }
+                Ok(value)
+            }
+            Node::Object(members) => {
+                let mut map = Members {
+                    all: members,
+                    next: 0,
+                    path: self.path,
+                };
+                let value = visitor.visit_map(&mut map)?;
+                if map.next < members.len() {
+                    return Err(de::Error::invalid_length(members.len(), &"fewer members"));
+                }
+                Ok(value)
+            }
         }
     }
 
@@ -455,6 +481,8 @@ mod tests {
         kind: Option<Kind>,
         #[serde(default)]
         any: Option<serde_json::Value>,
+        #[serde(default)]
+        pair: Option<(u8, u8)>,
     }
 
     #[derive(Debug, Deserialize, PartialEq)]
@@ -536,6 +564,70 @@ mod tests {
         // Inside a free-form value too (a JWKS, a JSON condition).
         let e = err(r#"{"any":[{"k":1,"k":2}]}"#);
         assert_eq!(e.path, "any[0].k");
+    }
+
+    /// serde_json refuses items a visitor leaves unread (a tuple's third);
+    /// so does this reader: nothing loads half-read.
+    #[test]
+    fn items_a_type_does_not_read_are_refused() {
+        let d: Doc = from_slice(br#"{"pair":[1,2]}"#).unwrap();
+        assert_eq!(d.pair, Some((1, 2)));
+        let e = err(r#"{"pair":[1,2,3]}"#);
+        assert_eq!(e.path, "pair");
+        assert!(e.reason.contains("invalid length 3"), "{e}");
+        assert!(serde_json::from_str::<Doc>(r#"{"pair":[1,2,3]}"#).is_err());
+    }
+
+    /// Numbers and strings mean what serde_json reads: no coercion from a
+    /// float, a negative zero or an integer past u64 (serde_json makes those
+    /// floats) into an integer field; `1e400` and lone surrogates are syntax
+    /// errors; `null` is an absent option.
+    #[test]
+    fn numbers_and_strings_are_not_coerced() {
+        for (json, path, reason) in [
+            (
+                r#"{"items":[{"size":1.0}]}"#,
+                "items[0].size",
+                "floating point `1.0`",
+            ),
+            (
+                r#"{"items":[{"size":1e2}]}"#,
+                "items[0].size",
+                "floating point `100.0`",
+            ),
+            (
+                r#"{"items":[{"size":-0}]}"#,
+                "items[0].size",
+                "floating point `-0.0`",
+            ),
+            (
+                r#"{"items":[{"size":"1"}]}"#,
+                "items[0].size",
+                "string \"1\"",
+            ),
+            (r#"{"by_name":{"x":4294967296}}"#, "by_name.x", "4294967296"),
+            (
+                r#"{"by_name":{"x":18446744073709551616}}"#,
+                "by_name.x",
+                "floating point",
+            ),
+            (r#"{"kind":{"limit":-1}}"#, "kind.limit", "integer `-1`"),
+            (r#"{"name":1e400}"#, ".", "number out of range"),
+            (r#"{"name":"\ud800"}"#, ".", "hex escape"),
+            (r#"{"name":null}"#, "name", "invalid type: null"),
+        ] {
+            let e = err(json);
+            assert_eq!(
+                (e.path.as_str(), e.reason.contains(reason)),
+                (path, true),
+                "{json}: {e}"
+            );
+        }
+        let d: Doc = from_slice(br#"{"kind":null,"name":"a\"\u00e9\ud83d\ude00\n"}"#).unwrap();
+        assert_eq!((d.kind, d.name.as_str()), (None, "a\"\u{e9}\u{1F600}\n"));
+        // serde_json's depth limit holds: a deep free-form value is refused.
+        let deep = format!(r#"{{"any":{}1{}}}"#, "[".repeat(200), "]".repeat(200));
+        assert!(err(&deep).reason.contains("recursion limit"), "deep");
     }
 
     #[test]
