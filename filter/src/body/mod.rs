@@ -282,8 +282,11 @@ impl Reader {
     /// The lines of a multi-line body that are JSON.
     fn lines<'a>(&self, body: &'a [u8]) -> Result<Vec<json::Doc<'a>>, Unreadable> {
         let mut docs = Vec::new();
-        if body.contains(&b'\n') {
-            for line in body.split(|&b| b == b'\n').filter(|l| looks_like_json(l)) {
+        if body.iter().any(|&b| is_line_end(b)) {
+            for line in body
+                .split(|&b| is_line_end(b))
+                .filter(|l| looks_like_json(l))
+            {
                 docs.extend(self.json(line, false)?);
             }
         }
@@ -323,6 +326,16 @@ fn check_encoding(ct: &str, body: &[u8]) -> Result<(), Unreadable> {
 }
 
 /// The first non-blank byte opens a JSON value an upstream may parse.
+/// Where a line of a text body ends, for JSON lines: `\n`, a `\r` alone or
+/// before `\n` (Python's universal newlines), and the other ASCII separators
+/// of `str.splitlines`. No JSON document holds any of them raw, so splitting
+/// on all of them never cuts a line an upstream reads whole, and a line an
+/// upstream splits off is a line here too. (U+2028, U+2029 and U+0085 can be
+/// raw inside JSON strings; they are not split on: docs/rules.md.)
+pub(crate) fn is_line_end(b: u8) -> bool {
+    matches!(b, b'\n' | b'\r' | 0x0b | 0x0c | 0x1c..=0x1e)
+}
+
 pub(crate) fn looks_like_json(body: &[u8]) -> bool {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     matches!(

@@ -323,7 +323,7 @@ impl Masker {
         reading: Option<&Reading<'_>>,
         counts: &mut Tally,
     ) -> Option<Vec<u8>> {
-        use crate::body::looks_like_json;
+        use crate::body::{is_line_end, looks_like_json};
         let doc = |src: &[u8]| reading.and_then(|r| r.doc_of(src));
         let mut hits = Vec::new();
         if looks_like_json(body) {
@@ -332,15 +332,18 @@ impl Masker {
                 return m;
             }
         }
-        if !body.split(|&b| b == b'\n').any(looks_like_json) {
+        if !body.split(|&b| is_line_end(b)).any(looks_like_json) {
             return text::mask_text(self, body, counts);
         }
         let mut lines = Vec::with_capacity(body.len());
         let mut changed = false;
-        for (i, line) in body.split(|&b| b == b'\n').enumerate() {
-            if i > 0 {
-                lines.push(b'\n');
-            }
+        // Each line with its own end, so the body keeps its bytes.
+        for piece in body.split_inclusive(|&b| is_line_end(b)) {
+            let line = match piece.split_last() {
+                Some((&end, line)) if is_line_end(end) => line,
+                _ => piece,
+            };
+            let end = piece.get(line.len()..).unwrap_or_default();
             let masked = if looks_like_json(line) {
                 hits.clear();
                 self.scanner.scan(line, &mut hits);
@@ -352,6 +355,7 @@ impl Masker {
             };
             changed |= masked.is_some();
             lines.extend_from_slice(masked.as_deref().unwrap_or(line));
+            lines.extend_from_slice(end);
         }
         match text::mask_text(self, &lines, counts) {
             Some(m) => Some(m),

@@ -667,3 +667,18 @@ fn adversarial_inputs_stay_linear() {
         }
     }
 }
+
+/// Lines a bare `\r` separates are masked as JSON each, and every line
+/// keeps its own end byte for byte.
+#[test]
+fn json_lines_keep_their_own_line_ends() {
+    let m = all();
+    let body = b"{\"a\":\"alice\\u0040example.com\"}\r{\"b\":1}\r\n{\"c\":\"bob\\u0040example.com\"}\x0cend";
+    let o = m.mask(Some("text/plain"), body);
+    let out = String::from_utf8(o.body.unwrap()).unwrap();
+    assert_eq!(
+        out,
+        "{\"a\":\"[REDACTED:email]\"}\r{\"b\":1}\r\n{\"c\":\"[REDACTED:email]\"}\x0cend"
+    );
+    assert_eq!(o.counts.get("email"), Some(&2), "{out}");
+}

@@ -304,3 +304,24 @@ fn a_json_body_is_parsed_once_for_the_check_rules_and_masks() {
     assert_eq!(reply.rule.as_deref(), Some("no-drop"));
     assert_eq!(crate::body::json::parses() - before, 1);
 }
+
+/// JSON lines split by a bare `\r` (or another ASCII separator of Python's
+/// `splitlines`) are lines here too: the escaped text in the second one is
+/// what the body rule reads, as an upstream splitting on `\r` would.
+#[test]
+fn json_lines_split_by_a_bare_carriage_return_are_read_line_by_line() {
+    let p = policy(
+        r#"{"default_action":"allow",
+            "rules":[{"name":"no-drop","match":{"body":{"regex":"(?i)drop\\s+table"}},"action":"deny"}]}"#,
+    );
+    let h = headers("POST", "/sql", &[("content-type", "text/plain")]);
+    for sep in ["\r", "\r\n", "\x0b", "\x0c", "\x1e"] {
+        let body = format!("{{\"a\":1}}{sep}{{\"q\":\"drop\\u0020table\"}}");
+        let (mut f, _) = started(&p, &h, false);
+        let step = f.on_request_body(&p, &h, body.as_bytes());
+        assert!(
+            matches!(step, RequestBodyStep::Refuse(_)),
+            "{sep:?}: {step:?}"
+        );
+    }
+}
