@@ -30,6 +30,10 @@ mod customers;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+#[path = "common/cpu.rs"]
+mod cpu;
+use cpu::cpu_secs;
+
 fn main() {
     let secs: f64 = std::env::args()
         .nth(1)
@@ -71,33 +75,4 @@ fn main() {
         let mbs = (body.len() as u64 * n) as f64 / (cpu_secs() - cpu0) / 1e6;
         println!("| {name} | {mbs:.0} |");
     }
-}
-
-/// The process's CPU time in seconds: WASI's process CPU clock in wasm (Node
-/// answers it from `getrusage`), `/proc/self/stat` natively.
-#[cfg(target_arch = "wasm32")]
-fn cpu_secs() -> f64 {
-    #[link(wasm_import_module = "wasi_snapshot_preview1")]
-    extern "C" {
-        fn clock_time_get(id: u32, precision: u64, time: *mut u64) -> u16;
-    }
-    const PROCESS_CPUTIME_ID: u32 = 2;
-    let mut ns = 0u64;
-    // SAFETY: a WASI call writing one u64 through a valid pointer.
-    let errno = unsafe { clock_time_get(PROCESS_CPUTIME_ID, 1, &mut ns) };
-    assert_eq!(errno, 0, "clock_time_get(process cputime)");
-    ns as f64 / 1e9
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-fn cpu_secs() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
-    let (_, rest) = stat.rsplit_once(')').expect("stat line");
-    let ticks: f64 = rest
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .map(|v| v.parse::<f64>().expect("tick count"))
-        .sum();
-    ticks / 100.0 // USER_HZ is 100 on Linux
 }

@@ -37,6 +37,10 @@ use transit_guard::worker::Worker;
 /// The bench's base policy (`xtask/src/bench/mod.rs`).
 const BASE: &str = r#"{"mode":"enforce","require_tls":true,"limits":{"max_body_bytes":1048576}}"#;
 
+#[path = "common/cpu.rs"]
+mod cpu;
+use cpu::cpu_secs;
+
 fn main() {
     let secs: f64 = std::env::args()
         .nth(1)
@@ -178,33 +182,4 @@ impl Envoy for BenchEnvoy {
     fn count(&self, family: &'static str, label: &str, n: u64) {
         black_box((family, label, n));
     }
-}
-
-/// The process's CPU time in seconds: WASI's process CPU clock in wasm (Node
-/// answers it from `getrusage`), `/proc/self/stat` natively.
-#[cfg(target_arch = "wasm32")]
-fn cpu_secs() -> f64 {
-    #[link(wasm_import_module = "wasi_snapshot_preview1")]
-    extern "C" {
-        fn clock_time_get(id: u32, precision: u64, time: *mut u64) -> u16;
-    }
-    const PROCESS_CPUTIME_ID: u32 = 2;
-    let mut ns = 0u64;
-    // SAFETY: a WASI call writing one u64 through a valid pointer.
-    let errno = unsafe { clock_time_get(PROCESS_CPUTIME_ID, 1, &mut ns) };
-    assert_eq!(errno, 0, "clock_time_get(process cputime)");
-    ns as f64 / 1e9
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-fn cpu_secs() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
-    let (_, rest) = stat.rsplit_once(')').expect("stat line");
-    let ticks: f64 = rest
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .map(|v| v.parse::<f64>().expect("tick count"))
-        .sum();
-    ticks / 100.0 // USER_HZ is 100 on Linux
 }
