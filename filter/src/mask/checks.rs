@@ -8,6 +8,8 @@
 
 pub(crate) mod context;
 pub(crate) mod ids;
+#[cfg(test)]
+mod reference;
 
 use std::net::Ipv6Addr;
 use std::sync::Arc;
@@ -270,7 +272,10 @@ fn phone(hay: &[u8], s: usize, e: usize, text: &[u8], form: PhoneForm) -> bool {
         .and_then(|i| text.get(..i))
         .unwrap_or(text)
         .trim_ascii_end();
-    let n = digits(number).count();
+    // One pass over the number (this runs for every phone-shaped
+    // candidate): its digits, parentheses and digit groups.
+    let runs = DigitRuns::of(number);
+    let n = runs.digits;
     let digits_ok = match form {
         // `00` is the international call prefix, not part of the number;
         // written out without any separator it is a zero-padded id.
@@ -281,35 +286,126 @@ fn phone(hay: &[u8], s: usize, e: usize, text: &[u8], form: PhoneForm) -> bool {
         PhoneForm::NorthAmerican => (10..=11).contains(&n),
         PhoneForm::Trunk => (9..=13).contains(&n),
     };
-    let opens = number.iter().filter(|&&b| b == b'(').count();
-    let closes = number.iter().filter(|&&b| b == b')').count();
-    if !digits_ok || opens != closes || opens > 2 {
+    if !digits_ok || runs.opens != runs.closes || runs.opens > 2 {
         return false;
     }
     // A one-digit group after the first reads as an ISBN (`978-3-16-148410-0`)
     // or a version (`10.0.19045`), except after a country code (`+33 1 83`);
     // groups of 3-2-4 are an SSN's shape (a mistyped one is no phone either);
     // groups of four only (`0660 7231 3406`) are a card's or a tracking
-    // number's shape, unless a `+` says it is dialled. (No allocation: this
-    // runs for every phone-shaped candidate.)
-    let mut lens = [0usize; 16];
-    let mut count = 0;
-    for g in number
-        .split(|b| !b.is_ascii_digit())
-        .filter(|g| !g.is_empty())
-    {
-        if let Some(slot) = lens.get_mut(count) {
-            *slot = g.len();
-        }
-        count += 1;
-    }
-    let groups = lens.get(..count.min(16)).unwrap_or_default();
+    // number's shape, unless a `+` says it is dialled.
+    let groups = runs.groups();
+    let len = |g: &Group| g.len;
     let not_phone_shape = (form != PhoneForm::International
-        && groups.iter().skip(1).any(|&g| g == 1))
-        || groups == [3, 2, 4]
-        || (groups.len() >= 3 && groups.iter().all(|&g| g == 4) && !number.contains(&b'+'));
-    let first = digits(number).next();
-    !not_phone_shape && !digits(number).all(|d| Some(d) == first) && !looks_like_date(number)
+        && groups.iter().skip(1).any(|g| g.len == 1))
+        || groups.iter().map(len).eq([3, 2, 4])
+        || (groups.len() >= 3 && groups.iter().all(|g| g.len == 4) && !runs.plus);
+    let is_date = if runs.count <= MAX_GROUPS {
+        groups_look_like_date(groups)
+    } else {
+        looks_like_date(number)
+    };
+    !not_phone_shape && !runs.same && !is_date
+}
+
+/// Digit groups recorded by [`DigitRuns`]: more than any phone form has.
+const MAX_GROUPS: usize = 16;
+
+/// A run of digits: its length, and its value when it has one or two
+/// digits (all [`groups_look_like_date`] reads).
+#[derive(Clone, Copy, Default)]
+struct Group {
+    len: usize,
+    small: u32,
+}
+
+/// What the phone check reads of a number's bytes, in one pass.
+struct DigitRuns {
+    digits: usize,
+    /// Every digit is the first one (true without digits).
+    same: bool,
+    opens: usize,
+    closes: usize,
+    plus: bool,
+    /// The first [`MAX_GROUPS`] runs of digits; `count` of them in all.
+    runs: [Group; MAX_GROUPS],
+    count: usize,
+}
+
+impl DigitRuns {
+    fn of(text: &[u8]) -> DigitRuns {
+        let mut r = DigitRuns {
+            digits: 0,
+            same: true,
+            opens: 0,
+            closes: 0,
+            plus: false,
+            runs: [Group::default(); MAX_GROUPS],
+            count: 0,
+        };
+        let mut first = None;
+        let mut run = Group::default();
+        for &b in text {
+            if b.is_ascii_digit() {
+                let d = b - b'0';
+                match first {
+                    None => first = Some(d),
+                    Some(f) => r.same &= f == d,
+                }
+                r.digits += 1;
+                run.len += 1;
+                if run.len <= 2 {
+                    run.small = run.small * 10 + u32::from(d);
+                }
+                continue;
+            }
+            r.push(&mut run);
+            match b {
+                b'(' => r.opens += 1,
+                b')' => r.closes += 1,
+                b'+' => r.plus = true,
+                _ => {}
+            }
+        }
+        r.push(&mut run);
+        r
+    }
+
+    /// Ends the current run of digits, if any.
+    fn push(&mut self, run: &mut Group) {
+        if run.len > 0 {
+            if let Some(slot) = self.runs.get_mut(self.count) {
+                *slot = *run;
+            }
+            self.count += 1;
+            *run = Group::default();
+        }
+    }
+
+    /// The recorded groups (the first [`MAX_GROUPS`]).
+    fn groups(&self) -> &[Group] {
+        self.runs
+            .get(..self.count.min(MAX_GROUPS))
+            .unwrap_or_default()
+    }
+}
+
+/// [`looks_like_date`] on groups already split (all of them).
+fn groups_look_like_date(groups: &[Group]) -> bool {
+    let day_month = |d: &Group, m: &Group| {
+        d.len <= 2 && m.len <= 2 && (1..=31).contains(&d.small) && (1..=12).contains(&m.small)
+    };
+    let mut groups = groups.iter();
+    let (Some(mut a), Some(mut b)) = (groups.next(), groups.next()) else {
+        return false;
+    };
+    for c in groups {
+        if (c.len == 4 && (day_month(a, b) || day_month(b, a))) || (a.len == 4 && day_month(c, b)) {
+            return true;
+        }
+        (a, b) = (b, c);
+    }
+    false
 }
 
 /// Three digit groups that read as a date (`15.01.2024 10`, `2024-01-15`).
@@ -371,13 +467,38 @@ pub(crate) fn luhn(text: &[u8]) -> bool {
 /// - 16-19: 2 (Mastercard, Mir), 3 (JCB), 4 (Visa), 5 (Mastercard,
 ///   Maestro), 6 (Discover, UnionPay, Maestro), Maestro's 0604.
 fn card(hay: &[u8], s: usize, e: usize, text: &[u8]) -> bool {
-    let n = digits(text).count();
-    let mut seps = text.iter().filter(|b| !b.is_ascii_digit());
-    let sep = seps.next();
-    let first = digits(text).next();
-    let p4 = digits(text)
-        .take(4)
-        .fold(0u32, |a, d| a * 10 + u32::from(d));
+    // One pass (this runs for every card-shaped candidate): the digit
+    // count, the first four digits, the separators, and the Luhn sum.
+    let (mut n, mut p4, mut first, mut same) = (0usize, 0u32, None, true);
+    let (mut sep, mut one_sep) = (None, true);
+    // Luhn doubles every second digit from the right: which ones depends on
+    // the count, known at the end, so both sums are kept: for an even
+    // count, an odd one.
+    let (mut even, mut odd) = (0u32, 0u32);
+    for &b in text {
+        if !b.is_ascii_digit() {
+            match sep {
+                None => sep = Some(b),
+                Some(x) => one_sep &= x == b,
+            }
+            continue;
+        }
+        let d = u32::from(b - b'0');
+        if n < 4 {
+            p4 = p4 * 10 + d;
+        }
+        match first {
+            None => first = Some(d),
+            Some(f) => same &= f == d,
+        }
+        let doubled = if d > 4 { 2 * d - 9 } else { 2 * d };
+        if n % 2 == 0 {
+            (even, odd) = (even + doubled, odd + d);
+        } else {
+            (even, odd) = (even + d, odd + doubled);
+        }
+        n += 1;
+    }
     let p2 = p4 / 100;
     let network = match n {
         12 => matches!(p2, 50 | 56..=58 | 67) || matches!(p4, 604 | 6304 | 6390),
@@ -387,10 +508,11 @@ fn card(hay: &[u8], s: usize, e: usize, text: &[u8]) -> bool {
         16..=19 => matches!(first, Some(2..=6)) || p4 == 604,
         _ => false,
     };
+    let luhn = if n % 2 == 0 { even } else { odd }.is_multiple_of(10);
     network
-        && seps.all(|b| Some(b) == sep)
-        && !digits(text).all(|d| Some(d) == first)
-        && luhn(text)
+        && one_sep
+        && !same
+        && luhn
         && !starts_inside_number(hay, s)
         && !continues_number(hay, e)
 }
@@ -524,6 +646,69 @@ fn base64url(text: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Candidates built from the bytes the phone and card patterns read
+    /// (digits, separators, `+`, parentheses, extension letters), inside
+    /// random surroundings: the one-pass checks give the verdicts of the
+    /// checks they replaced ([`reference`]) on every one.
+    #[test]
+    fn one_pass_checks_agree_with_the_reference() {
+        const BYTES: &[u8] = b"0123456789012345678901234567890123456789 -.()+/:#x";
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let forms = [
+            PhoneForm::International,
+            PhoneForm::NorthAmerican,
+            PhoneForm::Trunk,
+            PhoneForm::InContext,
+        ];
+        let (mut phones, mut cards) = (0, 0);
+        for _ in 0..400_000 {
+            let mut hay = Vec::new();
+            let (pre, len, post) = (next(4), next(26), next(4));
+            for _ in 0..pre + len + post {
+                hay.push(BYTES[next(BYTES.len())]);
+            }
+            // Mostly digits with few separators, like real candidates.
+            if next(2) == 0 {
+                for b in hay.iter_mut().skip(pre).take(len) {
+                    if next(4) != 0 {
+                        *b = b'0' + next(10) as u8;
+                    }
+                }
+            }
+            let (s, e) = (pre, pre + len);
+            let text = &hay[s..e];
+            for form in forms {
+                let want = reference::phone(&hay, s, e, text, form);
+                assert_eq!(
+                    phone(&hay, s, e, text, form),
+                    want,
+                    "{form:?} {:?}",
+                    String::from_utf8_lossy(&hay)
+                );
+                phones += usize::from(want);
+            }
+            let want = reference::card(&hay, s, e, text);
+            assert_eq!(
+                card(&hay, s, e, text),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(&hay)
+            );
+            cards += usize::from(want);
+        }
+        // Both verdicts were seen often enough to mean something.
+        assert!(
+            phones > 1_000 && cards > 100,
+            "{phones} phones, {cards} cards"
+        );
+    }
 
     #[test]
     fn luhn_known_values() {
