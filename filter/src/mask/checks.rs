@@ -315,8 +315,9 @@ const MAX_GROUPS: usize = 16;
 /// digits (all [`groups_look_like_date`] reads).
 #[derive(Clone, Copy, Default)]
 struct Group {
-    len: usize,
-    small: u32,
+    /// Saturates: only lengths up to 4 are compared.
+    len: u8,
+    small: u8,
 }
 
 /// What the phone check reads of a number's bytes, in one pass.
@@ -353,9 +354,9 @@ impl DigitRuns {
                     Some(f) => r.same &= f == d,
                 }
                 r.digits += 1;
-                run.len += 1;
+                run.len = run.len.saturating_add(1);
                 if run.len <= 2 {
-                    run.small = run.small * 10 + u32::from(d);
+                    run.small = run.small * 10 + d;
                 }
                 continue;
             }
@@ -469,28 +470,29 @@ pub(crate) fn luhn(text: &[u8]) -> bool {
 fn card(hay: &[u8], s: usize, e: usize, text: &[u8]) -> bool {
     // One pass (this runs for every card-shaped candidate): the digit
     // count, the first four digits, the separators, and the Luhn sum.
-    let (mut n, mut p4, mut first, mut same) = (0usize, 0u32, None, true);
+    let first = text
+        .iter()
+        .find(|b| b.is_ascii_digit())
+        .map(|b| u32::from(b - b'0'));
+    let (mut n, mut p4, mut same) = (0usize, 0u32, true);
     let (mut sep, mut one_sep) = (None, true);
     // Luhn doubles every second digit from the right: which ones depends on
     // the count, known at the end, so both sums are kept: for an even
     // count, an odd one.
     let (mut even, mut odd) = (0u32, 0u32);
     for &b in text {
-        if !b.is_ascii_digit() {
+        let d = u32::from(b.wrapping_sub(b'0'));
+        if d > 9 {
             match sep {
                 None => sep = Some(b),
                 Some(x) => one_sep &= x == b,
             }
             continue;
         }
-        let d = u32::from(b - b'0');
         if n < 4 {
             p4 = p4 * 10 + d;
         }
-        match first {
-            None => first = Some(d),
-            Some(f) => same &= f == d,
-        }
+        same &= Some(d) == first;
         let doubled = if d > 4 { 2 * d - 9 } else { 2 * d };
         if n % 2 == 0 {
             (even, odd) = (even + doubled, odd + d);
