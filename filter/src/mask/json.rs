@@ -78,7 +78,8 @@ struct Walker<'a, 'm> {
 /// once. Open addressing over a few slots; a key that finds them taken by
 /// others is looked up every time (a body of many distinct keys).
 struct KeyMemo<'a> {
-    slots: Vec<Option<(&'a [u8], Option<usize>)>>,
+    /// The key's [`KeyMemo::hash`], the key, its label.
+    slots: Vec<Option<(u64, &'a [u8], Option<usize>)>>,
 }
 
 impl<'a> KeyMemo<'a> {
@@ -86,25 +87,36 @@ impl<'a> KeyMemo<'a> {
     const BITS: u32 = 6;
     const PROBES: usize = 4;
 
+    /// The length and the last eight bytes. Up to seven bytes it is the
+    /// key itself: the length sits above the bytes, so two keys of the same
+    /// length under eight bytes are equal exactly when their hashes are.
+    fn hash(key: &[u8]) -> u64 {
+        let mut h = key.len() as u64;
+        for &b in key.iter().rev().take(8) {
+            h = h.rotate_left(8) ^ u64::from(b);
+        }
+        h
+    }
+
     /// [`Masker::key_label`] of an unescaped key.
     fn label(&mut self, key: &'a [u8], m: &Masker) -> Option<usize> {
         if self.slots.is_empty() {
             self.slots = vec![None; 1 << Self::BITS];
         }
-        // The length and the last eight bytes, multiplied into the top bits.
-        let mut h = key.len() as u64;
-        for &b in key.iter().rev().take(8) {
-            h = h.rotate_left(8) ^ u64::from(b);
-        }
+        let h = Self::hash(key);
+        // Multiplied into the top bits.
         let first = (h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - Self::BITS)) as usize;
         let mask = (1 << Self::BITS) - 1;
+        // Most keys are short: their hash compares them (no `memcmp`).
+        let same =
+            |sh: u64, k: &[u8]| sh == h && k.len() == key.len() && (key.len() < 8 || k == key);
         for probe in 0..Self::PROBES {
             match self.slots.get_mut((first + probe) & mask) {
-                Some(Some((k, label))) if *k == key => return *label,
+                Some(Some((sh, k, label))) if same(*sh, k) => return *label,
                 Some(Some(_)) => {}
                 Some(empty) => {
                     let label = m.key_label(key);
-                    *empty = Some((key, label));
+                    *empty = Some((h, key, label));
                     return label;
                 }
                 None => break,
@@ -396,4 +408,68 @@ pub(crate) fn pointer_matches(pointer: &[Seg], path: &[Step<'_>]) -> bool {
                 (Seg::Token(_, Some(n)), Step::Index(i)) => n == i,
                 (Seg::Token(_, None), Step::Index(_)) => false,
             })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn masker() -> Masker {
+        let doc: crate::mask::MaskingDoc = serde_json::from_str(
+            r#"{"profiles":{"p":{"detectors":"all","json_fields":["zip","ab"]}}}"#,
+        )
+        .unwrap();
+        crate::mask::compile(&doc)
+            .unwrap()
+            .profile("p")
+            .unwrap()
+            .clone()
+    }
+
+    /// The memo answers what `key_label` answers, for every key: secret
+    /// names, fields, keys of every length from 0 to 12 over a small
+    /// alphabet (so they share slots and hashes' low bits), and keys built
+    /// to have the hash of a secret name with another length.
+    #[test]
+    fn key_memo_answers_as_key_label() {
+        let m = masker();
+        let mut keys: Vec<Vec<u8>> = [
+            "passwd", "pwd", "secret", "zip", "ZIP", "ab", "password", "api_key", "",
+        ]
+        .iter()
+        .map(|k| k.as_bytes().to_vec())
+        .collect();
+        // Eight bytes hashing like `passwd` (six): the length is XORed in
+        // differently, so only the length check tells them apart.
+        let h = KeyMemo::hash(b"passwd") ^ 8;
+        keys.push((0..8).map(|i| (h >> (8 * i)) as u8).collect());
+        assert_eq!(
+            KeyMemo::hash(keys.last().unwrap()),
+            KeyMemo::hash(b"passwd")
+        );
+        let mut state = 7u64;
+        for _ in 0..3_000 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let len = (state >> 60) as usize % 13;
+            keys.push(
+                (0..len)
+                    .map(|i| b"adpswz_"[((state >> (4 * i)) % 7) as usize])
+                    .collect(),
+            );
+        }
+        // Twice over, so the second round is answered from the memo.
+        let mut memo = KeyMemo { slots: Vec::new() };
+        for _ in 0..2 {
+            for k in &keys {
+                assert_eq!(
+                    memo.label(k, &m),
+                    m.key_label(k),
+                    "{:?}",
+                    String::from_utf8_lossy(k)
+                );
+            }
+        }
+    }
 }
