@@ -78,8 +78,15 @@ struct Walker<'a, 'm> {
 /// once. Open addressing over a few slots; a key that finds them taken by
 /// others is looked up every time (a body of many distinct keys).
 struct KeyMemo<'a> {
-    /// The key's [`KeyMemo::hash`], the key, its label.
-    slots: Vec<Option<(u64, &'a [u8], Option<usize>)>>,
+    slots: Vec<Option<Seen<'a>>>,
+}
+
+/// A key met in this body: its [`KeyMemo::hash`], its bytes, its label.
+#[derive(Clone, Copy)]
+struct Seen<'a> {
+    hash: u64,
+    key: &'a [u8],
+    label: Option<usize>,
 }
 
 impl<'a> KeyMemo<'a> {
@@ -112,11 +119,15 @@ impl<'a> KeyMemo<'a> {
             |sh: u64, k: &[u8]| sh == h && k.len() == key.len() && (key.len() < 8 || k == key);
         for probe in 0..Self::PROBES {
             match self.slots.get_mut((first + probe) & mask) {
-                Some(Some((sh, k, label))) if same(*sh, k) => return *label,
+                Some(Some(seen)) if same(seen.hash, seen.key) => return seen.label,
                 Some(Some(_)) => {}
                 Some(empty) => {
                     let label = m.key_label(key);
-                    *empty = Some((h, key, label));
+                    *empty = Some(Seen {
+                        hash: h,
+                        key,
+                        label,
+                    });
                     return label;
                 }
                 None => break,
