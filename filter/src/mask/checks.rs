@@ -672,11 +672,12 @@ mod tests {
         let (mut phones, mut cards) = (0, 0);
         for _ in 0..400_000 {
             let mut hay = Vec::new();
-            let (pre, len, post) = (next(4), next(26), next(4));
+            let (pre, len, post) = (next(4), next(40), next(4));
             for _ in 0..pre + len + post {
                 hay.push(BYTES[next(BYTES.len())]);
             }
-            // Mostly digits with few separators, like real candidates.
+            // Up to 40 bytes: past 16 digit groups too. Mostly digits
+            // with few separators, like real candidates.
             if next(2) == 0 {
                 for b in hay.iter_mut().skip(pre).take(len) {
                     if next(4) != 0 {
@@ -704,6 +705,23 @@ mod tests {
                 String::from_utf8_lossy(&hay)
             );
             cards += usize::from(want);
+        }
+        // More digit groups than are recorded: the date check reads them all.
+        for text in [
+            "1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0",
+            "12 12 12 12 12 12 12 12 12 12 12 12 12 12 12 12 01 01 2024",
+            "+1 (2) 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9",
+        ] {
+            let hay = format!("x {text} y");
+            let (s, e) = (2, 2 + text.len());
+            for form in forms {
+                let want = reference::phone(hay.as_bytes(), s, e, text.as_bytes(), form);
+                assert_eq!(
+                    phone(hay.as_bytes(), s, e, text.as_bytes(), form),
+                    want,
+                    "{text}"
+                );
+            }
         }
         // Both verdicts were seen often enough to mean something.
         assert!(
