@@ -300,6 +300,8 @@ fn compile_profile(doc: &ProfileDoc, path: &str, key: Option<&str>) -> Result<Ma
         }
     }
 
+    let hash_key = HashKey::new(key.unwrap_or("").as_bytes())
+        .map_err(|e| PolicyError::at("masking.hash_key", e))?;
     Ok(Masker {
         scanner,
         labels: labels
@@ -314,7 +316,7 @@ fn compile_profile(doc: &ProfileDoc, path: &str, key: Option<&str>) -> Result<Ma
         pointers,
         secret_shapes: super::secret_shapes(&secret_keys),
         secret_keys,
-        hash_key: HashKey::new(key.unwrap_or("").as_bytes()),
+        hash_key,
         tokenize_key,
     })
 }

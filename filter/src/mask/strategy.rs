@@ -1,15 +1,24 @@
 //! What a masked value becomes.
 
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
 use super::tokens::Tokens;
 
-/// The `hash` strategy's key, with HMAC's inner key block already absorbed
-/// (one SHA-256 compression fewer per value).
+/// The `hash` strategy's key, with both of HMAC's key blocks (inner and
+/// outer) already absorbed: two SHA-256 compressions per short value
+/// instead of three, with `sha2`'s compression (about 40 % fewer
+/// instructions than `hmac_sha256`'s; docs/performance.md).
 #[derive(Clone)]
-pub(crate) struct HashKey(hmac_sha256::HMAC);
+pub(crate) struct HashKey(Hmac<Sha256>);
 
 impl HashKey {
-    pub(crate) fn new(key: &[u8]) -> Self {
-        HashKey(hmac_sha256::HMAC::new(key))
+    /// HMAC takes keys of any length; `hmac`'s signature still allows an
+    /// error, which the policy loader reports.
+    pub(crate) fn new(key: &[u8]) -> Result<Self, String> {
+        Hmac::new_from_slice(key)
+            .map(HashKey)
+            .map_err(|e| format!("masking.hash_key cannot key HMAC-SHA256: {e}"))
     }
 }
 
@@ -64,7 +73,7 @@ impl Strategy {
             Strategy::Hash => {
                 let mut h = key.0.clone();
                 h.update(value);
-                let mac = h.finalize();
+                let mac = h.finalize().into_bytes();
                 out.push_str("tok_");
                 for b in mac.iter().take(8) {
                     out.push(hex(b >> 4));
@@ -88,7 +97,7 @@ mod tests {
         s.apply(
             "card",
             v.as_bytes(),
-            &HashKey::new(b"0123456789abcdef0123"),
+            &HashKey::new(b"0123456789abcdef0123").unwrap(),
             &mut Tokens::default(),
             &mut out,
         );
@@ -120,7 +129,7 @@ mod tests {
         let mut tokens = Tokens::default();
         let mut run = |label: &str, v: &str| {
             let mut out = String::new();
-            let key = HashKey::new(b"0123456789abcdef0123");
+            let key = HashKey::new(b"0123456789abcdef0123").unwrap();
             Strategy::Tokenize.apply(label, v.as_bytes(), &key, &mut tokens, &mut out);
             out
         };
@@ -137,7 +146,7 @@ mod tests {
         assert_ne!(a, run(Strategy::Hash, "bob@example.com"));
         assert!(a.starts_with("tok_") && a.len() == 20, "{a}");
         let mut other = String::new();
-        let key = HashKey::new(b"another key 123456");
+        let key = HashKey::new(b"another key 123456").unwrap();
         Strategy::Hash.apply(
             "x",
             b"alice@example.com",
