@@ -190,9 +190,11 @@ impl Authenticator {
             new_path: None,
             from_cache: false,
         };
-        let exempt_route = req
-            .route_name()
-            .is_some_and(|r| self.config.exempt_routes.contains(&r));
+        // The route name is a host call: made only if some route is exempt.
+        let exempt_route = !self.config.exempt_routes.is_empty()
+            && req
+                .route_name()
+                .is_some_and(|r| self.config.exempt_routes.contains(&r));
         if self.config.providers.is_empty() || exempt_route || self.is_exempt(req.path()) {
             return Ok(out);
         }
