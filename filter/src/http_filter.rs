@@ -216,10 +216,16 @@ impl HttpFilter {
                     Err(e) => return self.host_failure(envoy, HostFailure::ReadBody, &e),
                 };
                 match self.flow.on_response_body(&worker.policy, &body) {
-                    ResponseBodyStep::Continue => Action::Continue,
+                    ResponseBodyStep::Continue => {
+                        self.seen.response_handed_on = Some(body.len() as u64);
+                        Action::Continue
+                    }
                     ResponseBodyStep::Replace(new) => {
                         match envoy.replace_body(Body::Response, size, &new) {
-                            Ok(()) => Action::Continue,
+                            Ok(()) => {
+                                self.seen.response_handed_on = Some(new.len() as u64);
+                                Action::Continue
+                            }
                             Err(e) => self.host_failure(envoy, HostFailure::ReplaceBody, &e),
                         }
                     }

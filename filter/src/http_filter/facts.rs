@@ -14,7 +14,8 @@
 //!   its headers; read when the body was chunked or the filter rewrote it.
 //! - `response.size` is the body bytes sent: the response's `content-length`
 //!   (0 when it ended with its headers) when the filter passed the body on
-//!   unchanged to its end; read otherwise.
+//!   unchanged to its end; the length of the body it handed on when it held
+//!   the body whole (masked or not); read otherwise (a streamed rewrite).
 //! - `request.duration`: Envoy's clock at the end minus at the request
 //!   headers (the start of the stream, to within the filter's own setup).
 //!
@@ -48,6 +49,9 @@ pub(super) struct Seen {
     pub response_ended: bool,
     /// The filter rewrote the response body or dropped its `content-length`.
     pub response_rewritten: bool,
+    /// The length of the whole body the filter held and then handed on
+    /// (masked or as it came) at its end.
+    pub response_handed_on: Option<u64>,
 }
 
 impl Seen {
@@ -92,7 +96,8 @@ impl Seen {
             (None, false) => None,
         };
         let bytes_out = match (&self.response_length, self.response_bodiless) {
-            _ if !plain || self.response_rewritten => None,
+            _ if !plain => None,
+            _ if self.response_rewritten => self.response_handed_on,
             (_, true) => Some(0),
             (Some(len), false) => len.trim().parse().ok(),
             (None, false) => None,

@@ -152,3 +152,68 @@ fn a_refusal_the_filter_answered_takes_envoys_status() {
     assert_eq!(rec["decision"], "denied");
     assert_eq!(rec["status"], 403);
 }
+
+#[test]
+fn a_held_body_is_sized_by_what_the_filter_handed_on() {
+    let policy = r#"{"masking":{"profiles":{"pii":{"detectors":["email"]}}},"default_action":"allow",
+        "rules":[{"name":"pii","match":{"path":{"prefix":"/customers"}},
+                  "action":"mask","mask":{"response":["pii"]}}]}"#;
+    // Masked: shorter or longer than the upstream's body and its
+    // (dropped) content-length.
+    for (body, masked) in [
+        (&br#"{"email":"ada@example.com"}"#[..], true),
+        (br#"{"note":"nothing to mask"}"#, false),
+    ] {
+        let envoy = get("/customers");
+        set_u64(&envoy, "response.size", 999);
+        let mut f = HttpFilter::new(1, Some(worker(policy)));
+        f.on_request_headers(&envoy, true);
+        {
+            let mut s = envoy.0.borrow_mut();
+            s.response_headers = headers(&[
+                (":status", "200"),
+                ("content-type", "application/json"),
+                ("content-length", &body.len().to_string()),
+            ]);
+            s.response_body = body.to_vec();
+        }
+        f.on_response_headers(&envoy, false);
+        f.on_response_body(&envoy, body.len(), true);
+        f.on_log(&envoy);
+        let sent = envoy.0.borrow().response_body.len();
+        assert_eq!(sent != body.len(), masked, "{body:?}");
+        let rec = audit(&envoy);
+        assert_eq!(rec["bytes_out"], sent, "{body:?}");
+        assert!(
+            reads_at_log(&envoy).is_empty(),
+            "{:?}",
+            reads_at_log(&envoy)
+        );
+    }
+}
+
+#[test]
+fn a_held_body_refused_is_sized_by_envoy() {
+    let policy = r#"{"limits":{"max_body_bytes":8},
+        "masking":{"profiles":{"pii":{"detectors":["email"]}}},"default_action":"allow",
+        "rules":[{"name":"pii","match":{"path":{"prefix":"/customers"}},
+                  "action":"mask","mask":{"response":["pii"]}}]}"#;
+    let body = br#"{"email":"ada@example.com"}"#;
+    let envoy = get("/customers");
+    set_u64(&envoy, "response.size", 77);
+    let mut f = HttpFilter::new(1, Some(worker(policy)));
+    f.on_request_headers(&envoy, true);
+    {
+        let mut s = envoy.0.borrow_mut();
+        s.response_headers = headers(&[(":status", "200"), ("content-type", "application/json")]);
+        s.response_body = body.to_vec();
+    }
+    f.on_response_headers(&envoy, false);
+    f.on_response_body(&envoy, body.len(), true);
+    f.on_log(&envoy);
+    assert_eq!(
+        audit(&envoy)["bytes_out"],
+        77,
+        "Envoy's count of its own reply"
+    );
+}
