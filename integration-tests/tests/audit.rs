@@ -364,3 +364,34 @@ async fn a_failing_collector_never_holds_requests_and_drops_are_counted() {
     // The access log still has every record.
     assert_eq!(gw.wait_for_audit_records(10).len(), 10);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_masked_response_is_sized_as_the_agent_received_it() {
+    // The filter knows the length of the body it hands on; Envoy's own
+    // `response.size` is no longer read for it: they must agree.
+    let policy = r#"{
+      "masking": { "profiles": { "pii": { "detectors": ["email", "phone"] } } },
+      "default_action": "allow",
+      "rules": [ { "name": "pii", "match": { "path": { "prefix": "/customers" } },
+                   "action": "mask", "mask": { "response": ["pii"] } } ]
+    }"#;
+    let gw = Gateway::for_test("audit-masked-size", policy)
+        .await
+        .unwrap();
+    let client = gw.client().unwrap();
+    let resp = client.get(gw.url("/customers")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = resp.bytes().await.unwrap();
+    let text = String::from_utf8_lossy(&body);
+    assert!(
+        text.contains("[REDACTED:email]") && !text.contains("ada.lovelace@example.com"),
+        "{text}"
+    );
+    assert_ne!(
+        body.len(),
+        integration_tests::upstream::DEMO_CUSTOMERS.len()
+    );
+    let records = gw.wait_for_audit_records(1);
+    assert_valid(&schema(), &records[0]);
+    assert_eq!(records[0]["bytes_out"], body.len(), "{}", records[0]);
+}
