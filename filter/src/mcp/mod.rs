@@ -8,6 +8,7 @@ pub mod config;
 pub mod sse;
 
 use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
 
 pub use config::{compile, McpPolicy, McpSectionDoc};
 
@@ -39,7 +40,7 @@ pub fn definition_hash(tool: &Map<String, Value>) -> String {
     });
     let mut text = String::new();
     canonical(&def, &mut text);
-    hmac_sha256::Hash::hash(text.as_bytes())
+    Sha256::digest(text.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()

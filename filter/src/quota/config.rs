@@ -13,6 +13,7 @@
 //! ```
 
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 use crate::policy::PolicyError;
 
@@ -192,7 +193,7 @@ fn namespace(max_identities: u32, limits: &[Limit]) -> String {
             l.name, l.counts, l.rule, l.max, l.window_secs
         ));
     }
-    let digest = hmac_sha256::Hash::hash(spec.as_bytes());
+    let digest = Sha256::digest(spec.as_bytes());
     let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
     format!("transit_guard.quota.{hex}")
 }

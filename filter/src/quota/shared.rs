@@ -9,6 +9,8 @@
 //! claimed by compare-and-swap: two workers creating the same slot at once
 //! can lose at most the increments made in between, once per slot.
 
+use sha2::{Digest, Sha256};
+
 use super::config::Quotas;
 use super::table::{apply, Charge, Exceeded, Slot};
 use crate::envoy::{Envoy, HostError};
@@ -29,7 +31,7 @@ pub enum Refusal {
 
 /// The identity's digest: never 0 (0 marks an empty slot).
 pub fn owner_of(identity_key: &str) -> u64 {
-    let digest = hmac_sha256::Hash::hash(identity_key.as_bytes());
+    let digest = Sha256::digest(identity_key.as_bytes());
     let mut first = [0u8; 8];
     first.copy_from_slice(digest.get(..8).unwrap_or(&[0; 8]));
     u64::from_le_bytes(first).max(1)

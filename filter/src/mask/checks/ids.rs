@@ -5,6 +5,8 @@
 //! published ones; the corpus generator checks our values against
 //! `python-stdnum`'s independent implementations.
 
+use sha2::{Digest, Sha256};
+
 use super::luhn;
 
 /// The candidate's digits as numbers, separators skipped.
@@ -389,7 +391,7 @@ pub(crate) fn base58check(text: &[u8]) -> bool {
         payload.first(),
         Some(0x00 | 0x05 | 0x6f | 0xc4 | 0x30 | 0x32 | 0x1e | 0x16)
     );
-    let digest = hmac_sha256::Hash::hash(&hmac_sha256::Hash::hash(payload));
+    let digest = Sha256::digest(Sha256::digest(payload));
     version_ok && digest.get(..4) == Some(check)
 }
 
