@@ -424,7 +424,8 @@ async fn a_vote_is_announced_to_every_store_on_the_database(db: Db) {
         .unwrap();
     assert_eq!(&*got, id.as_str());
     if matches!(db.db, Database::Postgres(_)) {
-        // The other replica hears of it through LISTEN/NOTIFY.
+        // The other replica hears of it through LISTEN/NOTIFY (`open`
+        // returns only once its LISTEN is in place, so none is missed).
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
             let got = tokio::time::timeout_at(deadline, there.recv())

@@ -20,7 +20,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use futures_util::StreamExt;
 use std::sync::Arc;
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_postgres::{AsyncMessage, NoTls, Row};
 
 use super::sqlite::to_json;
@@ -75,6 +75,9 @@ CREATE TABLE grants (
 CREATE INDEX grants_match ON grants (sub, iss, rule, expires_at);
 ";
 
+/// How long `open` waits for its `LISTEN` connection.
+const LISTEN_START_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The channel every replica listens on.
 const CHANNEL: &str = "tg_approver_changes";
 /// Key of the session advisory lock held while migrating.
@@ -116,6 +119,8 @@ fn pool_err(e: deadpool_postgres::PoolError) -> ApiError {
 impl Postgres {
     /// Connects, migrates, and starts listening for other replicas' votes
     /// (each one's approval id is sent on `changes` while the store lives).
+    /// Returns once the `LISTEN` is in place, so no vote made after `open`
+    /// goes unheard; a replica that cannot listen does not start.
     pub async fn open(
         url: &str,
         changes: Weak<broadcast::Sender<Arc<str>>>,
@@ -140,8 +145,16 @@ impl Postgres {
             .create_timeout(Some(Duration::from_secs(5)))
             .build()
             .context("building the connection pool")?;
-        tokio::spawn(listen(config, changes));
-        Ok(Postgres { pool })
+        let (listening, ready) = oneshot::channel();
+        tokio::spawn(listen(config, changes, listening));
+        match tokio::time::timeout(LISTEN_START_TIMEOUT, ready).await {
+            Ok(Ok(())) => Ok(Postgres { pool }),
+            _ => bail!(
+                "no LISTEN on {} within {} s: this replica would not hear other replicas' votes",
+                redact(url),
+                LISTEN_START_TIMEOUT.as_secs()
+            ),
+        }
     }
 
     pub async fn create(
@@ -608,8 +621,13 @@ async fn migrate(config: &tokio_postgres::Config) -> anyhow::Result<()> {
 /// Keeps a `LISTEN` connection open while the store lives, sending each
 /// notice's approval id on `changes`; reconnects with backoff. After
 /// (re)connecting it sends [`ANY_CHANGE`], so a vote made while it was away
-/// is not missed.
-async fn listen(config: tokio_postgres::Config, changes: Weak<broadcast::Sender<Arc<str>>>) {
+/// is not missed. `listening` is told once, when the first `LISTEN` is in place.
+async fn listen(
+    config: tokio_postgres::Config,
+    changes: Weak<broadcast::Sender<Arc<str>>>,
+    listening: oneshot::Sender<()>,
+) {
+    let mut listening = Some(listening);
     let tick = |id: &str| match changes.upgrade() {
         Some(c) => {
             let _ = c.send(Arc::from(id));
@@ -648,6 +666,9 @@ async fn listen(config: tokio_postgres::Config, changes: Weak<broadcast::Sender<
                         if !tick(ANY_CHANGE) {
                             driver.abort();
                             return;
+                        }
+                        if let Some(l) = listening.take() {
+                            let _ = l.send(());
                         }
                         loop {
                             tokio::select! {
