@@ -141,7 +141,7 @@ impl Policy {
             Some(d) => Some(Authenticator::new(crate::identity::config::compile(d)?)),
             None => None,
         };
-        let masking = mask::compile(&doc.masking)?;
+        let mut masking = mask::compile(&doc.masking)?;
         if doc.approval.is_none() {
             if let Some(i) = doc
                 .rules
@@ -194,6 +194,10 @@ impl Policy {
                     ),
                 ));
             }
+        }
+        // A list of profiles is masked in one pass where it can be.
+        for list in rules.mask_lists() {
+            masking.add_chain(&list);
         }
         let audit = crate::audit::config::compile(doc.audit, &masking)?;
         let inspection = crate::body::config::compile(&doc.inspection)?;

@@ -81,6 +81,11 @@ impl Check {
         Check { kind, context }
     }
 
+    /// The check looks for context words.
+    pub(crate) fn reads_context(&self) -> bool {
+        self.context.is_some()
+    }
+
     /// A context word comes shortly before `s` (see [`context`]).
     fn in_context(&self, hay: &[u8], s: usize) -> bool {
         self.context

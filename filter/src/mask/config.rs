@@ -122,7 +122,10 @@ pub fn compile(doc: &MaskingDoc) -> Result<Masking, PolicyError> {
             compile_profile(p, &path, doc.hash_key.as_deref())?,
         );
     }
-    Ok(Masking { profiles })
+    Ok(Masking {
+        profiles,
+        chains: BTreeMap::new(),
+    })
 }
 
 fn compile_profile(doc: &ProfileDoc, path: &str, key: Option<&str>) -> Result<Masker, PolicyError> {
@@ -318,6 +321,7 @@ fn compile_profile(doc: &ProfileDoc, path: &str, key: Option<&str>) -> Result<Ma
         secret_keys,
         hash_key,
         tokenize_key,
+        later: Vec::new(),
     })
 }
 

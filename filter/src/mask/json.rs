@@ -366,7 +366,7 @@ impl<'a> Walker<'a, '_> {
             (None, _, _) => {
                 let text = decode(raw, esc);
                 self.hits.clear();
-                self.m.scanner.scan(text.as_bytes(), &mut self.hits);
+                self.m.scan(text.as_bytes(), &mut self.hits, self.counts);
                 if self.hits.is_empty() {
                     return Ok(());
                 }
@@ -392,7 +392,7 @@ impl<'a> Walker<'a, '_> {
             (None, Some(hits)) => return self.write_raw_masked(s, e, hits, true),
             (None, None) => {
                 self.hits.clear();
-                self.m.scanner.scan(raw, &mut self.hits);
+                self.m.scan(raw, &mut self.hits, self.counts);
                 if self.hits.is_empty() {
                     return Ok(());
                 }

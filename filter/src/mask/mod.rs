@@ -58,6 +58,7 @@ pub mod strategy;
 pub mod stream;
 pub mod tokens;
 
+mod chain;
 mod checks;
 mod detectors;
 mod json;
@@ -76,15 +77,35 @@ use crate::body::Reading;
 use json::{pointer_matches, Step};
 use scan::{Hit, Scanner};
 
-/// The compiled `masking` section: profiles by name.
+/// The compiled `masking` section: profiles by name, and the lists of
+/// profiles rules name compiled into one masker each ([`chain`]).
 #[derive(Debug, Clone, Default)]
 pub struct Masking {
     profiles: BTreeMap<String, Masker>,
+    chains: BTreeMap<Vec<String>, Masker>,
 }
 
 impl Masking {
     pub fn profile(&self, name: &str) -> Option<&Masker> {
         self.profiles.get(name)
+    }
+
+    /// Compiles a rule's list of profiles into one masker, once per
+    /// distinct list, if the list allows it ([`chain`]). For the policy
+    /// loader; an unknown name leaves the list to the in-order path.
+    pub fn add_chain(&mut self, names: &[String]) {
+        if names.len() < 2 || self.chains.contains_key(names) {
+            return;
+        }
+        let profiles: Option<Vec<&Masker>> = names.iter().map(|n| self.profile(n)).collect();
+        if let Some(chain) = profiles.and_then(|p| chain::compile(&p)) {
+            self.chains.insert(names.to_vec(), chain);
+        }
+    }
+
+    /// The list `names` compiled into one masker, if it was.
+    pub(crate) fn chain(&self, names: &[String]) -> Option<&Masker> {
+        self.chains.get(names)
     }
 
     pub fn profile_names(&self) -> impl Iterator<Item = &str> {
@@ -143,6 +164,9 @@ pub struct MaskOutcome {
     /// The part of `counts` masked with `tokenize` (restored in the response).
     pub tokenized: BTreeMap<String, u32>,
     pub kind: BodyKind,
+    /// A chain's profiles touched the same value: mask them in order
+    /// instead ([`chain`]). Always false for one profile.
+    pub(crate) conflict: bool,
 }
 
 impl MaskOutcome {
@@ -158,6 +182,9 @@ impl MaskOutcome {
 pub(crate) struct Tally {
     pub(crate) counts: Vec<u32>,
     pub(crate) tokens: Tokens,
+    /// A chain's later profile would have read an earlier one's
+    /// replacement: the result must be discarded ([`chain`]).
+    pub(crate) conflict: bool,
 }
 
 impl Tally {
@@ -165,6 +192,7 @@ impl Tally {
         Tally {
             counts: vec![0; m.labels.len()],
             tokens,
+            conflict: false,
         }
     }
 }
@@ -199,6 +227,8 @@ pub struct Masker {
     hash_key: strategy::HashKey,
     /// The `strategies` key that set `tokenize`, if any (`email`, `default`).
     tokenize_key: Option<String>,
+    /// A chain's later profiles (see [`chain`]); empty for one profile.
+    later: Vec<chain::Later>,
 }
 
 impl Masker {
@@ -248,7 +278,7 @@ impl Masker {
             BodyKind::Passthrough => None,
             BodyKind::Json | BodyKind::InvalidJson => {
                 let mut hits = Vec::new();
-                self.scanner.scan(body, &mut hits);
+                self.scan(body, &mut hits, counts);
                 match json::mask(self, body, doc(body), &hits, counts) {
                     Ok(m) => m,
                     Err(_) => {
@@ -265,10 +295,11 @@ impl Masker {
             BodyKind::Text => self.mask_text_or_json(body, reading, counts),
             BodyKind::Form => self.mask_form_or_json(body, doc(body), counts),
         };
-        self.outcome(masked, &counts.counts, kind)
+        self.outcome(masked, counts, kind)
     }
 
-    fn outcome(&self, body: Option<Vec<u8>>, counts: &[u32], kind: BodyKind) -> MaskOutcome {
+    fn outcome(&self, body: Option<Vec<u8>>, tally: &Tally, kind: BodyKind) -> MaskOutcome {
+        let counts = &tally.counts;
         let tokenized: Vec<u32> = self
             .labels
             .iter()
@@ -286,6 +317,7 @@ impl Masker {
             counts: self.named_counts(counts),
             tokenized: self.named_counts(&tokenized),
             kind,
+            conflict: tally.conflict,
         }
     }
 
@@ -307,7 +339,7 @@ impl Masker {
         let mut as_json = None;
         if crate::body::looks_like_json(body) {
             let mut hits = Vec::new();
-            self.scanner.scan(body, &mut hits);
+            self.scan(body, &mut hits, counts);
             as_json = json::mask(self, body, doc, &hits, counts).ok().flatten();
         }
         let current = as_json.as_deref().unwrap_or(body);
@@ -327,7 +359,7 @@ impl Masker {
         let doc = |src: &[u8]| reading.and_then(|r| r.doc_of(src));
         let mut hits = Vec::new();
         if looks_like_json(body) {
-            self.scanner.scan(body, &mut hits);
+            self.scan(body, &mut hits, counts);
             if let Ok(m) = json::mask(self, body, doc(body), &hits, counts) {
                 return m;
             }
@@ -346,7 +378,7 @@ impl Masker {
             let end = piece.get(line.len()..).unwrap_or_default();
             let masked = if looks_like_json(line) {
                 hits.clear();
-                self.scanner.scan(line, &mut hits);
+                self.scan(line, &mut hits, counts);
                 json::mask(self, line, doc(line), &hits, counts)
                     .ok()
                     .flatten()
@@ -450,6 +482,12 @@ impl Masker {
             .iter()
             .find(|(k, _)| secret_key_eq(key, k))
             .map(|(_, l)| *l)
+    }
+
+    /// Appends the values of `hay` to `hits`, in order, never overlapping:
+    /// this profile's, or a chain's (see [`chain`]).
+    fn scan(&self, hay: &[u8], hits: &mut Vec<Hit>, counts: &mut Tally) {
+        chain::scan(self, hay, hits, counts);
     }
 
     fn has_pointers(&self) -> bool {

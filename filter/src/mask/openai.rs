@@ -59,12 +59,12 @@ impl Masker {
     ) -> MaskOutcome {
         let mut tally = Tally::new(self, std::mem::take(tokens));
         let mut hits = Vec::new();
-        self.scanner.scan(body, &mut hits);
+        self.scan(body, &mut hits, &mut tally);
         let doc = reading.and_then(|r| r.doc_of(body));
         let result = json::mask_in(self, body, doc, &hits, &mut tally, Pass::Except(scope.0));
-        *tokens = tally.tokens;
+        *tokens = std::mem::take(&mut tally.tokens);
         match result {
-            Ok(masked) => self.outcome(masked, &tally.counts, BodyKind::Json),
+            Ok(masked) => self.outcome(masked, &tally, BodyKind::Json),
             Err(_) => self.mask_read(Some("application/json"), body, reading, tokens),
         }
     }

@@ -51,6 +51,10 @@ pub(crate) struct Scanner {
 /// `-7`): a candidate is only final once that many bytes follow it.
 pub(crate) const LOOKAHEAD: usize = 2;
 
+/// Bytes a check reads before a candidate's start (`starts_inside_number`
+/// reads four: `1 2 4111...`), context words aside.
+pub(crate) const READS_BEFORE: usize = 4;
+
 /// ASCII classes, byte-oriented: see `detectors`.
 pub(crate) fn syntax_config() -> syntax::Config {
     syntax::Config::new().unicode(false).utf8(false)
@@ -104,6 +108,11 @@ impl Scanner {
         })
     }
 
+    /// Some pattern's check reads context words (see [`super::chain`]).
+    pub(crate) fn reads_context(&self) -> bool {
+        self.patterns.iter().any(|p| p.check.reads_context())
+    }
+
     /// The first offset in `from..hay.len()` where a value may start that is
     /// not settled yet: some pattern, anchored there, still matches a prefix
     /// of `hay[at..]`, or its automaton died less than [`LOOKAHEAD`] bytes
@@ -151,6 +160,20 @@ impl Scanner {
 
     /// Appends the values found in `hay` to `hits`, in order, never overlapping.
     pub(crate) fn scan(&self, hay: &[u8], hits: &mut Vec<Hit>) {
+        self.scan_noting(hay, hits, &mut None);
+    }
+
+    /// [`Scanner::scan`], also noting in `seen` the extent of every
+    /// candidate the patterns matched, kept or not: from its start to the
+    /// furthest end a pattern or check gave it (a skip's target included).
+    /// What a check reads around that extent is [`READS_BEFORE`] and
+    /// [`LOOKAHEAD`] bytes more.
+    pub(crate) fn scan_noting(
+        &self,
+        hay: &[u8],
+        hits: &mut Vec<Hit>,
+        seen: &mut Option<&mut Vec<Span>>,
+    ) {
         let Some(re) = &self.re else {
             return;
         };
@@ -160,26 +183,37 @@ impl Scanner {
                 break;
             };
             let start = m.start();
-            match self.confirm(re, hay, start, m.pattern().as_usize(), m.end()) {
+            let mut furthest = m.end();
+            let found = self.confirm(re, hay, start, m.pattern().as_usize(), &mut furthest);
+            match found {
                 Found::Hit(hit) => {
                     at = hit.end.max(start + 1);
+                    furthest = furthest.max(hit.end);
                     hits.push(hit);
                 }
-                Found::Skip(to) => at = to.max(start + 1),
+                Found::Skip(to) => {
+                    at = to.max(start + 1);
+                    furthest = furthest.max(to);
+                }
                 Found::Nothing => at = start + 1,
+            }
+            if let Some(seen) = seen {
+                seen.push((start, furthest));
             }
         }
     }
 
-    /// The candidate at `start` by pattern `pid`, else a lower-priority
-    /// pattern matching at the same start, checked.
-    fn confirm(&self, re: &Regex, hay: &[u8], start: usize, pid: usize, end: usize) -> Found {
-        match self.check(re, hay, start, end, pid) {
+    /// The candidate at `start` by pattern `pid` (ending at `end`), else a
+    /// lower-priority pattern matching at the same start, checked; `end`
+    /// becomes the furthest end of the patterns tried.
+    fn confirm(&self, re: &Regex, hay: &[u8], start: usize, pid: usize, end: &mut usize) -> Found {
+        match self.check(re, hay, start, *end, pid) {
             Found::Nothing => {}
             found => return found,
         }
         for q in pid + 1..self.patterns.len() {
             if let Some(m) = anchored(re, hay, start, q) {
+                *end = (*end).max(m);
                 match self.check(re, hay, start, m, q) {
                     Found::Nothing => {}
                     found => return found,

@@ -16,7 +16,7 @@ use crate::body::form;
 /// Masks `body` as text; `None` when nothing was masked.
 pub(crate) fn mask_text(m: &Masker, body: &[u8], counts: &mut Tally) -> Option<Vec<u8>> {
     let mut hits = Vec::new();
-    m.scanner.scan(body, &mut hits);
+    m.scan(body, &mut hits, counts);
     if hits.is_empty() {
         return None;
     }
@@ -32,7 +32,7 @@ pub(crate) fn mask_form(m: &Masker, body: &[u8], counts: &mut Tally) -> Option<V
     for f in form::fields(body) {
         // A name is scanned too (`alice@example.com` alone is a name).
         hits.clear();
-        m.scanner.scan(&f.name, &mut hits);
+        m.scan(&f.name, &mut hits, counts);
         if !hits.is_empty() {
             let masked = m.render(&f.name, &hits, counts);
             out.extend_from_slice(body.get(copied..f.name_start).unwrap_or_default());
@@ -46,7 +46,7 @@ pub(crate) fn mask_form(m: &Masker, body: &[u8], counts: &mut Tally) -> Option<V
             Some(label) => m.whole(label, &f.value, counts),
             None => {
                 hits.clear();
-                m.scanner.scan(&f.value, &mut hits);
+                m.scan(&f.value, &mut hits, counts);
                 if hits.is_empty() {
                     continue;
                 }

@@ -404,6 +404,19 @@ impl Rules {
         self.default_action
     }
 
+    /// Each rule's lists of masking profiles, per direction, as a decision
+    /// carries them (deduplicated): the loader compiles each list once.
+    pub fn mask_lists(&self) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        for r in self.rules.iter() {
+            let mut plan = MaskPlan::default();
+            plan.add(r);
+            out.push(plan.request);
+            out.push(plan.response);
+        }
+        out
+    }
+
     /// Every masking profile a rule names, with its place in the policy.
     pub fn mask_references(&self) -> Vec<MaskRef> {
         let mut out = Vec::new();
