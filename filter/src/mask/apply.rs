@@ -69,7 +69,7 @@ pub fn apply(
 
 /// [`apply`] profile by profile, each to the previous one's output (the
 /// first rewrites from `reading`, later ones read the rewritten bytes).
-pub(crate) fn apply_in_order(
+pub fn apply_in_order(
     masking: &Masking,
     profiles: &[String],
     content_type: Option<&str>,
