@@ -9,7 +9,8 @@
 //! valgrind --tool=callgrind target/release/examples/chain_cost in_order 3072 3
 //! ```
 //!
-//! Arguments: `one_pass` or `in_order`, the body's size, the runs. The
+//! Arguments: `one_pass`, `in_order` or `pii_only` (the first profile
+//! alone: the floor), the body's size, the runs. The
 //! difference between 3 runs and 1 is two requests' masking, parse of the
 //! readability check included (the flow's reading, reused by the masks).
 
@@ -52,10 +53,12 @@ fn customer_records(size: usize) -> String {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let one_pass = match args.first().map(String::as_str) {
-        Some("one_pass") => true,
-        Some("in_order") => false,
-        _ => panic!("usage: chain_cost one_pass|in_order SIZE RUNS"),
+    let mode = args.first().map(String::as_str);
+    let (one_pass, n) = match mode {
+        Some("one_pass") => (true, 2),
+        Some("in_order") => (false, 2),
+        Some("pii_only") => (false, 1),
+        _ => panic!("usage: chain_cost one_pass|in_order|pii_only SIZE RUNS"),
     };
     let size: usize = args.get(1).map_or(3072, |s| s.parse().unwrap());
     let runs: usize = args.get(2).map_or(1, |s| s.parse().unwrap());
@@ -70,7 +73,7 @@ fn main() {
         let run = if one_pass { apply } else { apply_in_order };
         let out = run(
             &policy.masking,
-            &profiles,
+            &profiles[..n],
             ct,
             body.as_bytes(),
             None,
