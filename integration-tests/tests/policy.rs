@@ -170,6 +170,68 @@ async fn customer_records_come_back_masked() {
     assert!(!audit.contains("ada.lovelace@example.com"));
 }
 
+/// The full policy's two response profiles (`customers-api.json`'s `pii`
+/// and `cards`), which the loader compiles into one pass.
+const TWO_PROFILES: &str = r#"{
+  "masking": {
+    "hash_key": "test-hash-key-0123456789",
+    "profiles": {
+      "pii": { "detectors": ["email", "phone", "ssn", "iban", "ipv4", "ipv6"],
+               "json_fields": ["ssn", "date_of_birth", "dob"],
+               "strategies": { "default": "redact", "email": "hash" } },
+      "cards": { "detectors": ["credit_card"], "strategies": { "credit_card": { "partial": 4 } } }
+    }
+  },
+  "default_action": "allow",
+  "rules": [
+    { "name": "pii-out", "match": { "path": { "prefix": "/customers" } }, "action": "mask",
+      "mask": { "response": ["pii", "cards"] } }
+  ]
+}"#;
+
+/// What the agent gets through Envoy (the wasm module, one pass) is byte
+/// for byte what the profiles give applied one after the other natively.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_profiles_mask_the_records_in_one_pass_as_in_order() {
+    use transit_guard::config::Policy;
+    use transit_guard::mask::apply::apply_in_order;
+    use transit_guard::mask::Tokens;
+
+    let gw = Gateway::for_test("policy-mask-two-profiles", TWO_PROFILES)
+        .await
+        .unwrap();
+    let resp = gw
+        .client()
+        .unwrap()
+        .get(gw.url("/customers"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let got = resp.text().await.unwrap();
+    let policy = Policy::from_json(TWO_PROFILES.as_bytes()).unwrap();
+    let want = apply_in_order(
+        &policy.masking,
+        &["pii".to_string(), "cards".to_string()],
+        Some("application/json"),
+        DEMO_CUSTOMERS.as_bytes(),
+        None,
+        None,
+        &mut Tokens::default(),
+    );
+    let want_body = String::from_utf8(want.body.unwrap()).unwrap();
+    assert_eq!(got, want_body);
+    let body: serde_json::Value = serde_json::from_str(&got).unwrap();
+    assert_eq!(body["customers"][0]["card"], "***************1111");
+    assert_eq!(body["customers"][0]["ssn"], "[REDACTED:ssn]");
+    let records = gw.wait_for_audit_records(1);
+    let masked = &records[0]["masked"];
+    for (detector, n) in &want.counts {
+        assert_eq!(masked[detector], *n, "{detector}: {masked}");
+    }
+    assert_eq!(masked["credit_card"], 3, "{masked}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_prompt_carrying_an_api_key_reaches_the_upstream_masked() {
     let gw = gateway("policy-mask-request").await;

@@ -1,5 +1,6 @@
-//! Applying a decision's masking profiles to one whole body, in order, and
-//! counting what they masked. The flow calls this for buffered request and
+//! Applying a decision's masking profiles to one whole body, as if in
+//! order (in one pass where the loader compiled the list:
+//! [`super::chain`]), and counting what they masked. The flow calls this for buffered request and
 //! response bodies; streamed responses go through [`crate::sse`].
 
 use std::collections::BTreeMap;
