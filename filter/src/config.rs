@@ -305,6 +305,22 @@ mod tests {
         assert!(p.masking.profile("pii").is_some());
     }
 
+    /// Each rule's list is compiled into one pass when the policy loads,
+    /// as a decision carries it (deduplicated); other lists are not.
+    #[test]
+    fn a_rules_list_of_profiles_is_compiled_once_at_load() {
+        let p = Policy::from_json(
+            br#"{"masking":{"profiles":{"pii":{"detectors":["email"]},"cards":{"detectors":["credit_card"]}}},
+                 "default_action":"allow",
+                 "rules":[{"name":"out","match":{},"action":"mask","mask":{"response":["pii","cards","pii"],"request":["pii"]}}]}"#,
+        )
+        .unwrap();
+        let list = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(p.masking.chain(&list(&["pii", "cards"])).is_some());
+        assert!(p.masking.chain(&list(&["cards", "pii"])).is_none());
+        assert!(p.masking.chain(&list(&["pii"])).is_none());
+    }
+
     #[test]
     fn a_rule_naming_a_missing_profile_is_refused_at_its_path() {
         let e = err(
