@@ -62,8 +62,8 @@ fn main() {
     };
     let size: usize = args.get(1).map_or(3072, |s| s.parse().unwrap());
     let runs: usize = args.get(2).map_or(1, |s| s.parse().unwrap());
-    let policy = Policy::from_json(include_bytes!("../../examples/policies/customers-api.json"))
-        .unwrap();
+    let policy =
+        Policy::from_json(include_bytes!("../../examples/policies/customers-api.json")).unwrap();
     let profiles = ["pii".to_string(), "cards".to_string()];
     let body = customer_records(size);
     let ct = Some("application/json");
@@ -82,5 +82,8 @@ fn main() {
         );
         masked += out.body.map_or(0, |b| b.len());
     }
-    println!("{} bytes, {runs} runs, {masked} bytes masked out", body.len());
+    println!(
+        "{} bytes, {runs} runs, {masked} bytes masked out",
+        body.len()
+    );
 }
