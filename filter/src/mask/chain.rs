@@ -25,9 +25,10 @@
 //!
 //! What differs from applying them in order: a later profile no longer
 //! scans the earlier one's replacement text (the digits a `partial` keeps,
-//! a `tok_` hash, `[REDACTED:…]`), so it cannot mask it again or count it.
-//! No byte of the original body that either path masks is left unmasked
-//! by the other: a value both would act on goes back to the in-order path.
+//! a `tok_` hash, `[REDACTED:…]`), so it cannot mask it again or count it,
+//! nor a value it would only have found by reading part of that text. Every
+//! value a profile finds in the original body is masked as before, with
+//! that profile's strategy and label.
 
 use super::scan::{Hit, Scanner, LOOKAHEAD, READS_BEFORE};
 use super::{Masker, Tally};
